@@ -1,0 +1,158 @@
+#include "canon/chat.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const role_names[] = {
+    [PD_ROLE_SYSTEM] = "system",
+    [PD_ROLE_DEVELOPER] = "developer",
+    [PD_ROLE_USER] = "user",
+    [PD_ROLE_ASSISTANT] = "assistant",
+    [PD_ROLE_TOOL] = "tool",
+};
+
+const char *pd_chat_role_name(pd_chat_role role)
+{
+    if ((size_t)role < sizeof role_names / sizeof *role_names)
+        return role_names[role];
+    return "unknown";
+}
+
+bool pd_chat_role_from_name(const char *name, size_t len, pd_chat_role *out)
+{
+    for (size_t i = 0; i < sizeof role_names / sizeof *role_names; i++) {
+        if (strlen(role_names[i]) == len && memcmp(role_names[i], name, len) == 0) {
+            *out = (pd_chat_role)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *pd_chat_finish_name(pd_chat_finish f)
+{
+    switch (f) {
+    case PD_FINISH_NONE: return "none";
+    case PD_FINISH_STOP: return "stop";
+    case PD_FINISH_LENGTH: return "length";
+    case PD_FINISH_TOOL_CALLS: return "tool_calls";
+    case PD_FINISH_CONTENT_FILTER: return "content_filter";
+    case PD_FINISH_ERROR: return "error";
+    case PD_FINISH_UNKNOWN: return "unknown";
+    }
+    return "unknown";
+}
+
+static void part_free(pd_chat_part *p)
+{
+    free(p->text);
+    free(p->url);
+    free(p->data);
+    free(p->media_type);
+    free(p->detail);
+    free(p->format);
+    free(p->file_id);
+    free(p->filename);
+}
+
+static void strings_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void pd_chat_message_free(pd_chat_message *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n_parts; i++)
+        part_free(&m->parts[i]);
+    free(m->parts);
+    for (size_t i = 0; i < m->n_tool_calls; i++) {
+        free(m->tool_calls[i].id);
+        free(m->tool_calls[i].name);
+        free(m->tool_calls[i].arguments);
+    }
+    free(m->tool_calls);
+    free(m->name);
+    free(m->tool_call_id);
+    free(m->refusal);
+    free(m->reasoning);
+    memset(m, 0, sizeof *m);
+}
+
+void pd_chat_request_init(pd_chat_request *r)
+{
+    memset(r, 0, sizeof *r);
+}
+
+void pd_chat_request_free(pd_chat_request *r)
+{
+    if (!r)
+        return;
+    free(r->model);
+    for (size_t i = 0; i < r->n_messages; i++)
+        pd_chat_message_free(&r->messages[i]);
+    free(r->messages);
+    for (size_t i = 0; i < r->n_tools; i++) {
+        free(r->tools[i].name);
+        free(r->tools[i].description);
+        json_decref(r->tools[i].parameters);
+    }
+    free(r->tools);
+    free(r->tool_choice.name);
+    strings_free(r->tool_choice.allowed, r->tool_choice.n_allowed);
+    strings_free(r->sampling.stop, r->sampling.n_stop);
+    free(r->response_format.name);
+    free(r->response_format.description);
+    json_decref(r->response_format.schema);
+    free(r->user);
+    free(r->reasoning_effort);
+    json_decref(r->raw);
+    pd_chat_request_init(r);
+}
+
+void pd_chat_usage_init(pd_chat_usage *u)
+{
+    u->prompt_tokens = PD_CHAT_COUNT_UNKNOWN;
+    u->completion_tokens = PD_CHAT_COUNT_UNKNOWN;
+    u->total_tokens = PD_CHAT_COUNT_UNKNOWN;
+    u->cached_tokens = PD_CHAT_COUNT_UNKNOWN;
+    u->cache_write_tokens = PD_CHAT_COUNT_UNKNOWN;
+    u->reasoning_tokens = PD_CHAT_COUNT_UNKNOWN;
+}
+
+bool pd_chat_usage_known(const pd_chat_usage *u)
+{
+    return u->prompt_tokens >= 0 || u->completion_tokens >= 0 || u->total_tokens >= 0 ||
+           u->cached_tokens >= 0 || u->cache_write_tokens >= 0 || u->reasoning_tokens >= 0;
+}
+
+void pd_chat_response_init(pd_chat_response *r)
+{
+    memset(r, 0, sizeof *r);
+    pd_chat_usage_init(&r->usage);
+}
+
+void pd_chat_response_free(pd_chat_response *r)
+{
+    if (!r)
+        return;
+    free(r->id);
+    free(r->model);
+    free(r->system_fingerprint);
+    for (size_t i = 0; i < r->n_choices; i++) {
+        pd_chat_message_free(&r->choices[i].message);
+        json_decref(r->choices[i].logprobs);
+    }
+    free(r->choices);
+    pd_chat_response_init(r);
+}
+
+void pd_chat_event_init(pd_chat_event *ev, pd_chat_event_kind kind)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->kind = kind;
+    pd_chat_usage_init(&ev->usage);
+}

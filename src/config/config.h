@@ -1,0 +1,101 @@
+/* config.h: Pendulum's configuration, loaded once at start-up and read-only afterwards.
+ *
+ * Sources: a YAML file (`pendulum serve --config FILE`) or, without one, the environment
+ * variables the providers' own SDKs read (OPENAI_API_KEY, OPENAI_BASE_URL, ...).
+ * In YAML, any scalar may contain ${VAR}: it is replaced by the environment variable's value
+ * (an unset variable is an error naming file, line and key, except in `api_keys` where an
+ * unset variable drops that key, so `api_keys: ["${PENDULUM_KEY}"]` means "no gateway keys"
+ * when PENDULUM_KEY is unset).
+ *
+ * Ownership: pd_config_load, pd_config_load_string and pd_config_from_env return a config the caller owns and releases
+ * with pd_config_free (NULL is a no-op). All strings inside are owned by the config.
+ * Threads: after loading, the config is immutable and shared by every worker without locks.
+ *
+ * The schema with defaults and bounds is the table in config.c (data over code); docs/config.md
+ * documents it for users. */
+#ifndef PD_CONFIG_CONFIG_H
+#define PD_CONFIG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "core/result.h"
+
+typedef enum pd_provider_kind {
+    PD_KIND_OPENAI = 0, /* OpenAI and every OpenAI-compatible server (vLLM, llama-server, Ollama /v1) */
+    PD_KIND_ANTHROPIC,
+    PD_KIND_COHERE,
+    PD_KIND_OLLAMA,
+    PD_KIND_LLAMA       /* embedded llama.cpp engine */
+} pd_provider_kind;
+
+/* Upstream timeouts in milliseconds; 0 disables one. */
+typedef struct pd_timeouts {
+    uint32_t connect_ms;  /* TCP+TLS connect;                    default 5000 */
+    uint32_t ttfb_ms;     /* request sent -> first response byte; default 120000 */
+    uint32_t idle_ms;     /* between two chunks of a stream;     default 60000 */
+    uint32_t total_ms;    /* whole transfer;                     default 600000 */
+} pd_timeouts;
+
+typedef struct pd_provider_cfg {
+    char *name;
+    pd_provider_kind kind;
+    char *base_url;       /* no trailing slash; defaults per kind (OpenAI: https://api.openai.com/v1) */
+    char *api_key;        /* may be NULL (local servers) */
+    pd_timeouts timeouts; /* per provider; defaults from the top-level `upstream:` section */
+    int line;             /* line in the config file, for messages; 0 when from the environment */
+} pd_provider_cfg;
+
+typedef struct pd_model_cfg {
+    char *name;                 /* what clients send as "model" */
+    char *upstream_model;       /* what the upstream is sent; defaults to name */
+    pd_provider_cfg *provider;  /* resolved, points into pd_config.providers */
+    int line;
+} pd_model_cfg;
+
+/* Client-facing limits. */
+typedef struct pd_limits {
+    size_t max_body_bytes;        /* default 16 MiB   (bounds 1 KiB .. 1 GiB) */
+    size_t max_headers;           /* default 100      (bounds 8 .. 10000) */
+    size_t max_header_bytes;      /* default 64 KiB total request head (bounds 1 KiB .. 1 MiB) */
+    uint32_t idle_timeout_ms;     /* keep-alive connection idle; default 60000 */
+    uint32_t read_timeout_ms;     /* to read a whole request once it starts; default 30000 */
+    uint32_t shutdown_grace_ms;   /* SIGTERM: in-flight requests may finish this long; default 30000 */
+    size_t max_upstream_bytes;    /* a non-streaming upstream body; default 64 MiB */
+} pd_limits;
+
+typedef struct pd_config {
+    char *path;               /* the file it came from, or NULL (environment) */
+    char *listen_host;        /* default "127.0.0.1" */
+    uint16_t listen_port;     /* default 8080 */
+    int workers;              /* default 0 = one per core */
+    char **api_keys;          /* gateway keys; n_api_keys == 0 means no auth */
+    size_t n_api_keys;
+    pd_provider_cfg *providers;
+    size_t n_providers;
+    pd_model_cfg *models;
+    size_t n_models;
+    pd_limits limits;
+    pd_timeouts timeouts;     /* defaults for providers (`upstream:` section) */
+    char *log_file;           /* request log; NULL = stderr */
+    int log_bodies;           /* 1 only when explicitly asked for (`log: {bodies: true}`) */
+} pd_config;
+
+/* Loads and validates a YAML file. On error returns NULL and writes a message of the form
+ * "FILE:LINE: KEY: what is wrong" into err (always NUL-terminated, truncated to errlen). */
+pd_config *pd_config_load(const char *path, char *err, size_t errlen);
+/* Same, from a YAML text in memory; `name` is used in messages in place of the file name. */
+pd_config *pd_config_load_string(const char *yaml, size_t len, const char *name, char *err, size_t errlen);
+/* Builds a config from the environment: a provider + the usual models for each SDK variable
+ * found (OPENAI_API_KEY [+ OPENAI_BASE_URL] -> provider "openai" with models gpt-4o and
+ * gpt-4o-mini; more kinds in later issues). Appends a human-readable summary of what it found
+ * to `summary` (one line per finding). Never fails for lack of variables: an empty provider
+ * list is valid. */
+pd_config *pd_config_from_env(char *summary, size_t summarylen);
+void pd_config_free(pd_config *cfg);
+
+/* Lookups; NULL when absent. */
+const pd_model_cfg *pd_config_model(const pd_config *cfg, const char *name);
+const pd_provider_cfg *pd_config_provider(const pd_config *cfg, const char *name);
+const char *pd_provider_kind_name(pd_provider_kind kind);
+
+#endif

@@ -1,0 +1,48 @@
+/* admin.c: the endpoints that answer from the configuration alone. */
+#include <jansson.h>
+#include <string.h>
+#include <time.h>
+
+#include "ingress/ingress.h"
+#include "proto/errors.h"
+
+/* GET /v1/models in OpenAI's list shape: the names clients may send as "model". */
+void pd_ingress_models(pd_ingress_ctx *ctx)
+{
+    const pd_config *cfg = ctx->w->cfg;
+    json_t *data = json_array();
+    json_int_t created = (json_int_t)time(NULL);
+    for (size_t i = 0; i < cfg->n_models; i++) {
+        const pd_model_cfg *m = &cfg->models[i];
+        json_array_append_new(data, json_pack("{s:s,s:s,s:I,s:s}", "id", m->name, "object", "model",
+                                              "created", created, "owned_by", m->provider->name));
+    }
+    json_t *doc = json_pack("{s:s,s:o}", "object", "list", "data", data);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!text) {
+        pd_api_error e;
+        pd_api_error_set(&e, 500, NULL, NULL, NULL, "cannot build the model list");
+        pd_reply_error(ctx, &e);
+        return;
+    }
+    pd_reply_json(ctx, 200, text, strlen(text));
+    free(text);
+}
+
+void pd_ingress_healthz(pd_ingress_ctx *ctx)
+{
+    static const char ok[] = "{\"status\":\"ok\"}";
+    pd_reply_json(ctx, 200, ok, sizeof(ok) - 1);
+}
+
+/* Ready = accepting work. While draining after SIGTERM it answers 503 so balancers move away. */
+void pd_ingress_readyz(pd_ingress_ctx *ctx)
+{
+    static const char ready[] = "{\"status\":\"ready\"}";
+    static const char draining[] = "{\"status\":\"draining\"}";
+    if (ctx->w->draining)
+        pd_reply_json(ctx, 503, draining, sizeof(draining) - 1);
+    else
+        pd_reply_json(ctx, 200, ready, sizeof(ready) - 1);
+}

@@ -1,0 +1,42 @@
+/* ingress.h: where a client request enters. pd_ingress_handle is evhttp's callback for every
+ * request of a worker: it finds the endpoint in a table (path + method), applies the checks every
+ * endpoint shares (header count, gateway key), and calls the endpoint's handler. Handlers answer
+ * exactly once, in the API's own error shape when something is wrong, now or later (the chat
+ * handler answers when the upstream has). */
+#ifndef PD_INGRESS_INGRESS_H
+#define PD_INGRESS_INGRESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/openai.h"
+#include "server/worker.h"
+
+struct evhttp_request;
+
+/* What every handler knows about its request. */
+typedef struct pd_ingress_ctx {
+    pd_worker *w;
+    struct evhttp_request *req;
+    char id[40];          /* request id, also sent as x-request-id */
+    const char *method;
+    char path[128];
+    uint64_t t_start_us;
+} pd_ingress_ctx;
+
+void pd_ingress_handle(struct evhttp_request *req, void *worker);
+
+/* Endpoints (ingress/<api>.c). */
+void pd_ingress_chat_completions(pd_ingress_ctx *ctx);
+void pd_ingress_models(pd_ingress_ctx *ctx);
+void pd_ingress_healthz(pd_ingress_ctx *ctx);
+void pd_ingress_readyz(pd_ingress_ctx *ctx);
+
+/* Replies with a JSON body and writes the request's log line. */
+void pd_reply_json(pd_ingress_ctx *ctx, int status, const char *body, size_t len);
+/* Replies with an OpenAI-shaped error and logs it. */
+void pd_reply_error(pd_ingress_ctx *ctx, const pd_api_error *e);
+/* The common headers of every reply: x-request-id, and Connection: close while draining. */
+void pd_reply_headers(pd_ingress_ctx *ctx, const char *content_type);
+
+#endif

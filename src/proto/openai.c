@@ -1,0 +1,2266 @@
+/* openai.c: see openai.h. Layout: a small JSON writer (used by every encoder here so that
+ * output has stable key order, shortest-round-trip numbers and guaranteed-valid UTF-8);
+ * errors; request validation (strict, OpenAI's rules and message style); request writing;
+ * responses (liberal reading); streams.
+ *
+ * Why a writer of our own instead of json_dumps: jansson prints doubles with 17 significant
+ * digits (0.7 -> 0.69999999999999996), which would leak into every upstream request and golden
+ * file, and it cannot append to a capped pd_buf or write a chunk without building a tree first;
+ * the stream encoder runs once per token. */
+#include "proto/openai.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ==== JSON writer ======================================================================= */
+
+/* Errors are sticky: after the first failed append nothing more is written, and the caller
+   checks rc once at the end. `comma` says whether the next value needs a separator. */
+typedef struct jw {
+    pd_buf *b;
+    pd_result rc;
+    bool comma;
+} jw;
+
+static void jw_raw(jw *w, const char *s, size_t n)
+{
+    if (!w->rc)
+        w->rc = pd_buf_append(w->b, s, n);
+}
+
+static void jw_sep(jw *w)
+{
+    if (w->comma)
+        jw_raw(w, ",", 1);
+    w->comma = true;
+}
+
+/* Length of the valid UTF-8 sequence (2..4 bytes) starting at s, or 0 when it is not one
+   (overlong forms, surrogates and code points above U+10FFFF are invalid). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    size_t len;
+    uint32_t cp;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        len = 2;
+        cp = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        len = 3;
+        cp = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        len = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* Writes s escaped for the inside of a JSON string (no quotes). */
+static void jw_escape(jw *w, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
+    size_t run = 0; /* start of the bytes not yet written */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = u[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80)
+            continue;
+        size_t seq = c >= 0x80 ? utf8_seq(u + i, n - i) : 0;
+        if (seq) {
+            i += seq - 1;
+            continue;
+        }
+        jw_raw(w, s + run, i - run);
+        run = i + 1;
+        char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+        switch (c) {
+        case '"': jw_raw(w, "\\\"", 2); break;
+        case '\\': jw_raw(w, "\\\\", 2); break;
+        case '\n': jw_raw(w, "\\n", 2); break;
+        case '\r': jw_raw(w, "\\r", 2); break;
+        case '\t': jw_raw(w, "\\t", 2); break;
+        case '\b': jw_raw(w, "\\b", 2); break;
+        case '\f': jw_raw(w, "\\f", 2); break;
+        default:
+            if (c >= 0x80)
+                jw_raw(w, "\\ufffd", 6); /* an invalid UTF-8 byte */
+            else
+                jw_raw(w, esc, 6);
+        }
+    }
+    jw_raw(w, s + run, n - run);
+}
+
+static void jw_quote(jw *w, const char *s, size_t n)
+{
+    jw_raw(w, "\"", 1);
+    jw_escape(w, s, n);
+    jw_raw(w, "\"", 1);
+}
+
+static void jw_null(jw *w)
+{
+    jw_sep(w);
+    jw_raw(w, "null", 4);
+}
+
+static void jw_strn(jw *w, const char *s, size_t n)
+{
+    jw_sep(w);
+    jw_quote(w, s, n);
+}
+
+/* NULL is written as null. */
+static void jw_str(jw *w, const char *s)
+{
+    if (s)
+        jw_strn(w, s, strlen(s));
+    else
+        jw_null(w);
+}
+
+static void jw_key(jw *w, const char *k)
+{
+    jw_sep(w);
+    jw_quote(w, k, strlen(k));
+    jw_raw(w, ":", 1);
+    w->comma = false;
+}
+
+static void jw_open(jw *w, char c)
+{
+    jw_sep(w);
+    jw_raw(w, &c, 1);
+    w->comma = false;
+}
+
+static void jw_close(jw *w, char c)
+{
+    jw_raw(w, &c, 1);
+    w->comma = true;
+}
+
+static void jw_int(jw *w, int64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
+    jw_sep(w);
+    jw_raw(w, tmp, (size_t)n);
+}
+
+static void jw_bool(jw *w, bool v)
+{
+    jw_sep(w);
+    jw_raw(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+/* The shortest of %.15g..%.17g that reads back as the same double, always with a '.' or an
+   exponent so that it reads back as a real. JSON has no NaN/Infinity: those become null. */
+static void jw_real(jw *w, double v)
+{
+    if (!isfinite(v)) {
+        jw_null(w);
+        return;
+    }
+    char tmp[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp - 2, "%.*g", prec, v);
+        if (strtod(tmp, NULL) == v)
+            break;
+    }
+    if (!strpbrk(tmp, ".eE"))
+        strcat(tmp, ".0");
+    jw_sep(w);
+    jw_raw(w, tmp, strlen(tmp));
+}
+
+static void jw_tri(jw *w, const char *key, pd_chat_tri t)
+{
+    if (t == PD_TRI_UNSET)
+        return;
+    jw_key(w, key);
+    jw_bool(w, t == PD_TRI_TRUE);
+}
+
+static void jw_json(jw *w, const json_t *j)
+{
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *v;
+        jw_open(w, '{');
+        json_object_foreach((json_t *)j, k, v) {
+            jw_key(w, k);
+            jw_json(w, v);
+        }
+        jw_close(w, '}');
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *v;
+        jw_open(w, '[');
+        json_array_foreach(j, i, v)
+            jw_json(w, v);
+        jw_close(w, ']');
+        break;
+    }
+    case JSON_STRING: jw_strn(w, json_string_value(j), json_string_length(j)); break;
+    case JSON_INTEGER: jw_int(w, json_integer_value(j)); break;
+    case JSON_REAL: jw_real(w, json_real_value(j)); break;
+    case JSON_TRUE: jw_bool(w, true); break;
+    case JSON_FALSE: jw_bool(w, false); break;
+    case JSON_NULL: jw_null(w); break;
+    }
+}
+
+static void jw_begin(jw *w, pd_buf *out)
+{
+    w->b = out;
+    w->rc = PD_OK;
+    w->comma = false;
+}
+
+/* Ends a write: on error, restores out to its length before the write. */
+static pd_result jw_end(jw *w, size_t mark)
+{
+    if (w->rc) {
+        w->b->len = mark;
+        if (w->b->data)
+            w->b->data[mark] = '\0';
+    }
+    return w->rc;
+}
+
+/* ==== small helpers ===================================================================== */
+
+/* An optional member: NULL when absent or JSON null. */
+static json_t *opt(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_null(v) ? NULL : v;
+}
+
+static char *dup_json_str(const json_t *s)
+{
+    return pd_xstrndup(json_string_value(s), json_string_length(s));
+}
+
+/* The member as a new string when it is a string, else NULL (liberal readers). */
+static char *opt_str(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? dup_json_str(v) : NULL;
+}
+
+static bool str_eq(const json_t *s, const char *lit)
+{
+    return json_is_string(s) && strcmp(json_string_value(s), lit) == 0;
+}
+
+/* Serialises a JSON value to a new string (tool arguments some servers send as objects). */
+static char *json_to_str(const json_t *j)
+{
+    pd_buf b;
+    jw w;
+    pd_buf_init(&b, 0);
+    jw_begin(&w, &b);
+    jw_json(&w, j);
+    char *s = pd_xstrndup(b.data ? b.data : "", b.len);
+    pd_buf_free(&b);
+    return s;
+}
+
+/* ==== errors ============================================================================ */
+
+void pd_openai_error_set(pd_api_error *e, int status, const char *type, const char *code,
+                         const char *param, const char *fmt, ...)
+{
+    e->status = status;
+    e->type = type;
+    e->code = code;
+    snprintf(e->param, sizeof e->param, "%s", param ? param : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+}
+
+pd_result pd_openai_error_body(const pd_api_error *e, pd_buf *out)
+{
+    jw w;
+    size_t mark = out->len;
+    jw_begin(&w, out);
+    jw_open(&w, '{');
+    jw_key(&w, "error");
+    jw_open(&w, '{');
+    jw_key(&w, "message");
+    jw_str(&w, e->message);
+    jw_key(&w, "type");
+    jw_str(&w, e->type ? e->type : "server_error");
+    jw_key(&w, "param");
+    jw_str(&w, e->param[0] ? e->param : NULL);
+    jw_key(&w, "code");
+    jw_str(&w, e->code);
+    jw_close(&w, '}');
+    jw_close(&w, '}');
+    return jw_end(&w, mark);
+}
+
+/* Error types seen from upstreams, the static name we report and the status each implies. */
+static const struct {
+    const char *seen, *type;
+    int status;
+} error_types[] = {
+    {"invalid_request_error", "invalid_request_error", 400},
+    {"authentication_error", "authentication_error", 401},
+    {"permission_error", "permission_error", 403},
+    {"not_found_error", "not_found_error", 404},
+    {"rate_limit_error", "rate_limit_error", 429},
+    {"insufficient_quota", "insufficient_quota", 429},
+    {"billing_error", "billing_error", 402},
+    {"request_too_large", "request_too_large", 413},
+    {"server_error", "server_error", 500},
+    {"api_error", "api_error", 500},
+    {"timeout_error", "timeout_error", 504},
+    {"overloaded_error", "overloaded_error", 529},
+    {"exceed_context_size_error", "exceed_context_size_error", 400}, /* llama-server */
+    {"not_supported_error", "not_supported_error", 501},
+    {"unavailable_error", "unavailable_error", 503},
+    {"BadRequestError", "invalid_request_error", 400}, /* vLLM: Python exception names */
+    {"NotFoundError", "not_found_error", 404},
+    {"InternalServerError", "server_error", 500},
+};
+
+/* String error codes worth keeping: clients and the router act on them. */
+static const char *const error_codes[] = {
+    "context_length_exceeded", "rate_limit_exceeded", "insufficient_quota",
+    "invalid_api_key", "model_not_found", "invalid_type", "invalid_value",
+    "missing_required_parameter", "unsupported_parameter", "unsupported_value",
+    "string_above_max_length", "array_above_max_length", "content_filter",
+    "content_policy_violation", "billing_hard_limit_reached", "account_deactivated",
+    "server_error", "model_overloaded", "invalid_prompt",
+};
+
+static const char *type_for_status(int status)
+{
+    switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 429: return "rate_limit_error";
+    }
+    return status >= 400 && status < 500 ? "invalid_request_error" : "server_error";
+}
+
+static const char *known_code(const json_t *code)
+{
+    if (!json_is_string(code))
+        return NULL;
+    for (size_t i = 0; i < sizeof error_codes / sizeof *error_codes; i++)
+        if (strcmp(error_codes[i], json_string_value(code)) == 0)
+            return error_codes[i];
+    return NULL;
+}
+
+/* Copies at most cap-1 bytes of s, cut at a UTF-8 character boundary, trimmed of surrounding
+   whitespace. */
+static void copy_text(char *dst, size_t cap, const char *s, size_t n)
+{
+    while (n && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
+        s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == '\t'))
+        n--;
+    if (n >= cap) {
+        n = cap - 1;
+        while (n && ((unsigned char)s[n] & 0xc0) == 0x80) /* do not split a character */
+            n--;
+    }
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
+/* Fills out from an error object {message, type, param, code}. */
+static void error_from_fields(const json_t *o, int http_status, pd_api_error *out)
+{
+    const json_t *msg = json_object_get(o, "message"), *type = json_object_get(o, "type");
+    const json_t *code = json_object_get(o, "code"), *param = json_object_get(o, "param");
+    int status = http_status >= 400 ? http_status : 0;
+    if (!status && json_is_integer(code) && json_integer_value(code) >= 400 &&
+        json_integer_value(code) <= 599)
+        status = (int)json_integer_value(code);
+    out->type = NULL;
+    for (size_t i = 0; json_is_string(type) && i < sizeof error_types / sizeof *error_types; i++) {
+        if (strcmp(error_types[i].seen, json_string_value(type)) == 0) {
+            out->type = error_types[i].type;
+            if (!status)
+                status = error_types[i].status;
+            break;
+        }
+    }
+    out->status = status ? status : 500;
+    if (!out->type)
+        out->type = type_for_status(out->status);
+    out->code = known_code(code);
+    if (json_is_string(param))
+        copy_text(out->param, sizeof out->param, json_string_value(param), json_string_length(param));
+    if (json_is_string(msg))
+        copy_text(out->message, sizeof out->message, json_string_value(msg), json_string_length(msg));
+    else if (msg && !json_is_null(msg)) {
+        char *s = json_to_str(msg);
+        copy_text(out->message, sizeof out->message, s, strlen(s));
+        free(s);
+    }
+}
+
+/* Recognises the error shapes of openai.h on a parsed body; false when none matches. */
+static bool error_from_json(const json_t *root, int http_status, pd_api_error *out)
+{
+    const json_t *e = json_object_get(root, "error");
+    if (json_is_object(e)) {
+        error_from_fields(e, http_status, out);
+        return true;
+    }
+    if (json_is_string(e)) { /* Ollama: {"error":"text"} */
+        json_t *tmp = json_pack("{s:O}", "message", e);
+        error_from_fields(tmp, http_status, out);
+        json_decref(tmp);
+        return true;
+    }
+    if (str_eq(json_object_get(root, "object"), "error") ||
+        (json_is_string(json_object_get(root, "message")) && !json_object_get(root, "choices"))) {
+        error_from_fields(root, http_status, out); /* vLLM old shape, Cohere, llama error: */
+        return true;
+    }
+    const json_t *detail = json_object_get(root, "detail");
+    if (detail && !json_is_null(detail)) {
+        json_t *tmp = json_pack("{s:O}", "message", detail);
+        error_from_fields(tmp, http_status, out);
+        json_decref(tmp);
+        return true;
+    }
+    return false;
+}
+
+pd_result pd_openai_parse_error_body(const char *body, size_t len, int http_status,
+                                     pd_api_error *out)
+{
+    memset(out, 0, sizeof *out);
+    json_t *root = json_loadb(body, len, 0, NULL);
+    bool ok = json_is_object(root) && error_from_json(root, http_status, out);
+    json_decref(root);
+    if (!ok) {
+        out->status = http_status >= 400 ? http_status : 500;
+        out->type = type_for_status(out->status);
+        out->code = NULL;
+        out->param[0] = '\0';
+        copy_text(out->message, sizeof out->message, body ? body : "", body ? len : 0);
+    }
+    if (!out->message[0])
+        snprintf(out->message, sizeof out->message, "upstream returned HTTP %d", out->status);
+    return ok ? PD_OK : PD_ERR_INVALID;
+}
+
+/* ==== request validation ================================================================ */
+
+/* Every validation failure goes through here: status 400, invalid_request_error. */
+static pd_result bad(pd_api_error *err, const char *code, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static pd_result bad(pd_api_error *err, const char *code, const char *param, const char *fmt, ...)
+{
+    err->status = 400;
+    err->type = "invalid_request_error";
+    err->code = code;
+    snprintf(err->param, sizeof err->param, "%s", param ? param : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return PD_ERR_INVALID;
+}
+
+static const char *type_desc(const json_t *v)
+{
+    if (!v)
+        return "nothing";
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a decimal";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    }
+    return "unknown";
+}
+
+static pd_result bad_type(pd_api_error *err, const char *param, const char *want, const json_t *v)
+{
+    return bad(err, "invalid_type", param, "Invalid type for '%s': expected %s, but got %s instead.",
+               param, want, type_desc(v));
+}
+
+static pd_result missing(pd_api_error *err, const char *param)
+{
+    return bad(err, "missing_required_parameter", param, "Missing required parameter: '%s'.", param);
+}
+
+/* Formats a parameter path such as "messages[2].content[0]" into dst, cut to fit (the error's
+   param keeps 63 bytes anyway). vsnprintf, not snprintf: truncation is intended here. */
+static void pathf(char *dst, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void pathf(char *dst, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, cap, fmt, ap);
+    va_end(ap);
+}
+
+/* Builds "base.key" (or "key" when base is empty) into dst. */
+static const char *path(char *dst, size_t cap, const char *base, const char *key)
+{
+    pathf(dst, cap, "%s%s%s", base, base[0] ? "." : "", key);
+    return dst;
+}
+
+#define PATH_MAX_LEN 128
+
+/* Optional string member: *out stays NULL when absent/null. */
+static pd_result get_str(const json_t *o, const char *base, const char *key, char **out,
+                         pd_api_error *err)
+{
+    char p[PATH_MAX_LEN];
+    json_t *v = opt(o, key);
+    if (!v)
+        return PD_OK;
+    if (!json_is_string(v))
+        return bad_type(err, path(p, sizeof p, base, key), "a string", v);
+    *out = dup_json_str(v);
+    return PD_OK;
+}
+
+/* Required string member. */
+static pd_result need_str(const json_t *o, const char *base, const char *key, char **out,
+                          pd_api_error *err)
+{
+    char p[PATH_MAX_LEN];
+    if (!opt(o, key))
+        return missing(err, path(p, sizeof p, base, key));
+    return get_str(o, base, key, out, err);
+}
+
+static pd_result get_tri(const json_t *o, const char *key, pd_chat_tri *out, pd_api_error *err)
+{
+    json_t *v = opt(o, key);
+    if (!v)
+        return PD_OK;
+    if (!json_is_boolean(v))
+        return bad_type(err, key, "a boolean", v);
+    *out = json_is_true(v) ? PD_TRI_TRUE : PD_TRI_FALSE;
+    return PD_OK;
+}
+
+static pd_result get_number(const json_t *o, const char *key, double lo, double hi, bool *has,
+                            double *out, pd_api_error *err)
+{
+    json_t *v = opt(o, key);
+    if (!v)
+        return PD_OK;
+    if (!json_is_number(v))
+        return bad_type(err, key, "a number", v);
+    double d = json_number_value(v);
+    if (d < lo || d > hi)
+        return bad(err, "invalid_value", key,
+                   "Invalid '%s': expected a number between %g and %g, but got %g instead.", key,
+                   lo, hi, d);
+    *has = true;
+    *out = d;
+    return PD_OK;
+}
+
+static pd_result get_int(const json_t *o, const char *key, int64_t lo, int64_t hi, bool *has,
+                         int64_t *out, pd_api_error *err)
+{
+    json_t *v = opt(o, key);
+    if (!v)
+        return PD_OK;
+    if (!json_is_integer(v))
+        return bad_type(err, key, "an integer", v);
+    int64_t i = json_integer_value(v);
+    if (i < lo || i > hi)
+        return bad(err, "invalid_value", key,
+                   "Invalid '%s': expected an integer between %" PRId64 " and %" PRId64
+                   ", but got %" PRId64 " instead.",
+                   key, lo, hi, i);
+    *has = true;
+    *out = i;
+    return PD_OK;
+}
+
+/* Nesting depth of a JSON text, counted without parsing (strings skipped). */
+static bool depth_ok(const char *s, size_t n, int max)
+{
+    int depth = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max)
+                return false;
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return true;
+}
+
+/* ---- content parts ---- */
+
+/* Splits "data:<media type>;base64,<payload>" into its parts; false for any other URL. */
+static bool split_data_uri(const char *url, char **media_type, char **data)
+{
+    if (strncmp(url, "data:", 5) != 0)
+        return false;
+    const char *mt = url + 5, *marker = strstr(mt, ";base64,");
+    if (!marker || marker == mt || memchr(mt, ',', (size_t)(marker - mt)) ||
+        memchr(mt, ';', (size_t)(marker - mt)))
+        return false;
+    *media_type = pd_xstrndup(mt, (size_t)(marker - mt));
+    *data = pd_xstrdup(marker + 8);
+    return true;
+}
+
+static pd_result parse_image(const json_t *part, const char *base, pd_chat_part *out,
+                             pd_api_error *err)
+{
+    char p[PATH_MAX_LEN];
+    json_t *img = opt(part, "image_url");
+    path(p, sizeof p, base, "image_url");
+    if (!img)
+        return missing(err, p);
+    char *url = NULL;
+    pd_result rc;
+    if (json_is_string(img)) { /* legacy clients send the URL directly */
+        url = dup_json_str(img);
+    } else if (!json_is_object(img)) {
+        return bad_type(err, p, "an object", img);
+    } else if ((rc = need_str(img, p, "url", &url, err)) ||
+               (rc = get_str(img, p, "detail", &out->detail, err))) {
+        return rc;
+    }
+    if (split_data_uri(url, &out->media_type, &out->data))
+        free(url);
+    else
+        out->url = url;
+    return PD_OK;
+}
+
+static pd_result parse_audio(const json_t *part, const char *base, pd_chat_part *out,
+                             pd_api_error *err)
+{
+    char p[PATH_MAX_LEN];
+    json_t *a = opt(part, "input_audio");
+    path(p, sizeof p, base, "input_audio");
+    if (!a)
+        return missing(err, p);
+    if (!json_is_object(a))
+        return bad_type(err, p, "an object", a);
+    pd_result rc = need_str(a, p, "data", &out->data, err);
+    return rc ? rc : need_str(a, p, "format", &out->format, err);
+}
+
+static pd_result parse_file(const json_t *part, const char *base, pd_chat_part *out,
+                            pd_api_error *err)
+{
+    char p[PATH_MAX_LEN];
+    json_t *f = opt(part, "file");
+    path(p, sizeof p, base, "file");
+    if (!f)
+        return missing(err, p);
+    if (!json_is_object(f))
+        return bad_type(err, p, "an object", f);
+    pd_result rc = get_str(f, p, "file_id", &out->file_id, err);
+    if (!rc)
+        rc = get_str(f, p, "filename", &out->filename, err);
+    if (!rc)
+        rc = get_str(f, p, "file_data", &out->data, err);
+    return rc;
+}
+
+/* Part types each role may carry, as OpenAI lists them. */
+static const char *allowed_parts(pd_chat_role role)
+{
+    switch (role) {
+    case PD_ROLE_USER: return "'text', 'image_url', 'input_audio', 'file'";
+    case PD_ROLE_ASSISTANT: return "'text', 'refusal'";
+    default: return "'text'";
+    }
+}
+
+static bool part_allowed(pd_chat_role role, pd_chat_part_kind kind)
+{
+    if (kind == PD_PART_TEXT)
+        return true;
+    if (role == PD_ROLE_USER)
+        return kind == PD_PART_IMAGE || kind == PD_PART_AUDIO || kind == PD_PART_FILE;
+    return role == PD_ROLE_ASSISTANT && kind == PD_PART_REFUSAL;
+}
+
+static const struct {
+    const char *name;
+    pd_chat_part_kind kind;
+} part_kinds[] = {
+    {"text", PD_PART_TEXT}, {"image_url", PD_PART_IMAGE}, {"input_audio", PD_PART_AUDIO},
+    {"file", PD_PART_FILE}, {"refusal", PD_PART_REFUSAL},
+};
+
+static pd_result parse_part(const json_t *part, pd_chat_role role, const char *base,
+                            pd_chat_part *out, pd_api_error *err)
+{
+    char p[PATH_MAX_LEN];
+    if (!json_is_object(part))
+        return bad_type(err, base, "an object", part);
+    char *type = NULL;
+    pd_result rc = need_str(part, base, "type", &type, err);
+    if (rc)
+        return rc;
+    size_t i = 0;
+    while (i < sizeof part_kinds / sizeof *part_kinds && strcmp(part_kinds[i].name, type) != 0)
+        i++;
+    if (i == sizeof part_kinds / sizeof *part_kinds || !part_allowed(role, part_kinds[i].kind)) {
+        rc = bad(err, "invalid_value", path(p, sizeof p, base, "type"),
+                 "Invalid value: '%.40s'. Supported values are: %s.", type, allowed_parts(role));
+        free(type);
+        return rc;
+    }
+    free(type);
+    out->kind = part_kinds[i].kind;
+    switch (out->kind) {
+    case PD_PART_TEXT: return need_str(part, base, "text", &out->text, err);
+    case PD_PART_REFUSAL: return need_str(part, base, "refusal", &out->text, err);
+    case PD_PART_IMAGE: return parse_image(part, base, out, err);
+    case PD_PART_AUDIO: return parse_audio(part, base, out, err);
+    case PD_PART_FILE: return parse_file(part, base, out, err);
+    }
+    return PD_OK;
+}
+
+static pd_result parse_content(const json_t *m, const char *base, pd_chat_message *out,
+                               pd_api_error *err)
+{
+    char p[PATH_MAX_LEN];
+    path(p, sizeof p, base, "content");
+    json_t *c = json_object_get(m, "content");
+    bool assistant = out->role == PD_ROLE_ASSISTANT;
+    if (!c) {
+        return assistant ? PD_OK : missing(err, p);
+    } else if (json_is_null(c) && assistant) {
+        out->form = PD_CONTENT_NULL;
+    } else if (json_is_string(c)) {
+        out->form = PD_CONTENT_STRING;
+        out->parts = pd_xcalloc(1, sizeof *out->parts);
+        out->n_parts = 1;
+        out->parts[0].kind = PD_PART_TEXT;
+        out->parts[0].text = dup_json_str(c);
+    } else if (json_is_array(c)) {
+        size_t n = json_array_size(c);
+        if (n == 0)
+            return bad(err, "invalid_value", p,
+                       "Invalid '%s': empty array. Expected a string or a non-empty array of "
+                       "content parts.", p);
+        out->form = PD_CONTENT_ARRAY;
+        out->parts = pd_xcalloc(n, sizeof *out->parts);
+        out->n_parts = n;
+        for (size_t i = 0; i < n; i++) {
+            char q[PATH_MAX_LEN];
+            pathf(q, sizeof q, "%s[%zu]", p, i);
+            pd_result rc = parse_part(json_array_get(c, i), out->role, q, &out->parts[i], err);
+            if (rc)
+                return rc;
+        }
+    } else {
+        return bad_type(err, p, "a string or an array of content parts", c);
+    }
+    return PD_OK;
+}
+
+/* ---- tool calls in assistant history ---- */
+
+static pd_result parse_tool_call(const json_t *tc, const char *base, pd_chat_tool_call *out,
+                                 pd_api_error *err)
+{
+    char p[PATH_MAX_LEN];
+    if (!json_is_object(tc))
+        return bad_type(err, base, "an object", tc);
+    pd_result rc = need_str(tc, base, "id", &out->id, err);
+    if (rc)
+        return rc;
+    json_t *type = opt(tc, "type");
+    if (type && !str_eq(type, "function") && !str_eq(type, "custom"))
+        return bad(err, "invalid_value", path(p, sizeof p, base, "type"),
+                   "Invalid value for '%s': supported values are 'function' and 'custom'.", p);
+    out->kind = str_eq(type, "custom") ? PD_TOOL_CUSTOM : PD_TOOL_FUNCTION;
+    const char *key = out->kind == PD_TOOL_CUSTOM ? "custom" : "function";
+    json_t *f = opt(tc, key);
+    path(p, sizeof p, base, key);
+    if (!f)
+        return missing(err, p);
+    if (!json_is_object(f))
+        return bad_type(err, p, "an object", f);
+    if ((rc = need_str(f, p, "name", &out->name, err)))
+        return rc;
+    if (out->kind == PD_TOOL_CUSTOM)
+        return need_str(f, p, "input", &out->arguments, err);
+    json_t *args = opt(f, "arguments");
+    if (json_is_object(args)) /* not OpenAI's shape, but sent by some clients: keep it as text */
+        out->arguments = json_to_str(args);
+    else if ((rc = need_str(f, p, "arguments", &out->arguments, err)))
+        return rc;
+    return PD_OK;
+}
+
+static pd_result parse_assistant_extras(const json_t *m, const char *base, pd_chat_message *out,
+                                        pd_api_error *err)
+{
+    char p[PATH_MAX_LEN];
+    pd_result rc = get_str(m, base, "refusal", &out->refusal, err);
+    if (!rc && opt(m, "reasoning_content"))
+        rc = get_str(m, base, "reasoning_content", &out->reasoning, err);
+    else if (!rc)
+        rc = get_str(m, base, "reasoning", &out->reasoning, err);
+    if (rc)
+        return rc;
+    json_t *tcs = opt(m, "tool_calls");
+    if (!tcs)
+        return PD_OK;
+    path(p, sizeof p, base, "tool_calls");
+    if (!json_is_array(tcs))
+        return bad_type(err, p, "an array", tcs);
+    size_t n = json_array_size(tcs);
+    out->tool_calls = pd_xcalloc(n, sizeof *out->tool_calls);
+    out->n_tool_calls = n;
+    for (size_t i = 0; i < n; i++) {
+        char q[PATH_MAX_LEN];
+        pathf(q, sizeof q, "%s[%zu]", p, i);
+        if ((rc = parse_tool_call(json_array_get(tcs, i), q, &out->tool_calls[i], err)))
+            return rc;
+    }
+    return PD_OK;
+}
+
+static pd_result parse_role(const json_t *m, const char *base, pd_chat_role *out,
+                            pd_api_error *err)
+{
+    char p[PATH_MAX_LEN];
+    path(p, sizeof p, base, "role");
+    json_t *r = opt(m, "role");
+    if (!r)
+        return missing(err, p);
+    if (!json_is_string(r))
+        return bad_type(err, p, "a string", r);
+    if (!pd_chat_role_from_name(json_string_value(r), json_string_length(r), out))
+        return bad(err, "invalid_value", p,
+                   "Invalid value for '%s': '%.40s'. Supported values are: 'system', "
+                   "'developer', 'user', 'assistant' and 'tool'.",
+                   p, json_string_value(r));
+    return PD_OK;
+}
+
+static pd_result parse_message(const json_t *m, size_t idx, pd_chat_message *out,
+                               pd_api_error *err)
+{
+    char base[PATH_MAX_LEN];
+    pathf(base, sizeof base, "messages[%zu]", idx);
+    if (!json_is_object(m))
+        return bad_type(err, base, "an object", m);
+    pd_result rc = parse_role(m, base, &out->role, err);
+    if (!rc)
+        rc = parse_content(m, base, out, err);
+    if (!rc)
+        rc = get_str(m, base, "name", &out->name, err);
+    if (!rc && out->role == PD_ROLE_TOOL)
+        rc = need_str(m, base, "tool_call_id", &out->tool_call_id, err);
+    if (!rc && out->role == PD_ROLE_ASSISTANT)
+        rc = parse_assistant_extras(m, base, out, err);
+    return rc;
+}
+
+static pd_result parse_messages(const json_t *root, pd_chat_request *r, pd_api_error *err)
+{
+    json_t *msgs = opt(root, "messages");
+    if (!msgs)
+        return missing(err, "messages");
+    if (!json_is_array(msgs))
+        return bad_type(err, "messages", "an array", msgs);
+    size_t n = json_array_size(msgs);
+    if (n == 0)
+        return bad(err, "invalid_value", "messages",
+                   "Invalid 'messages': empty array. Expected at least one message.");
+    r->messages = pd_xcalloc(n, sizeof *r->messages);
+    r->n_messages = n;
+    for (size_t i = 0; i < n; i++) {
+        pd_result rc = parse_message(json_array_get(msgs, i), i, &r->messages[i], err);
+        if (rc)
+            return rc;
+    }
+    return PD_OK;
+}
+
+/* ---- tools, tool_choice, response_format ---- */
+
+static pd_result parse_tool(const json_t *t, const char *base, pd_chat_tool *out,
+                            pd_api_error *err)
+{
+    char p[PATH_MAX_LEN], q[PATH_MAX_LEN];
+    if (!json_is_object(t))
+        return bad_type(err, base, "an object", t);
+    json_t *type = opt(t, "type");
+    path(p, sizeof p, base, "type");
+    if (!type)
+        return missing(err, p);
+    if (!str_eq(type, "function") && !str_eq(type, "custom"))
+        return bad(err, "invalid_value", p,
+                   "Invalid value for '%s': supported values are 'function' and 'custom'.", p);
+    out->kind = str_eq(type, "custom") ? PD_TOOL_CUSTOM : PD_TOOL_FUNCTION;
+    const char *key = out->kind == PD_TOOL_CUSTOM ? "custom" : "function";
+    const char *schema_key = out->kind == PD_TOOL_CUSTOM ? "format" : "parameters";
+    json_t *f = opt(t, key);
+    path(p, sizeof p, base, key);
+    if (!f)
+        return missing(err, p);
+    if (!json_is_object(f))
+        return bad_type(err, p, "an object", f);
+    pd_result rc = need_str(f, p, "name", &out->name, err);
+    if (!rc)
+        rc = get_str(f, p, "description", &out->description, err);
+    if (rc)
+        return rc;
+    json_t *schema = opt(f, schema_key);
+    if (schema && !json_is_object(schema))
+        return bad_type(err, path(q, sizeof q, p, schema_key), "an object", schema);
+    out->parameters = json_incref(schema);
+    json_t *strict = opt(f, "strict");
+    if (strict && !json_is_boolean(strict))
+        return bad_type(err, path(q, sizeof q, p, "strict"), "a boolean", strict);
+    if (strict)
+        out->strict = json_is_true(strict) ? PD_TRI_TRUE : PD_TRI_FALSE;
+    return PD_OK;
+}
+
+static pd_result parse_tools(const json_t *root, pd_chat_request *r, pd_api_error *err)
+{
+    json_t *tools = opt(root, "tools");
+    if (!tools)
+        return PD_OK;
+    if (!json_is_array(tools))
+        return bad_type(err, "tools", "an array", tools);
+    size_t n = json_array_size(tools);
+    r->tools = pd_xcalloc(n ? n : 1, sizeof *r->tools);
+    r->n_tools = n;
+    for (size_t i = 0; i < n; i++) {
+        char base[PATH_MAX_LEN];
+        pathf(base, sizeof base, "tools[%zu]", i);
+        pd_result rc = parse_tool(json_array_get(tools, i), base, &r->tools[i], err);
+        if (rc)
+            return rc;
+    }
+    return PD_OK;
+}
+
+/* {"type":"function","function":{"name":..}} or the custom equivalent: the tool's name. */
+static pd_result named_tool(const json_t *o, const char *base, pd_chat_tool_kind *kind,
+                            char **name, pd_api_error *err)
+{
+    char p[PATH_MAX_LEN];
+    if (!json_is_object(o))
+        return bad_type(err, base, "an object", o);
+    json_t *type = opt(o, "type");
+    if (!str_eq(type, "function") && !str_eq(type, "custom"))
+        return bad(err, "invalid_value", path(p, sizeof p, base, "type"),
+                   "Invalid value for '%s': supported values are 'function' and 'custom'.", p);
+    *kind = str_eq(type, "custom") ? PD_TOOL_CUSTOM : PD_TOOL_FUNCTION;
+    const char *key = *kind == PD_TOOL_CUSTOM ? "custom" : "function";
+    json_t *f = opt(o, key);
+    path(p, sizeof p, base, key);
+    if (!f)
+        return missing(err, p);
+    if (!json_is_object(f))
+        return bad_type(err, p, "an object", f);
+    return need_str(f, p, "name", name, err);
+}
+
+static pd_result parse_allowed_tools(const json_t *choice, pd_chat_tool_choice *out,
+                                     pd_api_error *err)
+{
+    const char *p = "tool_choice.allowed_tools";
+    json_t *at = opt(choice, "allowed_tools");
+    if (!at)
+        return missing(err, p);
+    if (!json_is_object(at))
+        return bad_type(err, p, "an object", at);
+    json_t *mode = opt(at, "mode"), *tools = opt(at, "tools");
+    if (!str_eq(mode, "auto") && !str_eq(mode, "required"))
+        return bad(err, "invalid_value", "tool_choice.allowed_tools.mode",
+                   "Invalid value for 'tool_choice.allowed_tools.mode': supported values are "
+                   "'auto' and 'required'.");
+    out->kind = str_eq(mode, "auto") ? PD_TOOL_CHOICE_AUTO : PD_TOOL_CHOICE_REQUIRED;
+    if (!tools)
+        return missing(err, "tool_choice.allowed_tools.tools");
+    if (!json_is_array(tools))
+        return bad_type(err, "tool_choice.allowed_tools.tools", "an array", tools);
+    size_t n = json_array_size(tools);
+    out->allowed = pd_xcalloc(n ? n : 1, sizeof *out->allowed);
+    out->n_allowed = n;
+    for (size_t i = 0; i < n; i++) {
+        char base[PATH_MAX_LEN];
+        pd_chat_tool_kind kind;
+        pathf(base, sizeof base, "tool_choice.allowed_tools.tools[%zu]", i);
+        pd_result rc = named_tool(json_array_get(tools, i), base, &kind, &out->allowed[i], err);
+        if (rc)
+            return rc;
+    }
+    return PD_OK;
+}
+
+static pd_result parse_tool_choice(const json_t *root, pd_chat_tool_choice *out,
+                                   pd_api_error *err)
+{
+    json_t *c = opt(root, "tool_choice");
+    if (!c)
+        return PD_OK;
+    if (json_is_string(c)) {
+        if (str_eq(c, "none"))
+            out->kind = PD_TOOL_CHOICE_NONE;
+        else if (str_eq(c, "auto"))
+            out->kind = PD_TOOL_CHOICE_AUTO;
+        else if (str_eq(c, "required"))
+            out->kind = PD_TOOL_CHOICE_REQUIRED;
+        else
+            return bad(err, "invalid_value", "tool_choice",
+                       "Invalid value: '%.40s'. Supported values are: 'none', 'auto' and "
+                       "'required'.", json_string_value(c));
+        return PD_OK;
+    }
+    if (!json_is_object(c))
+        return bad_type(err, "tool_choice", "a string or an object", c);
+    if (str_eq(opt(c, "type"), "allowed_tools"))
+        return parse_allowed_tools(c, out, err);
+    out->kind = PD_TOOL_CHOICE_NAMED;
+    return named_tool(c, "tool_choice", &out->tool_kind, &out->name, err);
+}
+
+static pd_result parse_schema_fields(const json_t *o, const char *base,
+                                     pd_chat_response_format *out, pd_api_error *err)
+{
+    char p[PATH_MAX_LEN];
+    pd_result rc = get_str(o, base, "name", &out->name, err);
+    if (!rc)
+        rc = get_str(o, base, "description", &out->description, err);
+    if (rc)
+        return rc;
+    json_t *schema = opt(o, "schema"), *strict = opt(o, "strict");
+    if (schema && !json_is_object(schema))
+        return bad_type(err, path(p, sizeof p, base, "schema"), "an object", schema);
+    if (strict && !json_is_boolean(strict))
+        return bad_type(err, path(p, sizeof p, base, "strict"), "a boolean", strict);
+    out->schema = json_incref(schema);
+    if (strict)
+        out->strict = json_is_true(strict) ? PD_TRI_TRUE : PD_TRI_FALSE;
+    return PD_OK;
+}
+
+static pd_result parse_response_format(const json_t *root, pd_chat_response_format *out,
+                                       pd_api_error *err)
+{
+    json_t *f = opt(root, "response_format");
+    if (!f)
+        return PD_OK;
+    if (!json_is_object(f))
+        return bad_type(err, "response_format", "an object", f);
+    json_t *type = opt(f, "type");
+    if (!type)
+        return missing(err, "response_format.type");
+    if (str_eq(type, "text")) {
+        out->kind = PD_FORMAT_TEXT;
+        return PD_OK;
+    }
+    if (str_eq(type, "json_object")) { /* llama-server also takes a "schema" here */
+        out->kind = PD_FORMAT_JSON_OBJECT;
+        return parse_schema_fields(f, "response_format", out, err);
+    }
+    if (!str_eq(type, "json_schema"))
+        return bad(err, "invalid_value", "response_format.type",
+                   "Invalid value for 'response_format.type': supported values are 'text', "
+                   "'json_object' and 'json_schema'.");
+    out->kind = PD_FORMAT_JSON_SCHEMA;
+    json_t *js = opt(f, "json_schema");
+    if (!js) /* llama-server's form: the schema directly in response_format */
+        return parse_schema_fields(f, "response_format", out, err);
+    if (!json_is_object(js))
+        return bad_type(err, "response_format.json_schema", "an object", js);
+    return parse_schema_fields(js, "response_format.json_schema", out, err);
+}
+
+/* ---- sampling and the rest ---- */
+
+static pd_result parse_stop(const json_t *root, pd_chat_sampling *s, pd_api_error *err)
+{
+    json_t *stop = opt(root, "stop");
+    if (!stop)
+        return PD_OK;
+    if (json_is_string(stop)) {
+        s->stop = pd_xcalloc(1, sizeof *s->stop);
+        s->stop[0] = dup_json_str(stop);
+        s->n_stop = 1;
+        s->stop_is_string = true;
+        return PD_OK;
+    }
+    if (!json_is_array(stop))
+        return bad_type(err, "stop", "a string or an array of strings", stop);
+    size_t n = json_array_size(stop);
+    s->stop = pd_xcalloc(n ? n : 1, sizeof *s->stop);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(stop, i);
+        if (!json_is_string(v)) {
+            char p[PATH_MAX_LEN];
+            pathf(p, sizeof p, "stop[%zu]", i);
+            return bad_type(err, p, "a string", v);
+        }
+        s->stop[i] = dup_json_str(v);
+        s->n_stop = i + 1;
+    }
+    return PD_OK;
+}
+
+static pd_result parse_max_tokens(const json_t *root, pd_chat_sampling *s, pd_api_error *err)
+{
+    bool has_new = false, has_old = false;
+    int64_t v_new = 0, v_old = 0;
+    pd_result rc = get_int(root, "max_completion_tokens", 0, INT64_MAX, &has_new, &v_new, err);
+    if (!rc)
+        rc = get_int(root, "max_tokens", 0, INT64_MAX, &has_old, &v_old, err);
+    if (rc)
+        return rc;
+    s->has_max_tokens = has_new || has_old;
+    s->max_tokens = has_new ? v_new : v_old;
+    s->max_tokens_legacy = !has_new && has_old;
+    return PD_OK;
+}
+
+static pd_result parse_sampling(const json_t *root, pd_chat_sampling *s, pd_api_error *err)
+{
+    pd_result rc = parse_max_tokens(root, s, err);
+    if (!rc)
+        rc = get_number(root, "temperature", 0, 2, &s->has_temperature, &s->temperature, err);
+    if (!rc)
+        rc = get_number(root, "top_p", 0, 1, &s->has_top_p, &s->top_p, err);
+    if (!rc) /* vLLM takes -1 for "off"; the upstream checks the range */
+        rc = get_int(root, "top_k", INT64_MIN, INT64_MAX, &s->has_top_k, &s->top_k, err);
+    if (!rc)
+        rc = get_number(root, "min_p", 0, 1, &s->has_min_p, &s->min_p, err);
+    if (!rc)
+        rc = get_int(root, "seed", INT64_MIN, INT64_MAX, &s->has_seed, &s->seed, err);
+    if (!rc)
+        rc = get_int(root, "n", 1, 128, &s->has_n, &s->n, err);
+    if (!rc)
+        rc = get_number(root, "presence_penalty", -2, 2, &s->has_presence_penalty,
+                        &s->presence_penalty, err);
+    if (!rc)
+        rc = get_number(root, "frequency_penalty", -2, 2, &s->has_frequency_penalty,
+                        &s->frequency_penalty, err);
+    if (!rc)
+        rc = get_tri(root, "logprobs", &s->logprobs, err);
+    if (!rc)
+        rc = get_int(root, "top_logprobs", 0, 20, &s->has_top_logprobs, &s->top_logprobs, err);
+    if (!rc)
+        rc = parse_stop(root, s, err);
+    return rc;
+}
+
+static pd_result parse_stream(const json_t *root, pd_chat_request *r, pd_api_error *err)
+{
+    pd_chat_tri stream = PD_TRI_UNSET;
+    pd_result rc = get_tri(root, "stream", &stream, err);
+    if (rc)
+        return rc;
+    r->stream = stream == PD_TRI_TRUE;
+    json_t *so = opt(root, "stream_options");
+    if (!so)
+        return PD_OK;
+    if (!json_is_object(so))
+        return bad_type(err, "stream_options", "an object", so);
+    json_t *iu = opt(so, "include_usage");
+    if (iu && !json_is_boolean(iu))
+        return bad_type(err, "stream_options.include_usage", "a boolean", iu);
+    if (iu)
+        r->include_usage = json_is_true(iu) ? PD_TRI_TRUE : PD_TRI_FALSE;
+    return PD_OK;
+}
+
+static pd_result parse_model(const json_t *root, pd_chat_request *r, pd_api_error *err)
+{
+    json_t *m = opt(root, "model");
+    if (!m || (json_is_string(m) && json_string_length(m) == 0))
+        return missing(err, "model");
+    if (!json_is_string(m))
+        return bad_type(err, "model", "a string", m);
+    r->model = dup_json_str(m);
+    return PD_OK;
+}
+
+static pd_result parse_root(const json_t *root, pd_chat_request *r, pd_api_error *err)
+{
+    pd_result rc = parse_model(root, r, err);
+    if (!rc)
+        rc = parse_messages(root, r, err);
+    if (!rc)
+        rc = parse_tools(root, r, err);
+    if (!rc)
+        rc = parse_tool_choice(root, &r->tool_choice, err);
+    if (!rc)
+        rc = get_tri(root, "parallel_tool_calls", &r->parallel_tool_calls, err);
+    if (!rc)
+        rc = parse_sampling(root, &r->sampling, err);
+    if (!rc)
+        rc = parse_response_format(root, &r->response_format, err);
+    if (!rc)
+        rc = parse_stream(root, r, err);
+    if (!rc)
+        rc = get_str(root, "", "user", &r->user, err);
+    if (!rc)
+        rc = get_str(root, "", "reasoning_effort", &r->reasoning_effort, err);
+    return rc;
+}
+
+pd_result pd_openai_parse_chat_request(const char *body, size_t len, pd_chat_request *out,
+                                       pd_api_error *err)
+{
+    memset(err, 0, sizeof *err);
+    pd_chat_request_init(out);
+    if (!depth_ok(body, len, PD_OPENAI_MAX_DEPTH))
+        return bad(err, NULL, NULL, "body is not valid JSON: nested deeper than %d levels",
+                   PD_OPENAI_MAX_DEPTH);
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    if (!root)
+        return bad(err, NULL, NULL, "body is not valid JSON: %s (line %d, column %d)", jerr.text,
+                   jerr.line, jerr.column);
+    if (!json_is_object(root)) {
+        const char *what = type_desc(root);
+        json_decref(root);
+        return bad(err, NULL, NULL, "body must be a JSON object, not %s", what);
+    }
+    out->raw = root;
+    pd_result rc = parse_root(root, out, err);
+    if (rc)
+        pd_chat_request_free(out);
+    return rc;
+}
+
+
+/* ==== request writing =================================================================== */
+
+static const char *nz(const char *s)
+{
+    return s ? s : "";
+}
+
+/* "key":"value" when value is not NULL. */
+static void jw_kv(jw *w, const char *key, const char *value)
+{
+    if (!value)
+        return;
+    jw_key(w, key);
+    jw_str(w, value);
+}
+
+static void write_image(jw *w, const pd_chat_part *p)
+{
+    jw_key(w, "image_url");
+    jw_open(w, '{');
+    jw_key(w, "url");
+    if (p->url) {
+        jw_str(w, p->url);
+    } else { /* the data: URI the client sent, rebuilt without copying the payload */
+        const char *mt = p->media_type ? p->media_type : "application/octet-stream";
+        jw_sep(w);
+        jw_raw(w, "\"data:", 6);
+        jw_escape(w, mt, strlen(mt));
+        jw_raw(w, ";base64,", 8);
+        jw_escape(w, nz(p->data), strlen(nz(p->data)));
+        jw_raw(w, "\"", 1);
+    }
+    jw_kv(w, "detail", p->detail);
+    jw_close(w, '}');
+}
+
+static void write_part(jw *w, const pd_chat_part *p)
+{
+    jw_open(w, '{');
+    jw_key(w, "type");
+    switch (p->kind) {
+    case PD_PART_TEXT:
+        jw_str(w, "text");
+        jw_key(w, "text");
+        jw_str(w, nz(p->text));
+        break;
+    case PD_PART_REFUSAL:
+        jw_str(w, "refusal");
+        jw_key(w, "refusal");
+        jw_str(w, nz(p->text));
+        break;
+    case PD_PART_IMAGE:
+        jw_str(w, "image_url");
+        write_image(w, p);
+        break;
+    case PD_PART_AUDIO:
+        jw_str(w, "input_audio");
+        jw_key(w, "input_audio");
+        jw_open(w, '{');
+        jw_key(w, "data");
+        jw_str(w, nz(p->data));
+        jw_key(w, "format");
+        jw_str(w, nz(p->format));
+        jw_close(w, '}');
+        break;
+    case PD_PART_FILE:
+        jw_str(w, "file");
+        jw_key(w, "file");
+        jw_open(w, '{');
+        jw_kv(w, "file_id", p->file_id);
+        jw_kv(w, "filename", p->filename);
+        jw_kv(w, "file_data", p->data);
+        jw_close(w, '}');
+        break;
+    }
+    jw_close(w, '}');
+}
+
+static void write_request_content(jw *w, const pd_chat_message *m)
+{
+    jw_key(w, "content");
+    if (m->n_parts == 0) {
+        if (m->role == PD_ROLE_ASSISTANT)
+            jw_null(w);
+        else
+            jw_str(w, "");
+    } else if (m->n_parts == 1 && m->parts[0].kind == PD_PART_TEXT &&
+               m->form != PD_CONTENT_ARRAY) {
+        jw_str(w, nz(m->parts[0].text));
+    } else {
+        jw_open(w, '[');
+        for (size_t i = 0; i < m->n_parts; i++)
+            write_part(w, &m->parts[i]);
+        jw_close(w, ']');
+    }
+}
+
+static void write_tool_call(jw *w, const pd_chat_tool_call *tc)
+{
+    bool custom = tc->kind == PD_TOOL_CUSTOM;
+    jw_open(w, '{');
+    jw_kv(w, "id", tc->id);
+    jw_key(w, "type");
+    jw_str(w, custom ? "custom" : "function");
+    jw_key(w, custom ? "custom" : "function");
+    jw_open(w, '{');
+    jw_key(w, "name");
+    jw_str(w, nz(tc->name));
+    jw_key(w, custom ? "input" : "arguments");
+    jw_str(w, nz(tc->arguments));
+    jw_close(w, '}');
+    jw_close(w, '}');
+}
+
+static void write_tool_calls(jw *w, const pd_chat_message *m)
+{
+    if (!m->n_tool_calls)
+        return;
+    jw_key(w, "tool_calls");
+    jw_open(w, '[');
+    for (size_t i = 0; i < m->n_tool_calls; i++)
+        write_tool_call(w, &m->tool_calls[i]);
+    jw_close(w, ']');
+}
+
+static void write_request_message(jw *w, const pd_chat_message *m)
+{
+    jw_open(w, '{');
+    jw_key(w, "role");
+    jw_str(w, pd_chat_role_name(m->role));
+    write_request_content(w, m);
+    jw_kv(w, "name", m->name);
+    write_tool_calls(w, m);
+    jw_kv(w, "tool_call_id", m->tool_call_id);
+    jw_kv(w, "refusal", m->refusal);
+    jw_close(w, '}');
+}
+
+static void write_tool(jw *w, const pd_chat_tool *t)
+{
+    bool custom = t->kind == PD_TOOL_CUSTOM;
+    jw_open(w, '{');
+    jw_key(w, "type");
+    jw_str(w, custom ? "custom" : "function");
+    jw_key(w, custom ? "custom" : "function");
+    jw_open(w, '{');
+    jw_key(w, "name");
+    jw_str(w, nz(t->name));
+    jw_kv(w, "description", t->description);
+    if (t->parameters) {
+        jw_key(w, custom ? "format" : "parameters");
+        jw_json(w, t->parameters);
+    }
+    jw_tri(w, "strict", t->strict);
+    jw_close(w, '}');
+    jw_close(w, '}');
+}
+
+/* {"type":"function","function":{"name":..}} (or custom) */
+static void write_named_tool(jw *w, pd_chat_tool_kind kind, const char *name)
+{
+    const char *key = kind == PD_TOOL_CUSTOM ? "custom" : "function";
+    jw_open(w, '{');
+    jw_key(w, "type");
+    jw_str(w, key);
+    jw_key(w, key);
+    jw_open(w, '{');
+    jw_key(w, "name");
+    jw_str(w, nz(name));
+    jw_close(w, '}');
+    jw_close(w, '}');
+}
+
+static pd_chat_tool_kind tool_kind_of(const pd_chat_request *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_tools; i++)
+        if (r->tools[i].name && name && strcmp(r->tools[i].name, name) == 0)
+            return r->tools[i].kind;
+    return PD_TOOL_FUNCTION;
+}
+
+static void write_tool_choice(jw *w, const pd_chat_request *r)
+{
+    const pd_chat_tool_choice *c = &r->tool_choice;
+    if (c->kind == PD_TOOL_CHOICE_UNSET)
+        return;
+    jw_key(w, "tool_choice");
+    bool limited = c->allowed && (c->kind == PD_TOOL_CHOICE_AUTO ||
+                                  c->kind == PD_TOOL_CHOICE_REQUIRED);
+    if (c->kind == PD_TOOL_CHOICE_NAMED) {
+        write_named_tool(w, c->tool_kind, c->name);
+    } else if (limited) {
+        jw_open(w, '{');
+        jw_key(w, "type");
+        jw_str(w, "allowed_tools");
+        jw_key(w, "allowed_tools");
+        jw_open(w, '{');
+        jw_key(w, "mode");
+        jw_str(w, c->kind == PD_TOOL_CHOICE_AUTO ? "auto" : "required");
+        jw_key(w, "tools");
+        jw_open(w, '[');
+        for (size_t i = 0; i < c->n_allowed; i++)
+            write_named_tool(w, tool_kind_of(r, c->allowed[i]), c->allowed[i]);
+        jw_close(w, ']');
+        jw_close(w, '}');
+        jw_close(w, '}');
+    } else {
+        jw_str(w, c->kind == PD_TOOL_CHOICE_NONE   ? "none"
+                  : c->kind == PD_TOOL_CHOICE_AUTO ? "auto"
+                                                   : "required");
+    }
+}
+
+static void write_response_format(jw *w, const pd_chat_response_format *f)
+{
+    if (f->kind == PD_FORMAT_UNSET)
+        return;
+    jw_key(w, "response_format");
+    jw_open(w, '{');
+    jw_key(w, "type");
+    if (f->kind == PD_FORMAT_TEXT) {
+        jw_str(w, "text");
+    } else if (f->kind == PD_FORMAT_JSON_OBJECT) {
+        jw_str(w, "json_object");
+        if (f->schema) { /* llama-server's extension */
+            jw_key(w, "schema");
+            jw_json(w, f->schema);
+        }
+    } else {
+        jw_str(w, "json_schema");
+        jw_key(w, "json_schema");
+        jw_open(w, '{');
+        jw_kv(w, "name", f->name);
+        jw_kv(w, "description", f->description);
+        if (f->schema) {
+            jw_key(w, "schema");
+            jw_json(w, f->schema);
+        }
+        jw_tri(w, "strict", f->strict);
+        jw_close(w, '}');
+    }
+    jw_close(w, '}');
+}
+
+static void jw_kreal(jw *w, const char *key, bool has, double v)
+{
+    if (!has)
+        return;
+    jw_key(w, key);
+    jw_real(w, v);
+}
+
+static void jw_kint(jw *w, const char *key, bool has, int64_t v)
+{
+    if (!has)
+        return;
+    jw_key(w, key);
+    jw_int(w, v);
+}
+
+static void write_sampling(jw *w, const pd_chat_sampling *s)
+{
+    jw_kint(w, s->max_tokens_legacy ? "max_tokens" : "max_completion_tokens", s->has_max_tokens,
+            s->max_tokens);
+    jw_kreal(w, "temperature", s->has_temperature, s->temperature);
+    jw_kreal(w, "top_p", s->has_top_p, s->top_p);
+    jw_kint(w, "top_k", s->has_top_k, s->top_k);
+    jw_kreal(w, "min_p", s->has_min_p, s->min_p);
+    jw_kint(w, "n", s->has_n, s->n);
+    if (s->stop && s->stop_is_string && s->n_stop == 1) {
+        jw_key(w, "stop");
+        jw_str(w, nz(s->stop[0]));
+    } else if (s->stop) {
+        jw_key(w, "stop");
+        jw_open(w, '[');
+        for (size_t i = 0; i < s->n_stop; i++)
+            jw_str(w, nz(s->stop[i]));
+        jw_close(w, ']');
+    }
+    jw_kint(w, "seed", s->has_seed, s->seed);
+    jw_kreal(w, "presence_penalty", s->has_presence_penalty, s->presence_penalty);
+    jw_kreal(w, "frequency_penalty", s->has_frequency_penalty, s->frequency_penalty);
+    jw_tri(w, "logprobs", s->logprobs);
+    jw_kint(w, "top_logprobs", s->has_top_logprobs, s->top_logprobs);
+}
+
+pd_result pd_openai_write_chat_request(const pd_chat_request *r, pd_buf *out)
+{
+    jw w;
+    size_t mark = out->len;
+    jw_begin(&w, out);
+    jw_open(&w, '{');
+    jw_key(&w, "model");
+    jw_str(&w, nz(r->model));
+    jw_key(&w, "messages");
+    jw_open(&w, '[');
+    for (size_t i = 0; i < r->n_messages; i++)
+        write_request_message(&w, &r->messages[i]);
+    jw_close(&w, ']');
+    if (r->n_tools) {
+        jw_key(&w, "tools");
+        jw_open(&w, '[');
+        for (size_t i = 0; i < r->n_tools; i++)
+            write_tool(&w, &r->tools[i]);
+        jw_close(&w, ']');
+    }
+    write_tool_choice(&w, r);
+    jw_tri(&w, "parallel_tool_calls", r->parallel_tool_calls);
+    write_response_format(&w, &r->response_format);
+    write_sampling(&w, &r->sampling);
+    jw_kv(&w, "reasoning_effort", r->reasoning_effort);
+    jw_kv(&w, "user", r->user);
+    if (r->stream) {
+        jw_key(&w, "stream");
+        jw_bool(&w, true);
+        if (r->include_usage != PD_TRI_UNSET) {
+            jw_key(&w, "stream_options");
+            jw_open(&w, '{');
+            jw_tri(&w, "include_usage", r->include_usage);
+            jw_close(&w, '}');
+        }
+    }
+    jw_close(&w, '}');
+    return jw_end(&w, mark);
+}
+
+/* ==== responses ========================================================================= */
+
+static const struct {
+    const char *name;
+    pd_chat_finish finish;
+} finishes[] = {
+    {"stop", PD_FINISH_STOP},
+    {"length", PD_FINISH_LENGTH},
+    {"tool_calls", PD_FINISH_TOOL_CALLS},
+    {"content_filter", PD_FINISH_CONTENT_FILTER},
+    {"function_call", PD_FINISH_TOOL_CALLS}, /* deprecated spelling of the same thing */
+    {"error", PD_FINISH_ERROR},
+};
+
+static pd_chat_finish finish_from(const json_t *v)
+{
+    if (!v || json_is_null(v))
+        return PD_FINISH_NONE;
+    for (size_t i = 0; json_is_string(v) && i < sizeof finishes / sizeof *finishes; i++)
+        if (strcmp(finishes[i].name, json_string_value(v)) == 0)
+            return finishes[i].finish;
+    return PD_FINISH_UNKNOWN;
+}
+
+/* OpenAI's name for f, or NULL (written as null) when OpenAI has none. */
+static const char *finish_to_openai(pd_chat_finish f)
+{
+    switch (f) {
+    case PD_FINISH_STOP: return "stop";
+    case PD_FINISH_LENGTH: return "length";
+    case PD_FINISH_TOOL_CALLS: return "tool_calls";
+    case PD_FINISH_CONTENT_FILTER: return "content_filter";
+    default: return NULL;
+    }
+}
+
+static int64_t count(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    if (json_is_integer(v) && json_integer_value(v) >= 0)
+        return json_integer_value(v);
+    if (json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) < 9e18)
+        return (int64_t)json_real_value(v);
+    return PD_CHAT_COUNT_UNKNOWN;
+}
+
+static void read_usage(const json_t *u, pd_chat_usage *out)
+{
+    pd_chat_usage_init(out);
+    if (!json_is_object(u))
+        return;
+    out->prompt_tokens = count(u, "prompt_tokens");
+    out->completion_tokens = count(u, "completion_tokens");
+    out->total_tokens = count(u, "total_tokens");
+    const json_t *pd = json_object_get(u, "prompt_tokens_details");
+    out->cached_tokens = count(pd, "cached_tokens");
+    out->cache_write_tokens = count(pd, "cache_write_tokens");
+    out->reasoning_tokens = count(json_object_get(u, "completion_tokens_details"),
+                                  "reasoning_tokens");
+}
+
+/* A non-empty string member as a new string, else NULL. */
+static char *opt_text(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_string(v) && json_string_length(v) ? dup_json_str(v) : NULL;
+}
+
+static void read_content(const json_t *c, pd_chat_message *m)
+{
+    if (json_is_null(c)) {
+        m->form = PD_CONTENT_NULL;
+    } else if (json_is_string(c)) {
+        m->form = PD_CONTENT_STRING;
+        m->parts = pd_xcalloc(1, sizeof *m->parts);
+        m->parts[0].text = dup_json_str(c);
+        m->n_parts = 1;
+    } else if (json_is_array(c)) {
+        m->form = PD_CONTENT_ARRAY;
+        m->parts = pd_xcalloc(json_array_size(c) + 1, sizeof *m->parts);
+        size_t i;
+        const json_t *p;
+        json_array_foreach(c, i, p) {
+            const json_t *text = json_object_get(p, "text"), *ref = json_object_get(p, "refusal");
+            pd_chat_part *dst = &m->parts[m->n_parts];
+            if (json_is_string(text)) {
+                dst->kind = PD_PART_TEXT;
+                dst->text = dup_json_str(text);
+                m->n_parts++;
+            } else if (json_is_string(ref)) {
+                dst->kind = PD_PART_REFUSAL;
+                dst->text = dup_json_str(ref);
+                m->n_parts++;
+            }
+        }
+    }
+}
+
+static void read_tool_calls(const json_t *tcs, pd_chat_message *m)
+{
+    if (!json_is_array(tcs) || json_array_size(tcs) == 0)
+        return;
+    m->tool_calls = pd_xcalloc(json_array_size(tcs), sizeof *m->tool_calls);
+    size_t i;
+    const json_t *tc;
+    json_array_foreach(tcs, i, tc) {
+        if (!json_is_object(tc))
+            continue;
+        pd_chat_tool_call *dst = &m->tool_calls[m->n_tool_calls++];
+        bool custom = str_eq(json_object_get(tc, "type"), "custom");
+        const json_t *f = json_object_get(tc, custom ? "custom" : "function");
+        const json_t *args = json_object_get(f, custom ? "input" : "arguments");
+        dst->kind = custom ? PD_TOOL_CUSTOM : PD_TOOL_FUNCTION;
+        dst->id = opt_str(tc, "id");
+        dst->name = opt_str(f, "name");
+        if (!dst->name)
+            dst->name = pd_xstrdup("");
+        if (json_is_string(args))
+            dst->arguments = dup_json_str(args);
+        else if (json_is_object(args) || json_is_array(args)) /* Ollama-style objects */
+            dst->arguments = json_to_str(args);
+        else
+            dst->arguments = pd_xstrdup("");
+    }
+}
+
+static void read_message(const json_t *jm, pd_chat_message *m)
+{
+    const json_t *role = json_object_get(jm, "role");
+    m->role = PD_ROLE_ASSISTANT;
+    if (json_is_string(role))
+        pd_chat_role_from_name(json_string_value(role), json_string_length(role), &m->role);
+    read_content(json_object_get(jm, "content"), m);
+    m->name = opt_text(jm, "name");
+    m->refusal = opt_text(jm, "refusal");
+    m->reasoning = opt_text(jm, "reasoning_content");
+    if (!m->reasoning)
+        m->reasoning = opt_text(jm, "reasoning");
+    read_tool_calls(json_object_get(jm, "tool_calls"), m);
+}
+
+static void read_choice(const json_t *c, size_t pos, pd_chat_choice *out)
+{
+    const json_t *idx = json_object_get(c, "index"), *lp = json_object_get(c, "logprobs");
+    out->index = json_is_integer(idx) && json_integer_value(idx) >= 0 &&
+                         json_integer_value(idx) <= UINT32_MAX
+                     ? (uint32_t)json_integer_value(idx)
+                     : (uint32_t)pos;
+    out->message.role = PD_ROLE_ASSISTANT;
+    if (json_is_object(json_object_get(c, "message")))
+        read_message(json_object_get(c, "message"), &out->message);
+    out->finish = finish_from(json_object_get(c, "finish_reason"));
+    if (lp && !json_is_null(lp))
+        out->logprobs = json_incref((json_t *)lp);
+}
+
+pd_result pd_openai_parse_chat_response(const char *body, size_t len, pd_chat_response *out)
+{
+    pd_chat_response_init(out);
+    json_t *root = json_loadb(body, len, 0, NULL);
+    const json_t *choices = json_object_get(root, "choices");
+    if (!json_is_object(root) || !json_is_array(choices)) {
+        json_decref(root);
+        return PD_ERR_INVALID;
+    }
+    const json_t *created = json_object_get(root, "created");
+    out->id = opt_str(root, "id");
+    out->model = opt_str(root, "model");
+    out->system_fingerprint = opt_str(root, "system_fingerprint");
+    out->created = json_is_integer(created) ? json_integer_value(created) : 0;
+    size_t n = json_array_size(choices);
+    out->choices = pd_xcalloc(n ? n : 1, sizeof *out->choices);
+    out->n_choices = n;
+    for (size_t i = 0; i < n; i++)
+        read_choice(json_array_get(choices, i), i, &out->choices[i]);
+    read_usage(json_object_get(root, "usage"), &out->usage);
+    json_decref(root);
+    return PD_OK;
+}
+
+static void write_usage(jw *w, const pd_chat_usage *u)
+{
+    int64_t p = u->prompt_tokens >= 0 ? u->prompt_tokens : 0;
+    int64_t c = u->completion_tokens >= 0 ? u->completion_tokens : 0;
+    jw_open(w, '{');
+    jw_key(w, "prompt_tokens");
+    jw_int(w, p);
+    jw_key(w, "completion_tokens");
+    jw_int(w, c);
+    jw_key(w, "total_tokens");
+    jw_int(w, u->total_tokens >= 0 ? u->total_tokens : p + c);
+    if (u->cached_tokens >= 0 || u->cache_write_tokens >= 0) {
+        jw_key(w, "prompt_tokens_details");
+        jw_open(w, '{');
+        jw_kint(w, "cached_tokens", u->cached_tokens >= 0, u->cached_tokens);
+        jw_kint(w, "cache_write_tokens", u->cache_write_tokens >= 0, u->cache_write_tokens);
+        jw_close(w, '}');
+    }
+    if (u->reasoning_tokens >= 0) {
+        jw_key(w, "completion_tokens_details");
+        jw_open(w, '{');
+        jw_kint(w, "reasoning_tokens", true, u->reasoning_tokens);
+        jw_close(w, '}');
+    }
+    jw_close(w, '}');
+}
+
+/* The text parts joined into one string, or null when there is none. */
+static void write_joined_text(jw *w, const pd_chat_message *m)
+{
+    bool any = false;
+    for (size_t i = 0; i < m->n_parts; i++) {
+        if (m->parts[i].kind != PD_PART_TEXT)
+            continue;
+        if (!any) {
+            jw_sep(w);
+            jw_raw(w, "\"", 1);
+            any = true;
+        }
+        jw_escape(w, nz(m->parts[i].text), strlen(nz(m->parts[i].text)));
+    }
+    if (any)
+        jw_raw(w, "\"", 1);
+    else
+        jw_null(w);
+}
+
+static void write_response_message(jw *w, const pd_chat_message *m)
+{
+    jw_open(w, '{');
+    jw_key(w, "role");
+    jw_str(w, pd_chat_role_name(m->role));
+    jw_key(w, "content");
+    write_joined_text(w, m);
+    jw_kv(w, "refusal", m->refusal);
+    jw_kv(w, "reasoning_content", m->reasoning);
+    write_tool_calls(w, m);
+    jw_close(w, '}');
+}
+
+pd_result pd_openai_write_chat_response(const pd_chat_response *r, pd_buf *out)
+{
+    jw w;
+    size_t mark = out->len;
+    jw_begin(&w, out);
+    jw_open(&w, '{');
+    jw_key(&w, "id");
+    jw_str(&w, nz(r->id));
+    jw_key(&w, "object");
+    jw_str(&w, "chat.completion");
+    jw_key(&w, "created");
+    jw_int(&w, r->created);
+    jw_key(&w, "model");
+    jw_str(&w, nz(r->model));
+    jw_kv(&w, "system_fingerprint", r->system_fingerprint);
+    jw_key(&w, "choices");
+    jw_open(&w, '[');
+    for (size_t i = 0; i < r->n_choices; i++) {
+        const pd_chat_choice *c = &r->choices[i];
+        jw_open(&w, '{');
+        jw_key(&w, "index");
+        jw_int(&w, c->index);
+        jw_key(&w, "message");
+        write_response_message(&w, &c->message);
+        jw_key(&w, "logprobs");
+        if (c->logprobs)
+            jw_json(&w, c->logprobs);
+        else
+            jw_null(&w);
+        jw_key(&w, "finish_reason");
+        jw_str(&w, finish_to_openai(c->finish));
+        jw_close(&w, '}');
+    }
+    jw_close(&w, ']');
+    if (pd_chat_usage_known(&r->usage)) {
+        jw_key(&w, "usage");
+        write_usage(&w, &r->usage);
+    }
+    jw_close(&w, '}');
+    return jw_end(&w, mark);
+}
+
+/* ==== stream decoding =================================================================== */
+
+void pd_openai_decoder_init(pd_openai_decoder *d)
+{
+    memset(d, 0, sizeof *d);
+}
+
+static uint32_t id_hash(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h ? h : 1; /* 0 means "no id" */
+}
+
+/* Decides which canonical call a tool-call fragment belongs to and whether it starts one (see
+   pd_openai_decode_chunk for the rules). */
+static uint32_t route_tool(pd_openai_decoder *d, uint32_t choice, const json_t *tc,
+                           const char *id, bool has_name, bool *start)
+{
+    const json_t *ji = json_object_get(tc, "index");
+    bool has_up = json_is_integer(ji) && json_integer_value(ji) >= 0 &&
+                  json_integer_value(ji) <= UINT32_MAX;
+    uint32_t up = has_up ? (uint32_t)json_integer_value(ji) : 0;
+    if (choice >= PD_OPENAI_DECODER_CHOICES) { /* untracked: trust the upstream */
+        *start = id || has_name;
+        return up;
+    }
+    pd_openai_decoder_choice *st = &d->choices[choice];
+    int mapped = has_up && up < PD_OPENAI_DECODER_TOOLS && st->by_upstream[up]
+                     ? st->by_upstream[up] - 1
+                     : -1;
+    int64_t target = mapped >= 0 ? mapped : st->started ? (int64_t)st->last : -1;
+    uint32_t h = id ? id_hash(id) : 0;
+    if (id)
+        *start = target < 0 || target >= PD_OPENAI_DECODER_TOOLS || st->id_hash[target] != h;
+    else
+        *start = has_name && mapped < 0;
+    if (!*start)
+        return target >= 0 ? (uint32_t)target : up;
+    uint32_t canon = st->started++;
+    if (has_up && up < PD_OPENAI_DECODER_TOOLS && canon < 255)
+        st->by_upstream[up] = (uint8_t)(canon + 1);
+    if (canon < PD_OPENAI_DECODER_TOOLS)
+        st->id_hash[canon] = h;
+    st->last = canon;
+    return canon;
+}
+
+static pd_result emit(const pd_chat_event *ev, pd_chat_event_cb cb, void *ud)
+{
+    return cb(ud, ev) ? PD_ERR_CLOSED : PD_OK;
+}
+
+/* Delivers a text-like event when s is a non-empty string. */
+static pd_result emit_text(const pd_chat_event *base, pd_chat_event_kind kind, const json_t *s,
+                           pd_chat_event_cb cb, void *ud)
+{
+    if (!json_is_string(s) || json_string_length(s) == 0)
+        return PD_OK;
+    pd_chat_event ev = *base;
+    ev.kind = kind;
+    ev.text = json_string_value(s);
+    ev.text_len = json_string_length(s);
+    return emit(&ev, cb, ud);
+}
+
+static pd_result decode_tool_call(pd_openai_decoder *d, const pd_chat_event *base,
+                                  const json_t *tc, pd_chat_event_cb cb, void *ud)
+{
+    bool custom = str_eq(json_object_get(tc, "type"), "custom");
+    const json_t *f = json_object_get(tc, custom ? "custom" : "function");
+    const json_t *jid = json_object_get(tc, "id"), *jname = json_object_get(f, "name");
+    const json_t *args = json_object_get(f, custom ? "input" : "arguments");
+    const char *id = json_is_string(jid) && json_string_length(jid) ? json_string_value(jid) : NULL;
+    bool has_name = json_is_string(jname) && json_string_length(jname);
+    bool start;
+    pd_chat_event ev = *base;
+    ev.tool_index = route_tool(d, base->choice, tc, id, has_name, &start);
+    pd_result rc = PD_OK;
+    if (start) {
+        ev.kind = PD_EVENT_TOOL_START;
+        ev.tool_id = id;
+        ev.tool_name = has_name ? json_string_value(jname) : "";
+        rc = emit(&ev, cb, ud);
+        ev.tool_id = ev.tool_name = NULL;
+    }
+    if (!rc && (json_is_object(args) || json_is_array(args))) { /* whole arguments as JSON */
+        char *s = json_to_str(args);
+        ev.kind = PD_EVENT_TOOL_ARGS;
+        ev.text = s;
+        ev.text_len = strlen(s);
+        rc = emit(&ev, cb, ud);
+        free(s);
+    } else if (!rc) {
+        rc = emit_text(&ev, PD_EVENT_TOOL_ARGS, args, cb, ud);
+    }
+    return rc;
+}
+
+static pd_result decode_delta(pd_openai_decoder *d, const pd_chat_event *base,
+                              const json_t *delta, pd_chat_event_cb cb, void *ud)
+{
+    const json_t *role = json_object_get(delta, "role");
+    pd_result rc = PD_OK;
+    if (json_is_string(role)) {
+        pd_chat_event ev = *base;
+        ev.kind = PD_EVENT_ROLE;
+        ev.role = PD_ROLE_ASSISTANT;
+        pd_chat_role_from_name(json_string_value(role), json_string_length(role), &ev.role);
+        rc = emit(&ev, cb, ud);
+    }
+    const json_t *reasoning = json_object_get(delta, "reasoning_content");
+    if (!json_is_string(reasoning))
+        reasoning = json_object_get(delta, "reasoning");
+    if (!rc)
+        rc = emit_text(base, PD_EVENT_REASONING, reasoning, cb, ud);
+    if (!rc)
+        rc = emit_text(base, PD_EVENT_TEXT, json_object_get(delta, "content"), cb, ud);
+    if (!rc)
+        rc = emit_text(base, PD_EVENT_REFUSAL, json_object_get(delta, "refusal"), cb, ud);
+    size_t i;
+    const json_t *tc;
+    json_array_foreach(json_object_get(delta, "tool_calls"), i, tc) {
+        if (!rc && json_is_object(tc))
+            rc = decode_tool_call(d, base, tc, cb, ud);
+    }
+    return rc;
+}
+
+static pd_result decode_choice(pd_openai_decoder *d, const pd_chat_event *base, const json_t *c,
+                               size_t pos, pd_chat_event_cb cb, void *ud)
+{
+    if (!json_is_object(c))
+        return PD_OK;
+    pd_chat_event b = *base;
+    const json_t *idx = json_object_get(c, "index"), *fr = json_object_get(c, "finish_reason");
+    b.choice = json_is_integer(idx) && json_integer_value(idx) >= 0 &&
+                       json_integer_value(idx) <= UINT32_MAX
+                   ? (uint32_t)json_integer_value(idx)
+                   : (uint32_t)pos;
+    const json_t *delta = json_object_get(c, "delta");
+    pd_result rc = json_is_object(delta) ? decode_delta(d, &b, delta, cb, ud) : PD_OK;
+    if (!rc && fr && !json_is_null(fr)) {
+        b.kind = PD_EVENT_FINISH;
+        b.finish = finish_from(fr);
+        rc = emit(&b, cb, ud);
+    }
+    return rc;
+}
+
+static pd_result decode_root(pd_openai_decoder *d, const json_t *root, pd_chat_event *base,
+                             pd_chat_event_cb cb, void *ud)
+{
+    const json_t *choices = json_object_get(root, "choices"), *e = json_object_get(root, "error");
+    pd_api_error err;
+    memset(&err, 0, sizeof err);
+    if ((json_is_object(e) || json_is_string(e) || !json_is_array(choices)) &&
+        error_from_json(root, 0, &err)) {
+        base->kind = PD_EVENT_ERROR;
+        base->error_status = err.status;
+        base->error_type = err.type;
+        base->error_code = err.code;
+        base->text = err.message;
+        base->text_len = strlen(err.message);
+        return emit(base, cb, ud);
+    }
+    size_t i;
+    const json_t *c;
+    pd_result rc = PD_OK;
+    json_array_foreach(choices, i, c) {
+        if (!rc)
+            rc = decode_choice(d, base, c, i, cb, ud);
+    }
+    const json_t *usage = json_object_get(root, "usage");
+    if (!rc && json_is_object(usage)) {
+        base->kind = PD_EVENT_USAGE;
+        read_usage(usage, &base->usage);
+        rc = emit(base, cb, ud);
+    }
+    return rc;
+}
+
+pd_result pd_openai_decode_chunk(pd_openai_decoder *d, const char *data, size_t len,
+                                 pd_chat_event_cb cb, void *ud)
+{
+    while (len && (*data == ' ' || *data == '\t' || *data == '\r' || *data == '\n'))
+        data++, len--;
+    while (len && (data[len - 1] == ' ' || data[len - 1] == '\t' || data[len - 1] == '\r' ||
+                   data[len - 1] == '\n'))
+        len--;
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        d->done = true;
+        return PD_OK;
+    }
+    /* a model may emit U+0000: keep the chunk (text carries its length) */
+    json_t *root = json_loadb(data, len, JSON_ALLOW_NUL, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return PD_ERR_INVALID;
+    }
+    pd_chat_event base;
+    const json_t *id = json_object_get(root, "id"), *model = json_object_get(root, "model");
+    const json_t *created = json_object_get(root, "created");
+    pd_chat_event_init(&base, PD_EVENT_TEXT);
+    base.id = json_string_value(id); /* NULL when not a string */
+    base.model = json_string_value(model);
+    base.created = json_is_integer(created) ? json_integer_value(created) : 0;
+    pd_result rc = decode_root(d, root, &base, cb, ud);
+    json_decref(root);
+    return rc;
+}
+
+/* ==== stream encoding =================================================================== */
+
+void pd_openai_encoder_init(pd_openai_encoder *e, const char *id, const char *model,
+                            int64_t created)
+{
+    jw w;
+    pd_buf_init(&e->head, 0);
+    jw_begin(&w, &e->head);
+    jw_open(&w, '{');
+    jw_key(&w, "id");
+    jw_str(&w, nz(id));
+    jw_key(&w, "object");
+    jw_str(&w, "chat.completion.chunk");
+    jw_key(&w, "created");
+    jw_int(&w, created);
+    jw_key(&w, "model");
+    jw_str(&w, nz(model)); /* left open: each chunk appends its choices */
+    e->id = pd_xstrdup(nz(id));
+}
+
+void pd_openai_encoder_free(pd_openai_encoder *e)
+{
+    if (!e)
+        return;
+    pd_buf_free(&e->head);
+    free(e->id);
+    e->id = NULL;
+}
+
+static void write_tool_delta(const pd_openai_encoder *e, jw *w, const pd_chat_event *ev)
+{
+    jw_key(w, "tool_calls");
+    jw_open(w, '[');
+    jw_open(w, '{');
+    jw_key(w, "index");
+    jw_int(w, ev->tool_index);
+    if (ev->kind == PD_EVENT_TOOL_START) {
+        jw_key(w, "id");
+        if (ev->tool_id) {
+            jw_str(w, ev->tool_id);
+        } else { /* a client needs some id to answer the call with */
+            const char *sid = strncmp(e->id, "chatcmpl-", 9) == 0 ? e->id + 9 : e->id;
+            char idx[16];
+            snprintf(idx, sizeof idx, "_%" PRIu32 "\"", ev->tool_index);
+            jw_sep(w);
+            jw_raw(w, "\"call_", 6);
+            jw_escape(w, sid, strlen(sid));
+            jw_raw(w, idx, strlen(idx));
+        }
+        jw_key(w, "type");
+        jw_str(w, "function");
+    }
+    jw_key(w, "function");
+    jw_open(w, '{');
+    if (ev->kind == PD_EVENT_TOOL_START) {
+        jw_key(w, "name");
+        jw_str(w, nz(ev->tool_name));
+        jw_key(w, "arguments");
+        jw_str(w, "");
+    } else {
+        jw_key(w, "arguments");
+        jw_strn(w, nz(ev->text), ev->text ? ev->text_len : 0);
+    }
+    jw_close(w, '}');
+    jw_close(w, '}');
+    jw_close(w, ']');
+}
+
+static void write_delta(const pd_openai_encoder *e, jw *w, const pd_chat_event *ev)
+{
+    const char *text = nz(ev->text);
+    size_t text_len = ev->text ? ev->text_len : 0;
+    jw_key(w, "delta");
+    jw_open(w, '{');
+    switch (ev->kind) {
+    case PD_EVENT_ROLE:
+        jw_key(w, "role");
+        jw_str(w, pd_chat_role_name(ev->role));
+        jw_key(w, "content");
+        jw_str(w, "");
+        break;
+    case PD_EVENT_TEXT:
+        jw_key(w, "content");
+        jw_strn(w, text, text_len);
+        break;
+    case PD_EVENT_REASONING:
+        jw_key(w, "reasoning_content");
+        jw_strn(w, text, text_len);
+        break;
+    case PD_EVENT_REFUSAL:
+        jw_key(w, "refusal");
+        jw_strn(w, text, text_len);
+        break;
+    case PD_EVENT_TOOL_START:
+    case PD_EVENT_TOOL_ARGS:
+        write_tool_delta(e, w, ev);
+        break;
+    default: /* FINISH: an empty delta */
+        break;
+    }
+    jw_close(w, '}');
+}
+
+static void write_error_event(jw *w, const pd_chat_event *ev)
+{
+    jw_open(w, '{');
+    jw_key(w, "error");
+    jw_open(w, '{');
+    jw_key(w, "message");
+    jw_strn(w, nz(ev->text), ev->text ? ev->text_len : 0);
+    jw_key(w, "type");
+    jw_str(w, ev->error_type ? ev->error_type : "server_error");
+    jw_key(w, "param");
+    jw_null(w);
+    jw_key(w, "code");
+    jw_str(w, ev->error_code);
+    jw_close(w, '}');
+    jw_close(w, '}');
+}
+
+pd_result pd_openai_encode_event(pd_openai_encoder *e, const pd_chat_event *ev, pd_buf *out)
+{
+    jw w;
+    size_t mark = out->len;
+    jw_begin(&w, out);
+    jw_raw(&w, "data: ", 6);
+    if (ev->kind == PD_EVENT_ERROR) {
+        write_error_event(&w, ev);
+    } else {
+        jw_raw(&w, e->head.data, e->head.len);
+        w.comma = true;
+        jw_key(&w, "choices");
+        jw_open(&w, '[');
+        if (ev->kind != PD_EVENT_USAGE) {
+            jw_open(&w, '{');
+            jw_key(&w, "index");
+            jw_int(&w, ev->choice);
+            write_delta(e, &w, ev);
+            jw_key(&w, "logprobs");
+            jw_null(&w);
+            jw_key(&w, "finish_reason");
+            jw_str(&w, ev->kind == PD_EVENT_FINISH ? finish_to_openai(ev->finish) : NULL);
+            jw_close(&w, '}');
+        }
+        jw_close(&w, ']');
+        if (ev->kind == PD_EVENT_USAGE) {
+            jw_key(&w, "usage");
+            write_usage(&w, &ev->usage);
+        }
+        jw_close(&w, '}');
+    }
+    jw_raw(&w, "\n\n", 2);
+    return jw_end(&w, mark);
+}
+
+pd_result pd_openai_encode_done(pd_buf *out)
+{
+    return pd_buf_append(out, "data: [DONE]\n\n", 14);
+}

@@ -1,0 +1,330 @@
+/* relay.c: see relay.h for the design. */
+#include "relay/relay.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "proto/errors.h"
+#include "providers/provider.h"
+
+typedef enum call_state {
+    WAIT_HEAD, /* request sent, no response head yet */
+    STREAM,    /* relaying an event stream; the client's 200 head is sent */
+    BODY,      /* collecting a whole body (success or error) */
+} call_state;
+
+typedef struct pd_call {
+    pd_ingress_ctx ctx; /* ctx.req is NULL once the client is gone */
+    pd_conn *conn;
+    const pd_model_cfg *model;
+    const pd_provider_ops *ops;
+    pd_chat_request creq;
+    pd_transfer *xfer;
+    call_state state;
+    pd_upstream_head head;
+    pd_sse_parser sse;
+    pd_buf body;             /* a whole upstream body, capped at limits.max_upstream_bytes */
+    pd_buf out;              /* client bytes produced by one upstream read */
+    struct evbuffer *chunk;
+    pd_usage_seen usage;
+    int stream_done;         /* the upstream's end marker was relayed */
+    int stream_broken;       /* an error event was sent; nothing more may follow */
+    int status;              /* what the client got */
+    uint64_t t_upstream_us, t_first_byte_us;
+    uint64_t bytes_in, bytes_out;
+    double upstream_ms;
+    char error[200];
+} pd_call;
+
+/* ---- ending a call ----------------------------------------------------------------------- */
+
+static void log_call(pd_call *c)
+{
+    uint64_t now = pd_now_us();
+    pd_request_log r = {
+        .id = c->ctx.id, .method = c->ctx.method, .path = c->ctx.path,
+        .model = c->model->name, .provider = c->model->provider->name,
+        .status = c->status, .stream = c->creq.stream,
+        .ttfb_ms = c->t_first_byte_us ? (double)(c->t_first_byte_us - c->t_upstream_us) / 1000.0 : -1,
+        .upstream_ms = c->upstream_ms,
+        .total_ms = (double)(now - c->ctx.t_start_us) / 1000.0,
+        .bytes_in = c->bytes_in, .bytes_out = c->bytes_out,
+        .prompt_tokens = c->usage.prompt, .completion_tokens = c->usage.completion,
+        .error = c->error[0] ? c->error : NULL,
+    };
+    pd_log_request(c->ctx.w->log_fd, &r);
+}
+
+static void free_call(pd_call *c)
+{
+    log_call(c);
+    pd_worker_call_finished(c->ctx.w);
+    pd_chat_request_free(&c->creq);
+    pd_sse_free(&c->sse);
+    pd_buf_free(&c->body);
+    pd_buf_free(&c->out);
+    if (c->chunk)
+        evbuffer_free(c->chunk);
+    free(c);
+}
+
+/* The client's reply is complete (handed to evhttp): release the connection for the next one. */
+static void release_conn(pd_call *c)
+{
+    if (c->conn)
+        pd_conn_end(c->conn);
+    c->conn = NULL;
+}
+
+static void reply_now(pd_call *c, int status, const char *body, size_t len)
+{
+    release_conn(c);
+    pd_reply_headers(&c->ctx, "application/json");
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->ctx.req);
+    if (c->head.retry_after[0])
+        evhttp_add_header(h, "Retry-After", c->head.retry_after);
+    if (c->head.retry_after_ms[0])
+        evhttp_add_header(h, "retry-after-ms", c->head.retry_after_ms);
+    evbuffer_add(c->chunk, body, len);
+    evhttp_send_reply(c->ctx.req, status, NULL, c->chunk);
+    c->status = status;
+    c->bytes_out += len;
+}
+
+static void reply_error(pd_call *c, int status, const char *code, const char *fmt, const char *arg)
+{
+    pd_api_error e;
+    pd_api_error_set(&e, status, NULL, code, NULL, fmt, arg);
+    snprintf(c->error, sizeof(c->error), "%.*s", (int)sizeof(c->error) - 1, e.message);
+    pd_buf_reset(&c->out);
+    if (pd_openai_error_body(&e, &c->out) == PD_OK)
+        reply_now(c, status, c->out.data, c->out.len);
+    else
+        reply_now(c, status, "{}", 2);
+}
+
+/* ---- streaming --------------------------------------------------------------------------- */
+
+static void flush_out(pd_call *c)
+{
+    if (!c->out.len)
+        return;
+    evbuffer_add(c->chunk, c->out.data, c->out.len);
+    evhttp_send_reply_chunk(c->ctx.req, c->chunk);
+    c->bytes_out += c->out.len;
+    pd_buf_reset(&c->out);
+}
+
+/* Ends the stream as broken: an error event, and no end marker. */
+static void break_stream(pd_call *c, const char *code, const char *why)
+{
+    if (c->stream_broken || c->stream_done)
+        return;
+    c->stream_broken = 1;
+    snprintf(c->error, sizeof(c->error), "%s", why);
+    pd_api_error e;
+    pd_buf body;
+    pd_buf_init(&body, 0);
+    pd_api_error_set(&e, 502, NULL, code, NULL, "%s", why);
+    if (pd_openai_error_body(&e, &body) == PD_OK)
+        pd_sse_write(&c->out, NULL, body.data, body.len);
+    pd_buf_free(&body);
+}
+
+static int on_event(void *ud, const pd_sse_event *ev)
+{
+    pd_call *c = ud;
+    if (c->stream_done || c->stream_broken)
+        return 1;
+    pd_stream_step step;
+    if (c->ops->chat_stream_event(ev, &c->out, &step, &c->usage) != PD_OK) {
+        break_stream(c, "upstream_malformed_event", "the upstream sent a malformed stream event");
+        return 1;
+    }
+    if (step == PD_STEP_DONE)
+        c->stream_done = 1;
+    if (step == PD_STEP_ERROR) {
+        c->stream_broken = 1;
+        snprintf(c->error, sizeof(c->error), "the upstream reported an error in the stream");
+        return 1;
+    }
+    return 0;
+}
+
+static int stream_body(pd_call *c, const char *data, size_t len)
+{
+    if (c->stream_done || c->stream_broken)
+        return c->stream_broken; /* after the end marker the transfer finishes by itself */
+    pd_result rc = pd_sse_feed(&c->sse, data, len, on_event, c);
+    if (rc == PD_ERR_TOO_LARGE)
+        break_stream(c, "upstream_malformed_event", "an upstream stream event exceeded the size limit");
+    flush_out(c);
+    return c->stream_broken;
+}
+
+static void start_stream(pd_call *c)
+{
+    c->state = STREAM;
+    c->status = 200;
+    pd_reply_headers(&c->ctx, "text/event-stream");
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->ctx.req);
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    evhttp_add_header(h, "X-Accel-Buffering", "no"); /* tell proxies in front not to buffer */
+    evhttp_send_reply_start(c->ctx.req, 200, NULL);
+}
+
+static void end_stream(pd_call *c, pd_result rc, const char *msg)
+{
+    if (!c->stream_done && !c->stream_broken) {
+        char why[200];
+        if (rc == PD_OK)
+            snprintf(why, sizeof(why), "the upstream stream ended without its end marker");
+        else
+            snprintf(why, sizeof(why), "the upstream stream broke: %s", msg);
+        break_stream(c, rc == PD_ERR_TIMEOUT ? "upstream_timeout" : "upstream_stream_error", why);
+    }
+    flush_out(c);
+    release_conn(c);
+    evhttp_send_reply_end(c->ctx.req);
+}
+
+/* ---- whole bodies ------------------------------------------------------------------------ */
+
+static void end_body(pd_call *c)
+{
+    long st = c->head.status;
+    pd_buf_reset(&c->out);
+    if (st >= 200 && st < 300) {
+        if (c->ops->chat_response(c->body.data ? c->body.data : "", c->body.len, &c->out, &c->usage) != PD_OK) {
+            reply_error(c, 502, "upstream_invalid_response", "%s", "the upstream returned a response that is not valid JSON");
+            return;
+        }
+        reply_now(c, (int)st, c->out.data, c->out.len);
+    } else if (st >= 400 && st < 600) {
+        snprintf(c->error, sizeof(c->error), "upstream status %ld", st);
+        c->ops->error_response(st, c->body.data ? c->body.data : "", c->body.len, &c->out);
+        reply_now(c, (int)st, c->out.data, c->out.len);
+    } else {
+        char s[16];
+        snprintf(s, sizeof(s), "%ld", st);
+        reply_error(c, 502, "upstream_invalid_response", "the upstream answered with status %s", s);
+    }
+}
+
+/* ---- upstream callbacks ------------------------------------------------------------------ */
+
+static int is_event_stream(const char *content_type)
+{
+    return strncasecmp(content_type, "text/event-stream", 17) == 0;
+}
+
+static void on_head(void *ud, const pd_upstream_head *head)
+{
+    pd_call *c = ud;
+    c->head = *head;
+    c->t_first_byte_us = pd_now_us();
+    if (head->status >= 200 && head->status < 300 && is_event_stream(head->content_type))
+        start_stream(c);
+    else
+        c->state = BODY;
+}
+
+static int on_body(void *ud, const char *data, size_t len)
+{
+    pd_call *c = ud;
+    c->bytes_in += len;
+    if (c->state == STREAM)
+        return stream_body(c, data, len);
+    if (pd_buf_append(&c->body, data, len) != PD_OK) {
+        snprintf(c->error, sizeof(c->error), "the upstream response exceeded %zu bytes", c->body.limit);
+        return 1;
+    }
+    return 0;
+}
+
+static void on_done(void *ud, pd_result rc, const char *msg, const pd_upstream_timing *tm)
+{
+    pd_call *c = ud;
+    c->xfer = NULL;
+    c->upstream_ms = (double)tm->total_us / 1000.0;
+    if (c->state == STREAM) {
+        end_stream(c, rc, msg);
+    } else if (rc == PD_OK && c->state == BODY) {
+        end_body(c);
+    } else if (c->state == BODY && c->error[0]) {
+        reply_error(c, 502, "upstream_response_too_large", "%s", c->error);
+    } else if (rc == PD_ERR_TIMEOUT) {
+        reply_error(c, 504, "upstream_timeout", "upstream timed out: %s", msg);
+    } else {
+        reply_error(c, 502, "upstream_unreachable", "upstream request failed: %s", msg);
+    }
+    free_call(c);
+}
+
+/* The client went away (connection closed): stop the upstream now. */
+static void on_client_gone(void *ud)
+{
+    pd_call *c = ud;
+    pd_transfer_cancel(c->xfer);
+    c->xfer = NULL;
+    c->conn = NULL; /* being freed by evhttp */
+    c->status = 499;
+    snprintf(c->error, sizeof(c->error), "client disconnected");
+    /* While streaming, evhttp detached the request from the dead connection and left it to us. */
+    if (c->state == STREAM && !evhttp_request_get_connection(c->ctx.req))
+        evhttp_send_reply_end(c->ctx.req); /* frees it */
+    c->ctx.req = NULL;
+    free_call(c);
+}
+
+static const pd_transfer_cbs transfer_cbs = {on_head, on_body, on_done};
+
+/* ---- start ------------------------------------------------------------------------------- */
+
+void pd_relay_chat(pd_ingress_ctx *ctx, const pd_model_cfg *m, pd_chat_request *creq)
+{
+    pd_call *c = pd_xcalloc(1, sizeof(*c));
+    c->ctx = *ctx;
+    c->model = m;
+    c->creq = *creq;
+    c->ops = pd_provider_ops_of(m->provider->kind);
+    c->usage = (pd_usage_seen){-1, -1, -1, -1};
+    c->chunk = evbuffer_new();
+    pd_sse_init(&c->sse, 0);
+    pd_buf_init(&c->body, ctx->w->cfg->limits.max_upstream_bytes);
+    pd_buf_init(&c->out, 0);
+    c->conn = pd_worker_conn_of(ctx->w, ctx->req);
+    pd_worker_call_started(ctx->w);
+    if (!c->chunk) {
+        reply_error(c, 500, NULL, "%s", "out of memory");
+        free_call(c);
+        return;
+    }
+    if (!c->ops) {
+        reply_error(c, 501, "provider_not_supported", "provider kind %s is not supported yet",
+                    pd_provider_kind_name(m->provider->kind));
+        free_call(c);
+        return;
+    }
+    pd_transfer_req treq = {0};
+    pd_api_error e;
+    if (c->ops->chat_request(m->provider, m, &c->creq, &treq, &e) != PD_OK) {
+        reply_error(c, e.status ? e.status : 500, e.code, "%s", e.message);
+        free_call(c);
+        return;
+    }
+    c->t_upstream_us = pd_now_us();
+    if (pd_upstream_start(ctx->w->upstream, &treq, &transfer_cbs, c, &c->xfer) != PD_OK) {
+        reply_error(c, 500, NULL, "%s", "cannot start the upstream request");
+        free_call(c);
+        return;
+    }
+    if (c->conn)
+        pd_conn_begin(c->conn, c, on_client_gone);
+}

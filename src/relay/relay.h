@@ -1,0 +1,27 @@
+/* relay.h: one client request served by one upstream transfer.
+ *
+ * Design (the hot path of the gateway):
+ * - The upstream's answer is not buffered whole when it streams: each piece curl hands over goes
+ *   through the SSE parser, each event through the provider's translation into one reused output
+ *   buffer, and everything one read produced goes to the client in one write. No allocation per
+ *   event beyond the JSON check, no lock, no log line per chunk.
+ * - The client's reply starts only when the upstream's head is known, so an upstream error still
+ *   reaches the client with its own status and body (OpenAI shape), Retry-After included.
+ * - A stream that breaks (reset, timeout, idle gap, malformed event, upstream error event, an end
+ *   without [DONE]) ends with an error event and never with data: [DONE]: it must not look
+ *   complete.
+ * - When the client goes away, the upstream transfer is aborted at once (the provider stops
+ *   generating and billing), and the record is logged with status 499.
+ * Everything runs on the worker's loop thread. */
+#ifndef PD_RELAY_RELAY_H
+#define PD_RELAY_RELAY_H
+
+#include "canon/chat.h"
+#include "config/config.h"
+#include "ingress/ingress.h"
+
+/* Serves ctx's request with model m. Takes ownership of creq (and frees it). The client is
+ * answered exactly once, now (an error) or when the upstream has answered. */
+void pd_relay_chat(pd_ingress_ctx *ctx, const pd_model_cfg *m, pd_chat_request *creq);
+
+#endif

@@ -1,0 +1,122 @@
+/* server.c: start N workers on one port, wait for a signal, shut down gracefully.
+ *
+ * Signals are blocked in every thread and taken synchronously by the main thread (sigwait), so
+ * no handler runs in a worker's loop and no global flag is needed. */
+#include "server/server.h"
+
+#include <errno.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "server/worker.h"
+
+static int worker_count(const pd_config *cfg)
+{
+    if (cfg->workers > 0)
+        return cfg->workers;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static int open_log(const pd_config *cfg)
+{
+    if (!cfg->log_file)
+        return STDERR_FILENO;
+    int fd = open(cfg->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0)
+        pd_log_info("cannot open log file %s: %s", cfg->log_file, strerror(errno));
+    return fd;
+}
+
+static void deadline_after(struct timespec *ts, uint32_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Waits for the workers to drain until the grace deadline, then cuts the rest. */
+static void shut_down(pd_worker **ws, int n, uint32_t grace_ms)
+{
+    struct timespec deadline;
+    deadline_after(&deadline, grace_ms);
+    for (int i = 0; i < n; i++)
+        pd_worker_stop(ws[i], 0);
+    int forced = 0;
+    for (int i = 0; i < n; i++) {
+        if (!forced && pthread_timedjoin_np(ws[i]->thread, NULL, &deadline) == 0)
+            continue;
+        if (!forced) {
+            pd_log_info("grace period of %u ms over: cutting the requests still in flight", grace_ms);
+            for (int j = 0; j < n; j++)
+                pd_worker_stop(ws[j], 1);
+            forced = 1;
+        }
+        pd_worker_join(ws[i]);
+    }
+}
+
+static int wait_for_signal(const sigset_t *set)
+{
+    int sig = 0;
+    while (sigwait(set, &sig) != 0)
+        ;
+    return sig;
+}
+
+int pd_server_run(const pd_config *cfg)
+{
+    char err[256] = "";
+    int rc = 1, n = worker_count(cfg), started = 0;
+    int log_fd = open_log(cfg);
+    pd_worker **ws = pd_xcalloc((size_t)n, sizeof(*ws));
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by the workers */
+    if (log_fd < 0 || evthread_use_pthreads() != 0)
+        goto out;
+    for (int i = 0; i < n; i++) {
+        if (!(ws[i] = pd_worker_new(i, cfg, log_fd, err, sizeof(err)))) {
+            pd_log_info("%s", err);
+            goto out;
+        }
+    }
+    for (; started < n; started++) {
+        if (pd_worker_start(ws[started]) != 0) {
+            pd_log_info("cannot start worker thread %d", started);
+            goto out;
+        }
+    }
+    pd_log_info("listening on %s:%u with %d worker%s", cfg->listen_host, (unsigned)cfg->listen_port,
+                n, n == 1 ? "" : "s");
+    int sig = wait_for_signal(&set);
+    pd_log_info("%s: draining (up to %u ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                cfg->limits.shutdown_grace_ms);
+    rc = 0;
+out:
+    if (started)
+        shut_down(ws, started, rc == 0 ? cfg->limits.shutdown_grace_ms : 0);
+    for (int i = 0; i < n; i++)
+        pd_worker_free(ws[i]);
+    free(ws);
+    if (log_fd > STDERR_FILENO)
+        close(log_fd);
+    if (rc == 0)
+        pd_log_info("stopped");
+    return rc;
+}

@@ -1,0 +1,182 @@
+/* The openai provider's translation functions: pure, so tested without sockets. */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdlib.h>
+
+#include "providers/provider.h"
+#include "test.h"
+
+static const pd_provider_ops *ops(void)
+{
+    return pd_provider_ops_of(PD_KIND_OPENAI);
+}
+
+static pd_stream_step feed(const char *event, const char *data, pd_buf *out, pd_usage_seen *u, pd_result *rc)
+{
+    pd_sse_event ev = {event, strlen(event), data, strlen(data)};
+    pd_stream_step step = PD_STEP_CONTINUE;
+    *rc = ops()->chat_stream_event(&ev, out, &step, u);
+    return step;
+}
+
+static void stream_chunks_pass_through_verbatim(void)
+{
+    pd_buf out;
+    pd_buf_init(&out, 0);
+    pd_usage_seen u = {-1, -1, -1, -1};
+    pd_result rc;
+    const char *chunk = "{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"x_unknown\":1}";
+    CHECK(feed("", chunk, &out, &u, &rc) == PD_STEP_CONTINUE);
+    CHECK(rc == PD_OK);
+    char want[512];
+    snprintf(want, sizeof(want), "data: %s\n\n", chunk);
+    CHECK_STR(out.data, want);
+    CHECK(u.prompt == -1);
+    pd_buf_free(&out);
+}
+
+static void usage_chunk_is_read(void)
+{
+    pd_buf out;
+    pd_buf_init(&out, 0);
+    pd_usage_seen u = {-1, -1, -1, -1};
+    pd_result rc;
+    feed("", "{\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"prompt_tokens_details\":{\"cached_tokens\":4}}}", &out, &u, &rc);
+    CHECK(rc == PD_OK);
+    CHECK(u.prompt == 9 && u.completion == 2 && u.cached == 4 && u.reasoning == -1);
+    pd_buf_free(&out);
+}
+
+static void done_marker_ends_the_stream(void)
+{
+    pd_buf out;
+    pd_buf_init(&out, 0);
+    pd_usage_seen u = {-1, -1, -1, -1};
+    pd_result rc;
+    CHECK(feed("", "[DONE]", &out, &u, &rc) == PD_STEP_DONE);
+    CHECK_STR(out.data, "data: [DONE]\n\n");
+    pd_buf_free(&out);
+}
+
+static void malformed_event_is_an_error(void)
+{
+    pd_buf out;
+    pd_buf_init(&out, 0);
+    pd_usage_seen u = {-1, -1, -1, -1};
+    pd_result rc;
+    feed("", "{\"choices\":[{\"delta\":", &out, &u, &rc);
+    CHECK(rc == PD_ERR_INVALID);
+    feed("", "[1,2]", &out, &u, &rc);
+    CHECK(rc == PD_ERR_INVALID); /* JSON, but not a chunk object */
+    CHECK(out.len == 0);
+    pd_buf_free(&out);
+}
+
+static void error_events_are_relayed_as_errors(void)
+{
+    pd_buf out;
+    pd_buf_init(&out, 0);
+    pd_usage_seen u = {-1, -1, -1, -1};
+    pd_result rc;
+    const char *err = "{\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\",\"param\":null,\"code\":null}}";
+    CHECK(feed("", err, &out, &u, &rc) == PD_STEP_ERROR);
+    char want[256];
+    snprintf(want, sizeof(want), "data: %s\n\n", err);
+    CHECK_STR(out.data, want);
+    pd_buf_reset(&out);
+    /* some llama-server builds: an `event: error` line with a non-OpenAI payload */
+    CHECK(feed("error", "boom", &out, &u, &rc) == PD_STEP_ERROR);
+    CHECK(rc == PD_OK);
+    CHECK(strncmp(out.data, "data: {\"error\":{", 16) == 0);
+    CHECK(strstr(out.data, "boom") != NULL);
+    pd_buf_free(&out);
+}
+
+static void whole_responses(void)
+{
+    pd_buf out;
+    pd_buf_init(&out, 0);
+    pd_usage_seen u = {-1, -1, -1, -1};
+    const char *ok = "{\"id\":\"x\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":5}}";
+    CHECK(ops()->chat_response(ok, strlen(ok), &out, &u) == PD_OK);
+    CHECK_STR(out.data, ok);
+    CHECK(u.prompt == 3 && u.completion == 5);
+    pd_buf_reset(&out);
+    CHECK(ops()->chat_response("<html>", 6, &out, &u) == PD_ERR_INVALID);
+    pd_buf_free(&out);
+}
+
+static json_t *error_of(long status, const char *body)
+{
+    pd_buf out;
+    pd_buf_init(&out, 0);
+    ops()->error_response(status, body, strlen(body), &out);
+    json_t *doc = json_loads(out.data, 0, NULL);
+    pd_buf_free(&out);
+    return doc;
+}
+
+static void error_bodies_become_openai_errors(void)
+{
+    const char *openai = "{\"error\":{\"message\":\"slow down\",\"type\":\"requests\",\"param\":null,\"code\":\"rate_limit_exceeded\"}}";
+    json_t *d = error_of(429, openai);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(d, "error"), "code")), "rate_limit_exceeded");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(d, "error"), "type")), "requests");
+    json_decref(d);
+    d = error_of(400, "{\"object\":\"error\",\"message\":\"bad prompt\",\"type\":\"BadRequestError\",\"param\":null,\"code\":400}");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(d, "error"), "message")), "bad prompt");
+    json_decref(d);
+    d = error_of(502, "<html>bad gateway</html>");
+    json_t *e = json_object_get(d, "error");
+    CHECK(json_is_string(json_object_get(e, "message")));
+    CHECK(strstr(json_string_value(json_object_get(e, "message")), "bad gateway") != NULL);
+    CHECK_STR(json_string_value(json_object_get(e, "type")), "server_error");
+    json_decref(d);
+}
+
+static void request_goes_upstream_faithfully(void)
+{
+    pd_provider_cfg p = {.name = "mock", .kind = PD_KIND_OPENAI, .base_url = "http://127.0.0.1:9/v1",
+                         .api_key = "sk-test", .timeouts = {1000, 2000, 3000, 4000}};
+    pd_model_cfg m = {.name = "alias", .upstream_model = "real-model", .provider = &p};
+    const char *body = "{\"model\":\"alias\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                       "\"seed\":9007199254740993,\"x_vendor\":{\"a\":[1,2]},\"stream\":true}";
+    pd_chat_request req;
+    pd_api_error err;
+    CHECK(pd_openai_parse_chat_request(body, strlen(body), &req, &err) == PD_OK);
+    pd_transfer_req t = {0};
+    CHECK(ops()->chat_request(&p, &m, &req, &t, &err) == PD_OK);
+    CHECK_STR(t.url, "http://127.0.0.1:9/v1/chat/completions");
+    json_t *sent = json_loadb(t.body, t.body_len, 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(sent, "model")), "real-model");
+    CHECK(json_integer_value(json_object_get(sent, "seed")) == 9007199254740993LL);
+    CHECK(json_is_object(json_object_get(sent, "x_vendor")));
+    CHECK(json_is_true(json_object_get(sent, "stream")));
+    int has_auth = 0, has_accept = 0;
+    for (struct curl_slist *h = t.headers; h; h = h->next) {
+        has_auth |= strcmp(h->data, "Authorization: Bearer sk-test") == 0;
+        has_accept |= strcmp(h->data, "Accept: text/event-stream") == 0;
+    }
+    CHECK(has_auth && has_accept);
+    CHECK(t.timeouts.ttfb_ms == 2000);
+    /* the client's request itself is untouched */
+    CHECK_STR(json_string_value(json_object_get(req.raw, "model")), "alias");
+    json_decref(sent);
+    free(t.url);
+    free(t.body);
+    curl_slist_free_all(t.headers);
+    pd_chat_request_free(&req);
+}
+
+int main(void)
+{
+    TEST_RUN(stream_chunks_pass_through_verbatim);
+    TEST_RUN(usage_chunk_is_read);
+    TEST_RUN(done_marker_ends_the_stream);
+    TEST_RUN(malformed_event_is_an_error);
+    TEST_RUN(error_events_are_relayed_as_errors);
+    TEST_RUN(whole_responses);
+    TEST_RUN(error_bodies_become_openai_errors);
+    TEST_RUN(request_goes_upstream_faithfully);
+    return TEST_DONE();
+}
