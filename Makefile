@@ -24,6 +24,7 @@ FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 LLAMA_PREFIX := $(shell scripts/llama.sh --prefix)
 
+.SECONDARY:
 .PHONY: all deps llama model run test unit integration fuzz bench clean format
 all: build/release/pendulum
 

@@ -24,6 +24,8 @@
 #   LOCAL_MODEL=FILE     a real GGUF to serve instead of the random-weight tiny model
 #   LOCAL_CTX=N          llama-server context size (default: the tiny model's own 2048, or 4096
 #                        for LOCAL_MODEL, whose trained context may need gigabytes of KV cache)
+#   LOCAL_THREADS=N      llama-server threads (default: 1 for the tiny model, llama-server's own
+#                        choice for LOCAL_MODEL)
 #   LLAMA_PORT=N         llama-server's port (default: a free one)
 #   HEALTH_TIMEOUT=S     how long to wait for llama-server to load the model (default 120)
 #   OPENAI_API_KEY [OPENAI_BASE_URL], ANTHROPIC_API_KEY, CO_API_KEY: cloud providers
@@ -50,14 +52,18 @@ PREFIX=$(scripts/llama.sh --prefix)
 LLAMA_SERVER=$PREFIX/bin/llama-server
 [ -x "$LLAMA_SERVER" ] || die "$LLAMA_SERVER is missing: run 'make llama' first"
 
+# The tiny model runs on one thread: it is too small to gain from two, and on a busy 2-core
+# machine ggml's spinning thread pool then drops from ~1000 to ~10 tokens/s. Its memory needs
+# are known, so llama-server's --fit probing (an extra pass over the model) is skipped too.
 if [ -n "${LOCAL_MODEL:-}" ]; then
     MODEL=$LOCAL_MODEL
     ALIAS=$(basename "$MODEL" .gguf)
-    CTX=${LOCAL_CTX:-4096}
+    LLAMA_ARGS=(-c "${LOCAL_CTX:-4096}")
+    [ -z "${LOCAL_THREADS:-}" ] || LLAMA_ARGS+=(-t "$LOCAL_THREADS")
 else
     MODEL=build/models/tiny.gguf
     ALIAS=tiny-local
-    CTX=${LOCAL_CTX:-0} # 0: the model's own context length
+    LLAMA_ARGS=(-c "${LOCAL_CTX:-0}" -t "${LOCAL_THREADS:-1}" -fit off) # -c 0: the model's own
     [ -f "$MODEL" ] || die "$MODEL is missing: run 'make model' first"
 fi
 
@@ -110,7 +116,7 @@ pick_port() {
 # Starts llama-server on $1 and waits for /health; returns 1 if it died (log in $LLAMA_LOG).
 start_llama() {
     local port=$1 args deadline
-    args=(-m "$MODEL" --host 127.0.0.1 --port "$port" --alias "$ALIAS" -c "$CTX")
+    args=(-m "$MODEL" --host 127.0.0.1 --port "$port" --alias "$ALIAS" "${LLAMA_ARGS[@]}")
     "$LLAMA_SERVER" "${args[@]}" >"$LLAMA_LOG" 2>&1 &
     LLAMA_PID=$!
     deadline=$((SECONDS + HEALTH_TIMEOUT))

@@ -4,11 +4,8 @@
 #include <string.h>
 
 static const char *const role_names[] = {
-    [PD_ROLE_SYSTEM] = "system",
-    [PD_ROLE_DEVELOPER] = "developer",
-    [PD_ROLE_USER] = "user",
-    [PD_ROLE_ASSISTANT] = "assistant",
-    [PD_ROLE_TOOL] = "tool",
+    [PD_ROLE_SYSTEM] = "system",       [PD_ROLE_DEVELOPER] = "developer", [PD_ROLE_USER] = "user",
+    [PD_ROLE_ASSISTANT] = "assistant", [PD_ROLE_TOOL] = "tool",
 };
 
 const char *pd_chat_role_name(pd_chat_role role)

@@ -35,11 +35,7 @@
 #include <stdint.h>
 
 /* A boolean that may also be "not given". Zero is UNSET so zero-filled structs mean "absent". */
-typedef enum pd_chat_tri {
-    PD_TRI_UNSET = 0,
-    PD_TRI_FALSE,
-    PD_TRI_TRUE
-} pd_chat_tri;
+typedef enum pd_chat_tri { PD_TRI_UNSET = 0, PD_TRI_FALSE, PD_TRI_TRUE } pd_chat_tri;
 
 /* ---- messages ------------------------------------------------------------------------- */
 
@@ -48,7 +44,7 @@ typedef enum pd_chat_role {
     PD_ROLE_DEVELOPER, /* OpenAI's successor of system for o1+; others treat it as system */
     PD_ROLE_USER,
     PD_ROLE_ASSISTANT,
-    PD_ROLE_TOOL       /* the result of one tool call (tool_call_id says which) */
+    PD_ROLE_TOOL /* the result of one tool call (tool_call_id says which) */
 } pd_chat_role;
 
 /* "system", "developer", "user", "assistant", "tool" (the names OpenAI, Cohere and Ollama use). */
@@ -107,15 +103,15 @@ typedef struct pd_chat_tool_call {
 typedef struct pd_chat_message {
     pd_chat_role role;
     pd_chat_content_form form;
-    pd_chat_part *parts;       /* content, in order */
+    pd_chat_part *parts; /* content, in order */
     size_t n_parts;
-    char *name;                /* optional participant name */
-    char *tool_call_id;        /* TOOL: the call this message answers (required); else NULL */
+    char *name;                    /* optional participant name */
+    char *tool_call_id;            /* TOOL: the call this message answers (required); else NULL */
     pd_chat_tool_call *tool_calls; /* ASSISTANT: calls made in this turn, in order */
     size_t n_tool_calls;
-    char *refusal;             /* ASSISTANT: refusal text (OpenAI message.refusal) or NULL */
-    char *reasoning;           /* ASSISTANT: reasoning/thinking text (llama.cpp and vLLM
-                                  reasoning_content, Ollama thinking, Anthropic thinking) or NULL */
+    char *refusal;   /* ASSISTANT: refusal text (OpenAI message.refusal) or NULL */
+    char *reasoning; /* ASSISTANT: reasoning/thinking text (llama.cpp and vLLM
+                        reasoning_content, Ollama thinking, Anthropic thinking) or NULL */
 } pd_chat_message;
 
 /* Releases everything the message owns and zeroes it. NULL is a no-op. */
@@ -151,31 +147,31 @@ typedef struct pd_chat_tool_choice {
 
 typedef struct pd_chat_sampling {
     bool has_max_tokens;
-    int64_t max_tokens;          /* cap on generated tokens, reasoning tokens included */
-    bool max_tokens_legacy;      /* the OpenAI client used the deprecated `max_tokens` name
-                                    instead of `max_completion_tokens` */
+    int64_t max_tokens;     /* cap on generated tokens, reasoning tokens included */
+    bool max_tokens_legacy; /* the OpenAI client used the deprecated `max_tokens` name
+                               instead of `max_completion_tokens` */
     bool has_temperature;
-    double temperature;          /* OpenAI range 0..2 (Anthropic 0..1: adapters clamp) */
+    double temperature; /* OpenAI range 0..2 (Anthropic 0..1: adapters clamp) */
     bool has_top_p;
-    double top_p;                /* 0..1 */
+    double top_p; /* 0..1 */
     bool has_top_k;
-    int64_t top_k;               /* not OpenAI; llama.cpp, vLLM, Anthropic, Cohere, Ollama */
+    int64_t top_k; /* not OpenAI; llama.cpp, vLLM, Anthropic, Cohere, Ollama */
     bool has_min_p;
-    double min_p;                /* not OpenAI; llama.cpp, vLLM, Ollama */
+    double min_p; /* not OpenAI; llama.cpp, vLLM, Ollama */
     bool has_seed;
-    int64_t seed;                /* the full signed 64-bit range: never round-tripped as double */
+    int64_t seed; /* the full signed 64-bit range: never round-tripped as double */
     bool has_n;
-    int64_t n;                   /* number of choices, 1..128 */
+    int64_t n; /* number of choices, 1..128 */
     bool has_presence_penalty;
-    double presence_penalty;     /* -2..2 */
+    double presence_penalty; /* -2..2 */
     bool has_frequency_penalty;
-    double frequency_penalty;    /* -2..2 */
-    pd_chat_tri logprobs;        /* return log probabilities of the output tokens */
+    double frequency_penalty; /* -2..2 */
+    pd_chat_tri logprobs;     /* return log probabilities of the output tokens */
     bool has_top_logprobs;
-    int64_t top_logprobs;        /* 0..20 alternatives per token */
-    char **stop;                 /* stop sequences, in order */
+    int64_t top_logprobs; /* 0..20 alternatives per token */
+    char **stop;          /* stop sequences, in order */
     size_t n_stop;
-    bool stop_is_string;         /* the client sent one string, not an array */
+    bool stop_is_string; /* the client sent one string, not an array */
 } pd_chat_sampling;
 
 typedef enum pd_chat_format_kind {
@@ -187,15 +183,15 @@ typedef enum pd_chat_format_kind {
 
 typedef struct pd_chat_response_format {
     pd_chat_format_kind kind;
-    char *name;         /* JSON_SCHEMA: the schema's name, or NULL (llama.cpp's form has none) */
-    char *description;  /* or NULL */
-    json_t *schema;     /* JSON_SCHEMA (or JSON_OBJECT on llama.cpp): the JSON Schema, or NULL */
+    char *name;        /* JSON_SCHEMA: the schema's name, or NULL (llama.cpp's form has none) */
+    char *description; /* or NULL */
+    json_t *schema;    /* JSON_SCHEMA (or JSON_OBJECT on llama.cpp): the JSON Schema, or NULL */
     pd_chat_tri strict;
 } pd_chat_response_format;
 
 typedef struct pd_chat_request {
-    char *model;                   /* the client's model name: the routing key */
-    pd_chat_message *messages;     /* the conversation, in order (at least one) */
+    char *model;               /* the client's model name: the routing key */
+    pd_chat_message *messages; /* the conversation, in order (at least one) */
     size_t n_messages;
     pd_chat_tool *tools;
     size_t n_tools;
@@ -203,15 +199,15 @@ typedef struct pd_chat_request {
     pd_chat_tri parallel_tool_calls;
     pd_chat_sampling sampling;
     pd_chat_response_format response_format;
-    bool stream;                   /* answer as a stream of events */
-    pd_chat_tri include_usage;     /* stream: send a final usage event (OpenAI
-                                      stream_options.include_usage) */
-    char *user;                    /* end-user id for abuse tracking, or NULL */
-    char *reasoning_effort;        /* "none" | "minimal" | "low" | "medium" | "high" | ..., or NULL */
-    json_t *raw;                   /* the parsed original body (unknown fields included), so an
-                                      upstream speaking the client's dialect can be sent the
-                                      request as the client wrote it; NULL when the request was
-                                      built rather than parsed */
+    bool stream;               /* answer as a stream of events */
+    pd_chat_tri include_usage; /* stream: send a final usage event (OpenAI
+                                  stream_options.include_usage) */
+    char *user;                /* end-user id for abuse tracking, or NULL */
+    char *reasoning_effort;    /* "none" | "minimal" | "low" | "medium" | "high" | ..., or NULL */
+    json_t *raw;               /* the parsed original body (unknown fields included), so an
+                                  upstream speaking the client's dialect can be sent the
+                                  request as the client wrote it; NULL when the request was
+                                  built rather than parsed */
 } pd_chat_request;
 
 /* Zero-fills: every optional field absent. */
@@ -222,13 +218,13 @@ void pd_chat_request_free(pd_chat_request *r);
 /* ---- response ------------------------------------------------------------------------- */
 
 typedef enum pd_chat_finish {
-    PD_FINISH_NONE = 0,      /* not finished / not reported (OpenAI null) */
-    PD_FINISH_STOP,          /* natural end or a stop sequence */
-    PD_FINISH_LENGTH,        /* max_tokens or the context window was reached */
-    PD_FINISH_TOOL_CALLS,    /* the turn ended to let the client run tool calls */
-    PD_FINISH_CONTENT_FILTER,/* cut by a safety filter / refusal */
-    PD_FINISH_ERROR,         /* the upstream failed mid-generation */
-    PD_FINISH_UNKNOWN        /* the upstream sent a reason this model does not know */
+    PD_FINISH_NONE = 0,       /* not finished / not reported (OpenAI null) */
+    PD_FINISH_STOP,           /* natural end or a stop sequence */
+    PD_FINISH_LENGTH,         /* max_tokens or the context window was reached */
+    PD_FINISH_TOOL_CALLS,     /* the turn ended to let the client run tool calls */
+    PD_FINISH_CONTENT_FILTER, /* cut by a safety filter / refusal */
+    PD_FINISH_ERROR,          /* the upstream failed mid-generation */
+    PD_FINISH_UNKNOWN         /* the upstream sent a reason this model does not know */
 } pd_chat_finish;
 
 /* "none", "stop", "length", "tool_calls", "content_filter", "error", "unknown". */
@@ -256,7 +252,7 @@ typedef struct pd_chat_choice {
     uint32_t index;          /* position among the choices (n > 1) */
     pd_chat_message message; /* role ASSISTANT */
     pd_chat_finish finish;
-    json_t *logprobs;        /* the provider's logprobs object, passed through, or NULL */
+    json_t *logprobs; /* the provider's logprobs object, passed through, or NULL */
 } pd_chat_choice;
 
 typedef struct pd_chat_response {
@@ -284,7 +280,8 @@ typedef enum pd_chat_event_kind {
     PD_EVENT_TOOL_START, /* a tool call starts: tool_index, tool_id, tool_name */
     PD_EVENT_TOOL_ARGS,  /* text: a fragment of the arguments of call tool_index */
     PD_EVENT_FINISH,     /* the choice ended: finish */
-    PD_EVENT_USAGE,      /* token counts for the whole response (usually last) */
+    PD_EVENT_USAGE,      /* token counts so far for the whole response: cumulative, so
+                            assign (never add) when it comes more than once; usually last */
     PD_EVENT_ERROR       /* the stream failed: error_* and text (the message); nothing follows */
 } pd_chat_event_kind;
 
@@ -292,10 +289,10 @@ typedef enum pd_chat_event_kind {
    carry their length; only text may contain NUL bytes. */
 typedef struct pd_chat_event {
     pd_chat_event_kind kind;
-    uint32_t choice;        /* which choice (n > 1); 0 otherwise; unused by USAGE and ERROR */
-    pd_chat_role role;      /* ROLE */
-    const char *text;       /* TEXT, REASONING, REFUSAL, TOOL_ARGS: the fragment; ERROR: the
-                               message */
+    uint32_t choice;   /* which choice (n > 1); 0 otherwise; unused by USAGE and ERROR */
+    pd_chat_role role; /* ROLE */
+    const char *text;  /* TEXT, REASONING, REFUSAL, TOOL_ARGS: the fragment; ERROR: the
+                          message */
     size_t text_len;
     uint32_t tool_index;    /* TOOL_START, TOOL_ARGS: position of the call among this message's
                                tool calls, from 0, in the order the calls started */

@@ -89,12 +89,16 @@ typedef struct schema {
 
 /* ---- the schema ------------------------------------------------------------------------ */
 
+/* Tables keep one line per key. */
+/* clang-format off */
 #define AT(S, m) .off = offsetof(S, m), .size = sizeof(((S *)0)->m)
 #define NUM(k, t, S, m, d, lo, hi) {.key = (k), .type = (t), AT(S, m), .def = (d), .min = (lo), .max = (hi)}
 #define STR(k, t, fl, S, m) {.key = (k), .type = (t), .flags = (fl), AT(S, m)}
 #define MAP(k, S, m, sch) {.key = (k), .type = V_MAP, AT(S, m), .sub = &(sch)}
 #define LIST(k, S, m, cnt, most, sch) \
     {.key = (k), .type = V_LIST, AT(S, m), .count_off = offsetof(S, cnt), .max = (most), .sub = &(sch)}
+#define KEYLIST(k, S, m, cnt, most) \
+    {.key = (k), .type = V_KEYLIST, AT(S, m), .count_off = offsetof(S, cnt), .max = (most)}
 
 static void provider_begin(ctx *c, void *item);
 static pd_result provider_end(ctx *c, void *items, size_t i, yaml_node_t *node, const char *path);
@@ -148,8 +152,7 @@ static const schema log_schema = {log_fields, N_OF(log_fields), 0, NULL, NULL};
 static const field top_fields[] = {
     {.key = "listen", .type = V_LISTEN, AT(pd_config, listen_host), .sdef = "127.0.0.1:8080"},
     NUM("workers", V_INT, pd_config, workers, 0, 0, 256),
-    {.key = "api_keys", .type = V_KEYLIST, AT(pd_config, api_keys),
-     .count_off = offsetof(pd_config, n_api_keys), .max = 1024},
+    KEYLIST("api_keys", pd_config, api_keys, n_api_keys, 1024),
     MAP("limits", pd_config, limits, limits_schema),
     MAP("upstream", pd_config, timeouts, timeouts_schema),
     LIST("providers", pd_config, providers, n_providers, 256, provider_schema),
@@ -182,8 +185,7 @@ static const struct env_provider {
     const char *models[3];
 } env_providers[] = {
     {"OPENAI_API_KEY", 1, PD_KIND_OPENAI, "openai", "OPENAI_BASE_URL", {"gpt-4o", "gpt-4o-mini", NULL}},
-    {"ANTHROPIC_API_KEY", 1, PD_KIND_ANTHROPIC, "anthropic", NULL,
-     {"claude-sonnet-4-0", "claude-3-5-haiku-latest", NULL}},
+    {"ANTHROPIC_API_KEY", 1, PD_KIND_ANTHROPIC, "anthropic", NULL, {"claude-sonnet-4-0", "claude-3-5-haiku-latest", NULL}},
     {"CO_API_KEY", 1, PD_KIND_COHERE, "cohere", NULL, {"command-r-plus", "command-r", NULL}},
     {"OLLAMA_HOST", 0, PD_KIND_OLLAMA, "ollama", "OLLAMA_HOST", {NULL}},
 };
@@ -193,10 +195,13 @@ typedef struct unit {
     uint64_t mult;
 } unit;
 static const unit plain_units[] = {{"", 1}, {NULL, 0}};
-static const unit size_units[] = {{"", 1},         {"B", 1},          {"KiB", KIB},
-                                  {"MiB", MIB},    {"GiB", GIB},      {"KB", 1000},
-                                  {"MB", 1000000}, {"GB", 1000000000}, {NULL, 0}};
+static const unit size_units[] = {
+    {"", 1}, {"B", 1}, {"KiB", KIB}, {"MiB", MIB}, {"GiB", GIB},
+    {"KB", 1000}, {"MB", 1000000}, {"GB", 1000000000}, {NULL, 0},
+};
 static const unit ms_units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", HOUR_MS}, {NULL, 0}};
+
+/* clang-format on */
 
 /* ---- messages ---------------------------------------------------------------------------- */
 
@@ -357,7 +362,8 @@ static pd_result expand_env(const char *s, size_t len, pd_buf *out, char *var, c
             const char *name = d + 2;
             const char *close = memchr(name, '}', (size_t)(end - name));
             if (!close || !valid_var_name(name, (size_t)(close - name))) {
-                *why = "bad ${...} reference (use ${NAME} with letters, digits and _, or $$ for a $)";
+                *why =
+                    "bad ${...} reference (use ${NAME} with letters, digits and _, or $$ for a $)";
                 return PD_ERR_INVALID;
             }
             memcpy(var, name, (size_t)(close - name));
@@ -602,7 +608,8 @@ static pd_result store_number(ctx *c, const field *f, const char *s, int line, v
     }
     const unit *units = f->type == V_SIZE ? size_units : f->type == V_MS ? ms_units : plain_units;
     if (parse_num(s, units, &v)) {
-        const char *hint = f->type == V_SIZE ? " with an optional unit (B, KiB, MiB, GiB, KB, MB, GB)"
+        const char *hint = f->type == V_SIZE
+                               ? " with an optional unit (B, KiB, MiB, GiB, KB, MB, GB)"
                            : f->type == V_MS ? " of milliseconds or with a unit (ms, s, m, h)"
                                              : "";
         return fail(c, line, path, "expected a whole number%s, got \"%s\"", hint, s);
@@ -625,8 +632,8 @@ static pd_result store_kind(ctx *c, const char *s, int line, void *dst, const ch
             return PD_OK;
         }
     }
-    return fail(c, line, path, "unknown kind \"%s\" (expected openai, anthropic, cohere, ollama or llama)",
-                s);
+    return fail(c, line, path,
+                "unknown kind \"%s\" (expected openai, anthropic, cohere, ollama or llama)", s);
 }
 
 /* Stores one scalar value; takes ownership of s. */
@@ -814,7 +821,8 @@ static pd_result load_map(ctx *c, const schema *s, yaml_node_t *node, void *base
             if (i < 0)
                 return fail_unknown(c, s, k, sub);
             if (keys[i])
-                return fail(c, line_of(k), sub, "duplicate key (first on line %d)", line_of(keys[i]));
+                return fail(c, line_of(k), sub, "duplicate key (first on line %d)",
+                            line_of(keys[i]));
             keys[i] = k;
             vals[i] = v;
         }

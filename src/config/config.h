@@ -86,8 +86,8 @@ pd_config *pd_config_load(const char *path, char *err, size_t errlen);
 /* Same, from a YAML text in memory; `name` is used in messages in place of the file name. */
 pd_config *pd_config_load_string(const char *yaml, size_t len, const char *name, char *err, size_t errlen);
 /* Builds a config from the environment: a provider + the usual models for each SDK variable
- * found (OPENAI_API_KEY [+ OPENAI_BASE_URL] -> provider "openai" with models gpt-4o and
- * gpt-4o-mini; more kinds in later issues). Appends a human-readable summary of what it found
+ * found (OPENAI_API_KEY [+ OPENAI_BASE_URL] -> provider "openai" with gpt-4o and gpt-4o-mini;
+ * ANTHROPIC_API_KEY, CO_API_KEY, OLLAMA_HOST likewise). Appends a human-readable summary of what it found
  * to `summary` (one line per finding). Never fails for lack of variables: an empty provider
  * list is valid. */
 pd_config *pd_config_from_env(char *summary, size_t summarylen);

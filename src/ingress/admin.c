@@ -4,7 +4,6 @@
 #include <time.h>
 
 #include "ingress/ingress.h"
-#include "proto/errors.h"
 
 /* GET /v1/models in OpenAI's list shape: the names clients may send as "model". */
 void pd_ingress_models(pd_ingress_ctx *ctx)
@@ -22,7 +21,7 @@ void pd_ingress_models(pd_ingress_ctx *ctx)
     json_decref(doc);
     if (!text) {
         pd_api_error e;
-        pd_api_error_set(&e, 500, NULL, NULL, NULL, "cannot build the model list");
+        pd_openai_error_set(&e, 500, NULL, NULL, NULL, "cannot build the model list");
         pd_reply_error(ctx, &e);
         return;
     }

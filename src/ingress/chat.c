@@ -3,7 +3,6 @@
 #include <event2/http.h>
 
 #include "ingress/ingress.h"
-#include "proto/errors.h"
 #include "relay/relay.h"
 
 void pd_ingress_chat_completions(pd_ingress_ctx *ctx)
@@ -15,13 +14,13 @@ void pd_ingress_chat_completions(pd_ingress_ctx *ctx)
     pd_api_error e;
     if (!body || pd_openai_parse_chat_request(body, len, &creq, &e) != PD_OK) {
         if (!body)
-            pd_api_error_set(&e, 500, NULL, NULL, NULL, "cannot read the request body");
+            pd_openai_error_set(&e, 500, NULL, NULL, NULL, "cannot read the request body");
         pd_reply_error(ctx, &e);
         return;
     }
     const pd_model_cfg *m = pd_config_model(ctx->w->cfg, creq.model);
     if (!m) {
-        pd_api_error_set(&e, 404, NULL, "model_not_found", "model",
+        pd_openai_error_set(&e, 404, NULL, "model_not_found", "model",
                          "The model `%.200s` does not exist; GET /v1/models lists the models served",
                          creq.model);
         pd_chat_request_free(&creq);

@@ -9,7 +9,6 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "ingress/ingress.h"
-#include "proto/errors.h"
 
 typedef struct endpoint {
     const char *path;
@@ -100,13 +99,13 @@ static void route(pd_ingress_ctx *ctx)
             continue;
         if (method != ep->method) {
             evhttp_add_header(evhttp_request_get_output_headers(ctx->req), "Allow", ep->allow);
-            pd_api_error_set(&e, 405, NULL, "method_not_allowed", NULL,
+            pd_openai_error_set(&e, 405, NULL, "method_not_allowed", NULL,
                              "%s is not allowed on %s (use %s)", ctx->method, ep->path, ep->allow);
             pd_reply_error(ctx, &e);
             return;
         }
         if (ep->needs_key && !authorized(ctx->w->cfg, ctx->req)) {
-            pd_api_error_set(&e, 401, NULL, "invalid_api_key", NULL,
+            pd_openai_error_set(&e, 401, NULL, "invalid_api_key", NULL,
                              "missing or invalid gateway key: send Authorization: Bearer <key>");
             pd_reply_error(ctx, &e);
             return;
@@ -114,7 +113,7 @@ static void route(pd_ingress_ctx *ctx)
         ep->handler(ctx);
         return;
     }
-    pd_api_error_set(&e, 404, NULL, "not_found", NULL, "no endpoint %s %s", ctx->method, ctx->path);
+    pd_openai_error_set(&e, 404, NULL, "not_found", NULL, "no endpoint %s %s", ctx->method, ctx->path);
     pd_reply_error(ctx, &e);
 }
 
@@ -124,7 +123,7 @@ void pd_ingress_handle(struct evhttp_request *req, void *worker)
     init_ctx(&ctx, worker, req);
     if (header_count(req) > ctx.w->cfg->limits.max_headers) {
         pd_api_error e;
-        pd_api_error_set(&e, 431, NULL, "too_many_headers", NULL, "more than %zu request headers",
+        pd_openai_error_set(&e, 431, NULL, "too_many_headers", NULL, "more than %zu request headers",
                          ctx.w->cfg->limits.max_headers);
         pd_reply_error(&ctx, &e);
         return;

@@ -204,7 +204,8 @@ static void jw_json(jw *w, const json_t *j)
         const char *k;
         json_t *v;
         jw_open(w, '{');
-        json_object_foreach((json_t *)j, k, v) {
+        json_object_foreach((json_t *)j, k, v)
+        {
             jw_key(w, k);
             jw_json(w, v);
         }
@@ -215,8 +216,7 @@ static void jw_json(jw *w, const json_t *j)
         size_t i;
         json_t *v;
         jw_open(w, '[');
-        json_array_foreach(j, i, v)
-            jw_json(w, v);
+        json_array_foreach(j, i, v) jw_json(w, v);
         jw_close(w, ']');
         break;
     }
@@ -288,16 +288,33 @@ static char *json_to_str(const json_t *j)
 
 /* ==== errors ============================================================================ */
 
+static const char *type_for_status(int status)
+{
+    switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 429: return "rate_limit_error";
+    }
+    return status >= 500 ? "server_error" : "invalid_request_error";
+}
+
+static void error_vset(pd_api_error *e, int status, const char *type, const char *code,
+                       const char *param, const char *fmt, va_list ap)
+{
+    e->status = status;
+    e->type = type ? type : type_for_status(status);
+    e->code = code;
+    snprintf(e->param, sizeof e->param, "%s", param ? param : "");
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+}
+
+
 void pd_openai_error_set(pd_api_error *e, int status, const char *type, const char *code,
                          const char *param, const char *fmt, ...)
 {
-    e->status = status;
-    e->type = type;
-    e->code = code;
-    snprintf(e->param, sizeof e->param, "%s", param ? param : "");
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    error_vset(e, status, type, code, param, fmt, ap);
     va_end(ap);
 }
 
@@ -349,24 +366,29 @@ static const struct {
 
 /* String error codes worth keeping: clients and the router act on them. */
 static const char *const error_codes[] = {
-    "context_length_exceeded", "rate_limit_exceeded", "insufficient_quota",
-    "invalid_api_key", "model_not_found", "invalid_type", "invalid_value",
-    "missing_required_parameter", "unsupported_parameter", "unsupported_value",
-    "string_above_max_length", "array_above_max_length", "content_filter",
-    "content_policy_violation", "billing_hard_limit_reached", "account_deactivated",
-    "server_error", "model_overloaded", "invalid_prompt",
+    "context_length_exceeded",
+    "rate_limit_exceeded",
+    "insufficient_quota",
+    "invalid_api_key",
+    "model_not_found",
+    "invalid_type",
+    "invalid_value",
+    "missing_required_parameter",
+    "unsupported_parameter",
+    "unsupported_value",
+    "string_above_max_length",
+    "array_above_max_length",
+    "content_filter",
+    "content_policy_violation",
+    "billing_hard_limit_reached",
+    "account_deactivated",
+    "server_error",
+    "model_overloaded",
+    "invalid_prompt",
 };
 
-static const char *type_for_status(int status)
-{
-    switch (status) {
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 429: return "rate_limit_error";
-    }
-    return status >= 400 && status < 500 ? "invalid_request_error" : "server_error";
-}
+/* OpenAI's usual type for a status (OpenAI answers an unknown model's 404 with
+   invalid_request_error too); the same mapping as proto/errors.c. */
 
 static const char *known_code(const json_t *code)
 {
@@ -395,11 +417,13 @@ static void copy_text(char *dst, size_t cap, const char *s, size_t n)
     dst[n] = '\0';
 }
 
-/* Fills out from an error object {message, type, param, code}. */
-static void error_from_fields(const json_t *o, int http_status, pd_api_error *out)
+/* Fills out from an error object's fields {type, param, code} and its message value (a string,
+   or any JSON, which is then written out as the message). */
+static void error_from_fields(const json_t *o, const json_t *msg, int http_status,
+                              pd_api_error *out)
 {
-    const json_t *msg = json_object_get(o, "message"), *type = json_object_get(o, "type");
-    const json_t *code = json_object_get(o, "code"), *param = json_object_get(o, "param");
+    const json_t *type = json_object_get(o, "type"), *code = json_object_get(o, "code");
+    const json_t *param = json_object_get(o, "param");
     int status = http_status >= 400 ? http_status : 0;
     if (!status && json_is_integer(code) && json_integer_value(code) >= 400 &&
         json_integer_value(code) <= 599)
@@ -408,53 +432,45 @@ static void error_from_fields(const json_t *o, int http_status, pd_api_error *ou
     for (size_t i = 0; json_is_string(type) && i < sizeof error_types / sizeof *error_types; i++) {
         if (strcmp(error_types[i].seen, json_string_value(type)) == 0) {
             out->type = error_types[i].type;
-            if (!status)
-                status = error_types[i].status;
+            status = status ? status : error_types[i].status;
             break;
         }
     }
     out->status = status ? status : 500;
-    if (!out->type)
-        out->type = type_for_status(out->status);
+    out->type = out->type ? out->type : type_for_status(out->status);
     out->code = known_code(code);
     if (json_is_string(param))
-        copy_text(out->param, sizeof out->param, json_string_value(param), json_string_length(param));
-    if (json_is_string(msg))
-        copy_text(out->message, sizeof out->message, json_string_value(msg), json_string_length(msg));
-    else if (msg && !json_is_null(msg)) {
+        copy_text(out->param, sizeof out->param, json_string_value(param),
+                  json_string_length(param));
+    if (json_is_string(msg)) {
+        copy_text(out->message, sizeof out->message, json_string_value(msg),
+                  json_string_length(msg));
+    } else if (msg && !json_is_null(msg)) {
         char *s = json_to_str(msg);
         copy_text(out->message, sizeof out->message, s, strlen(s));
         free(s);
     }
+    if (!out->message[0])
+        snprintf(out->message, sizeof out->message, "upstream returned HTTP %d", out->status);
 }
 
 /* Recognises the error shapes of openai.h on a parsed body; false when none matches. */
 static bool error_from_json(const json_t *root, int http_status, pd_api_error *out)
 {
-    const json_t *e = json_object_get(root, "error");
-    if (json_is_object(e)) {
-        error_from_fields(e, http_status, out);
-        return true;
-    }
-    if (json_is_string(e)) { /* Ollama: {"error":"text"} */
-        json_t *tmp = json_pack("{s:O}", "message", e);
-        error_from_fields(tmp, http_status, out);
-        json_decref(tmp);
-        return true;
-    }
-    if (str_eq(json_object_get(root, "object"), "error") ||
-        (json_is_string(json_object_get(root, "message")) && !json_object_get(root, "choices"))) {
-        error_from_fields(root, http_status, out); /* vLLM old shape, Cohere, llama error: */
-        return true;
-    }
-    const json_t *detail = json_object_get(root, "detail");
-    if (detail && !json_is_null(detail)) {
-        json_t *tmp = json_pack("{s:O}", "message", detail);
-        error_from_fields(tmp, http_status, out);
-        json_decref(tmp);
-        return true;
-    }
-    return false;
+    const json_t *e = json_object_get(root, "error"), *detail = json_object_get(root, "detail");
+    const json_t *msg = json_object_get(root, "message");
+    if (json_is_object(e)) /* OpenAI, llama-server, new vLLM, Anthropic */
+        error_from_fields(e, json_object_get(e, "message"), http_status, out);
+    else if (json_is_string(e)) /* Ollama: {"error":"text"} */
+        error_from_fields(root, e, http_status, out);
+    else if (str_eq(json_object_get(root, "object"), "error") ||
+             (json_is_string(msg) && !json_object_get(root, "choices")))
+        error_from_fields(root, msg, http_status, out); /* old vLLM, Cohere, llama error: */
+    else if (detail && !json_is_null(detail))           /* FastAPI */
+        error_from_fields(root, detail, http_status, out);
+    else
+        return false;
+    return true;
 }
 
 pd_result pd_openai_parse_error_body(const char *body, size_t len, int http_status,
@@ -478,19 +494,17 @@ pd_result pd_openai_parse_error_body(const char *body, size_t len, int http_stat
 
 /* ==== request validation ================================================================ */
 
+#define PATH_MAX_LEN 128 /* parameter paths such as "messages[2].content[0].image_url.url" */
+
 /* Every validation failure goes through here: status 400, invalid_request_error. */
 static pd_result bad(pd_api_error *err, const char *code, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static pd_result bad(pd_api_error *err, const char *code, const char *param, const char *fmt, ...)
 {
-    err->status = 400;
-    err->type = "invalid_request_error";
-    err->code = code;
-    snprintf(err->param, sizeof err->param, "%s", param ? param : "");
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    error_vset(err, 400, "invalid_request_error", code, param, fmt, ap);
     va_end(ap);
     return PD_ERR_INVALID;
 }
@@ -514,18 +528,21 @@ static const char *type_desc(const json_t *v)
 
 static pd_result bad_type(pd_api_error *err, const char *param, const char *want, const json_t *v)
 {
-    return bad(err, "invalid_type", param, "Invalid type for '%s': expected %s, but got %s instead.",
-               param, want, type_desc(v));
+    return bad(err, "invalid_type", param,
+               "Invalid type for '%s': expected %s, but got %s instead.", param, want,
+               type_desc(v));
 }
 
 static pd_result missing(pd_api_error *err, const char *param)
 {
-    return bad(err, "missing_required_parameter", param, "Missing required parameter: '%s'.", param);
+    return bad(err, "missing_required_parameter", param, "Missing required parameter: '%s'.",
+               param);
 }
 
 /* Formats a parameter path such as "messages[2].content[0]" into dst, cut to fit (the error's
    param keeps 63 bytes anyway). vsnprintf, not snprintf: truncation is intended here. */
-static void pathf(char *dst, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void pathf(char *dst, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void pathf(char *dst, size_t cap, const char *fmt, ...)
 {
@@ -541,8 +558,6 @@ static const char *path(char *dst, size_t cap, const char *base, const char *key
     pathf(dst, cap, "%s%s%s", base, base[0] ? "." : "", key);
     return dst;
 }
-
-#define PATH_MAX_LEN 128
 
 /* Optional string member: *out stays NULL when absent/null. */
 static pd_result get_str(const json_t *o, const char *base, const char *key, char **out,
@@ -793,7 +808,8 @@ static pd_result parse_content(const json_t *m, const char *base, pd_chat_messag
         if (n == 0)
             return bad(err, "invalid_value", p,
                        "Invalid '%s': empty array. Expected a string or a non-empty array of "
-                       "content parts.", p);
+                       "content parts.",
+                       p);
         out->form = PD_CONTENT_ARRAY;
         out->parts = pd_xcalloc(n, sizeof *out->parts);
         out->n_parts = n;
@@ -850,12 +866,12 @@ static pd_result parse_assistant_extras(const json_t *m, const char *base, pd_ch
 {
     char p[PATH_MAX_LEN];
     pd_result rc = get_str(m, base, "refusal", &out->refusal, err);
-    if (!rc && opt(m, "reasoning_content"))
-        rc = get_str(m, base, "reasoning_content", &out->reasoning, err);
-    else if (!rc)
-        rc = get_str(m, base, "reasoning", &out->reasoning, err);
     if (rc)
         return rc;
+    /* not OpenAI fields (llama.cpp/vLLM, Ollama): taken when they are strings, never errors */
+    out->reasoning = opt_str(m, "reasoning_content");
+    if (!out->reasoning)
+        out->reasoning = opt_str(m, "reasoning");
     json_t *tcs = opt(m, "tool_calls");
     if (!tcs)
         return PD_OK;
@@ -874,8 +890,7 @@ static pd_result parse_assistant_extras(const json_t *m, const char *base, pd_ch
     return PD_OK;
 }
 
-static pd_result parse_role(const json_t *m, const char *base, pd_chat_role *out,
-                            pd_api_error *err)
+static pd_result parse_role(const json_t *m, const char *base, pd_chat_role *out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
     path(p, sizeof p, base, "role");
@@ -892,8 +907,7 @@ static pd_result parse_role(const json_t *m, const char *base, pd_chat_role *out
     return PD_OK;
 }
 
-static pd_result parse_message(const json_t *m, size_t idx, pd_chat_message *out,
-                               pd_api_error *err)
+static pd_result parse_message(const json_t *m, size_t idx, pd_chat_message *out, pd_api_error *err)
 {
     char base[PATH_MAX_LEN];
     pathf(base, sizeof base, "messages[%zu]", idx);
@@ -934,8 +948,7 @@ static pd_result parse_messages(const json_t *root, pd_chat_request *r, pd_api_e
 
 /* ---- tools, tool_choice, response_format ---- */
 
-static pd_result parse_tool(const json_t *t, const char *base, pd_chat_tool *out,
-                            pd_api_error *err)
+static pd_result parse_tool(const json_t *t, const char *base, pd_chat_tool *out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN], q[PATH_MAX_LEN];
     if (!json_is_object(t))
@@ -994,8 +1007,8 @@ static pd_result parse_tools(const json_t *root, pd_chat_request *r, pd_api_erro
 }
 
 /* {"type":"function","function":{"name":..}} or the custom equivalent: the tool's name. */
-static pd_result named_tool(const json_t *o, const char *base, pd_chat_tool_kind *kind,
-                            char **name, pd_api_error *err)
+static pd_result named_tool(const json_t *o, const char *base, pd_chat_tool_kind *kind, char **name,
+                            pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
     if (!json_is_object(o))
@@ -1048,8 +1061,7 @@ static pd_result parse_allowed_tools(const json_t *choice, pd_chat_tool_choice *
     return PD_OK;
 }
 
-static pd_result parse_tool_choice(const json_t *root, pd_chat_tool_choice *out,
-                                   pd_api_error *err)
+static pd_result parse_tool_choice(const json_t *root, pd_chat_tool_choice *out, pd_api_error *err)
 {
     json_t *c = opt(root, "tool_choice");
     if (!c)
@@ -1064,7 +1076,8 @@ static pd_result parse_tool_choice(const json_t *root, pd_chat_tool_choice *out,
         else
             return bad(err, "invalid_value", "tool_choice",
                        "Invalid value: '%.40s'. Supported values are: 'none', 'auto' and "
-                       "'required'.", json_string_value(c));
+                       "'required'.",
+                       json_string_value(c));
         return PD_OK;
     }
     if (!json_is_object(c))
@@ -1283,7 +1296,6 @@ pd_result pd_openai_parse_chat_request(const char *body, size_t len, pd_chat_req
     return rc;
 }
 
-
 /* ==== request writing =================================================================== */
 
 static const char *nz(const char *s)
@@ -1370,8 +1382,7 @@ static void write_request_content(jw *w, const pd_chat_message *m)
             jw_null(w);
         else
             jw_str(w, "");
-    } else if (m->n_parts == 1 && m->parts[0].kind == PD_PART_TEXT &&
-               m->form != PD_CONTENT_ARRAY) {
+    } else if (m->n_parts == 1 && m->parts[0].kind == PD_PART_TEXT && m->form != PD_CONTENT_ARRAY) {
         jw_str(w, nz(m->parts[0].text));
     } else {
         jw_open(w, '[');
@@ -1471,8 +1482,8 @@ static void write_tool_choice(jw *w, const pd_chat_request *r)
     if (c->kind == PD_TOOL_CHOICE_UNSET)
         return;
     jw_key(w, "tool_choice");
-    bool limited = c->allowed && (c->kind == PD_TOOL_CHOICE_AUTO ||
-                                  c->kind == PD_TOOL_CHOICE_REQUIRED);
+    bool limited =
+        c->allowed && (c->kind == PD_TOOL_CHOICE_AUTO || c->kind == PD_TOOL_CHOICE_REQUIRED);
     if (c->kind == PD_TOOL_CHOICE_NAMED) {
         write_named_tool(w, c->tool_kind, c->name);
     } else if (limited) {
@@ -1667,8 +1678,8 @@ static void read_usage(const json_t *u, pd_chat_usage *out)
     const json_t *pd = json_object_get(u, "prompt_tokens_details");
     out->cached_tokens = count(pd, "cached_tokens");
     out->cache_write_tokens = count(pd, "cache_write_tokens");
-    out->reasoning_tokens = count(json_object_get(u, "completion_tokens_details"),
-                                  "reasoning_tokens");
+    out->reasoning_tokens =
+        count(json_object_get(u, "completion_tokens_details"), "reasoning_tokens");
 }
 
 /* A non-empty string member as a new string, else NULL. */
@@ -1692,7 +1703,8 @@ static void read_content(const json_t *c, pd_chat_message *m)
         m->parts = pd_xcalloc(json_array_size(c) + 1, sizeof *m->parts);
         size_t i;
         const json_t *p;
-        json_array_foreach(c, i, p) {
+        json_array_foreach(c, i, p)
+        {
             const json_t *text = json_object_get(p, "text"), *ref = json_object_get(p, "refusal");
             pd_chat_part *dst = &m->parts[m->n_parts];
             if (json_is_string(text)) {
@@ -1715,7 +1727,8 @@ static void read_tool_calls(const json_t *tcs, pd_chat_message *m)
     m->tool_calls = pd_xcalloc(json_array_size(tcs), sizeof *m->tool_calls);
     size_t i;
     const json_t *tc;
-    json_array_foreach(tcs, i, tc) {
+    json_array_foreach(tcs, i, tc)
+    {
         if (!json_is_object(tc))
             continue;
         pd_chat_tool_call *dst = &m->tool_calls[m->n_tool_calls++];
@@ -1909,12 +1922,12 @@ static uint32_t id_hash(const char *s)
 
 /* Decides which canonical call a tool-call fragment belongs to and whether it starts one (see
    pd_openai_decode_chunk for the rules). */
-static uint32_t route_tool(pd_openai_decoder *d, uint32_t choice, const json_t *tc,
-                           const char *id, bool has_name, bool *start)
+static uint32_t route_tool(pd_openai_decoder *d, uint32_t choice, const json_t *tc, const char *id,
+                           bool has_name, bool *start)
 {
     const json_t *ji = json_object_get(tc, "index");
-    bool has_up = json_is_integer(ji) && json_integer_value(ji) >= 0 &&
-                  json_integer_value(ji) <= UINT32_MAX;
+    bool has_up =
+        json_is_integer(ji) && json_integer_value(ji) >= 0 && json_integer_value(ji) <= UINT32_MAX;
     uint32_t up = has_up ? (uint32_t)json_integer_value(ji) : 0;
     if (choice >= PD_OPENAI_DECODER_CHOICES) { /* untracked: trust the upstream */
         *start = id || has_name;
@@ -1959,8 +1972,8 @@ static pd_result emit_text(const pd_chat_event *base, pd_chat_event_kind kind, c
     return emit(&ev, cb, ud);
 }
 
-static pd_result decode_tool_call(pd_openai_decoder *d, const pd_chat_event *base,
-                                  const json_t *tc, pd_chat_event_cb cb, void *ud)
+static pd_result decode_tool_call(pd_openai_decoder *d, const pd_chat_event *base, const json_t *tc,
+                                  pd_chat_event_cb cb, void *ud)
 {
     bool custom = str_eq(json_object_get(tc, "type"), "custom");
     const json_t *f = json_object_get(tc, custom ? "custom" : "function");
@@ -1992,8 +2005,8 @@ static pd_result decode_tool_call(pd_openai_decoder *d, const pd_chat_event *bas
     return rc;
 }
 
-static pd_result decode_delta(pd_openai_decoder *d, const pd_chat_event *base,
-                              const json_t *delta, pd_chat_event_cb cb, void *ud)
+static pd_result decode_delta(pd_openai_decoder *d, const pd_chat_event *base, const json_t *delta,
+                              pd_chat_event_cb cb, void *ud)
 {
     const json_t *role = json_object_get(delta, "role");
     pd_result rc = PD_OK;
@@ -2015,7 +2028,8 @@ static pd_result decode_delta(pd_openai_decoder *d, const pd_chat_event *base,
         rc = emit_text(base, PD_EVENT_REFUSAL, json_object_get(delta, "refusal"), cb, ud);
     size_t i;
     const json_t *tc;
-    json_array_foreach(json_object_get(delta, "tool_calls"), i, tc) {
+    json_array_foreach(json_object_get(delta, "tool_calls"), i, tc)
+    {
         if (!rc && json_is_object(tc))
             rc = decode_tool_call(d, base, tc, cb, ud);
     }
@@ -2062,7 +2076,8 @@ static pd_result decode_root(pd_openai_decoder *d, const json_t *root, pd_chat_e
     size_t i;
     const json_t *c;
     pd_result rc = PD_OK;
-    json_array_foreach(choices, i, c) {
+    json_array_foreach(choices, i, c)
+    {
         if (!rc)
             rc = decode_choice(d, base, c, i, cb, ud);
     }
@@ -2199,11 +2214,8 @@ static void write_delta(const pd_openai_encoder *e, jw *w, const pd_chat_event *
         jw_strn(w, text, text_len);
         break;
     case PD_EVENT_TOOL_START:
-    case PD_EVENT_TOOL_ARGS:
-        write_tool_delta(e, w, ev);
-        break;
-    default: /* FINISH: an empty delta */
-        break;
+    case PD_EVENT_TOOL_ARGS: write_tool_delta(e, w, ev); break;
+    default: /* FINISH: an empty delta */ break;
     }
     jw_close(w, '}');
 }

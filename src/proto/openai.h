@@ -37,14 +37,15 @@
 /* ---- errors ----------------------------------------------------------------------------- */
 
 typedef struct pd_api_error {
-    int status;            /* HTTP status to answer with */
-    const char *type;      /* static string: "invalid_request_error", "authentication_error", ... */
-    const char *code;      /* static string or NULL */
-    char param[64];        /* "" when none; e.g. "messages[2].role" */
+    int status;       /* HTTP status to answer with */
+    const char *type; /* static string: "invalid_request_error", "authentication_error", ... */
+    const char *code; /* static string or NULL */
+    char param[64];   /* "" when none; e.g. "messages[2].role" */
     char message[512];
 } pd_api_error;
 
-/* Fills *e (type and code must be static strings; param may be NULL). The message is truncated
+/* Fills *e (type and code must be static strings or NULL; a NULL type means the usual OpenAI
+   type for the status; param may be NULL). The message is truncated
    to fit. */
 void pd_openai_error_set(pd_api_error *e, int status, const char *type, const char *code,
                          const char *param, const char *fmt, ...)
@@ -123,10 +124,10 @@ pd_result pd_openai_write_chat_response(const pd_chat_response *resp, pd_buf *ou
 #define PD_OPENAI_DECODER_TOOLS 32  /* tool calls per choice tracked for that */
 
 typedef struct pd_openai_decoder_choice {
-    uint32_t started;                              /* tool calls started so far */
-    uint32_t last;                                 /* canonical index of the latest one */
-    uint8_t by_upstream[PD_OPENAI_DECODER_TOOLS];  /* upstream index -> canonical + 1 */
-    uint32_t id_hash[PD_OPENAI_DECODER_TOOLS];     /* canonical index -> hash of its id */
+    uint32_t started;                             /* tool calls started so far */
+    uint32_t last;                                /* canonical index of the latest one */
+    uint8_t by_upstream[PD_OPENAI_DECODER_TOOLS]; /* upstream index -> canonical + 1 */
+    uint32_t id_hash[PD_OPENAI_DECODER_TOOLS];    /* canonical index -> hash of its id */
 } pd_openai_decoder_choice;
 
 /* Turns the data payloads of an OpenAI-style SSE stream into canonical events. Embeddable,
@@ -170,7 +171,7 @@ void pd_openai_encoder_free(pd_openai_encoder *e); /* NULL is a no-op */
 /* Appends one "data: {...}\n\n" event for ev to out. Deltas: ROLE {"role":..,"content":""},
    TEXT {"content":..}, REASONING {"reasoning_content":..}, REFUSAL {"refusal":..},
    TOOL_START {"tool_calls":[{"index","id","type":"function","function":{"name","arguments":""}}]}
-   (a missing id is replaced by "call_<stream id>_<index>"), TOOL_ARGS
+   (a missing id is replaced by "call_<stream id without chatcmpl->_<index>"), TOOL_ARGS
    {"tool_calls":[{"index","function":{"arguments"}}]}, FINISH {} plus finish_reason; USAGE is a
    chunk with "choices":[] and "usage"; ERROR is {"error":{"message","type","param":null,"code"}}.
    Per-token logprobs are not carried by events and so not written. */

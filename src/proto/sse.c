@@ -115,8 +115,8 @@ static int field_is(const char *f, size_t n, const char *name)
     return strlen(name) == n && memcmp(f, name, n) == 0;
 }
 
-static pd_result process_line(pd_sse_parser *p, const char *s, size_t n, int stable,
-                              pd_sse_cb cb, void *ud)
+static pd_result process_line(pd_sse_parser *p, const char *s, size_t n, int stable, pd_sse_cb cb,
+                              void *ud)
 {
     if (n > p->max)
         return PD_ERR_TOO_LARGE;
@@ -173,8 +173,7 @@ static const char *find_eol(const char *s, const char *end, const char **lf)
     return *lf < end ? *lf : NULL;
 }
 
-static pd_result feed_lines(pd_sse_parser *p, const char *bytes, size_t len, pd_sse_cb cb,
-                            void *ud)
+static pd_result feed_lines(pd_sse_parser *p, const char *bytes, size_t len, pd_sse_cb cb, void *ud)
 {
     const char *s = bytes, *end = bytes + len, *lf = NULL;
     if (p->skip_lf && s < end) {

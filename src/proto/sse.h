@@ -37,8 +37,12 @@
 #define PD_SSE_DEFAULT_MAX_EVENT (1024 * 1024)
 
 typedef struct pd_sse_event {
-    const char *event; size_t event_len;   /* "" when no event: line */
-    const char *data;  size_t data_len;    /* data: lines joined with \n; NOT NUL-terminated necessarily */
+    /* the event: name; "" (event_len 0) when the event had no event: line */
+    const char *event;
+    size_t event_len;
+    /* data: lines joined with \n; NOT NUL-terminated necessarily */
+    const char *data;
+    size_t data_len;
 } pd_sse_event;
 
 /* Called once per complete event (an event with no data: lines is not delivered). Return 0 to go
@@ -48,10 +52,10 @@ typedef int (*pd_sse_cb)(void *ud, const pd_sse_event *ev);
 
 /* Embeddable; the fields are private by convention. */
 typedef struct pd_sse_parser {
-    size_t max;          /* cap on a line and on an event's joined data */
-    pd_buf line;         /* an unfinished line carried over to the next feed */
-    pd_buf data;         /* data of an event that spans feeds or has several data lines */
-    pd_buf name;         /* event name of an event that spans feeds */
+    size_t max;  /* cap on a line and on an event's joined data */
+    pd_buf line; /* an unfinished line carried over to the next feed */
+    pd_buf data; /* data of an event that spans feeds or has several data lines */
+    pd_buf name; /* event name of an event that spans feeds */
     const char *data_ptr, *name_ptr; /* in-place data / name, valid during one feed only */
     size_t data_len, name_len;
     unsigned char in_event;   /* a field line was seen since the last dispatch */
@@ -62,7 +66,7 @@ typedef struct pd_sse_parser {
     unsigned char failed;     /* a cap was passed: every later feed fails */
 } pd_sse_parser;
 
-void pd_sse_init(pd_sse_parser *p, size_t max_event_bytes);   /* 0 = default 1 MiB */
+void pd_sse_init(pd_sse_parser *p, size_t max_event_bytes); /* 0 = default 1 MiB */
 
 /* Feeds bytes as they arrive (splits anywhere: mid-line, mid-CRLF, mid-UTF-8).
    PD_OK: every complete event was delivered, the rest is buffered.

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proto/errors.h"
 #include "providers/provider.h"
 
 static pd_result chat_request(const pd_provider_cfg *p, const pd_model_cfg *m,
@@ -20,7 +19,7 @@ static pd_result chat_request(const pd_provider_cfg *p, const pd_model_cfg *m,
     const char *auth_line = NULL;
     if (p->api_key && p->api_key[0]) {
         if ((size_t)snprintf(auth, sizeof(auth), "Authorization: Bearer %s", p->api_key) >= sizeof(auth)) {
-            pd_api_error_set(err, 500, NULL, NULL, NULL, "the api_key of provider %s is too long", p->name);
+            pd_openai_error_set(err, 500, NULL, NULL, NULL, "the api_key of provider %s is too long", p->name);
             return PD_ERR_INVALID;
         }
         auth_line = auth;
@@ -69,7 +68,7 @@ static pd_result error_event(json_t *doc, const char *data, size_t len, pd_buf *
     pd_buf body;
     pd_buf_init(&body, 0);
     pd_api_error e;
-    pd_api_error_set(&e, 502, NULL, "upstream_error", NULL, "upstream error: %.*s",
+    pd_openai_error_set(&e, 502, NULL, "upstream_error", NULL, "upstream error: %.*s",
                      (int)(len > 400 ? 400 : len), data);
     pd_result rc = pd_openai_error_body(&e, &body);
     if (!rc)
@@ -133,7 +132,7 @@ static void error_response(long status, const char *body, size_t len, pd_buf *ou
     if (!msg)
         msg = json_string_value(err); /* {"error":"..."} (Ollama and others) */
     pd_api_error e;
-    pd_api_error_set(&e, (int)status, NULL, NULL, NULL, "%.*s",
+    pd_openai_error_set(&e, (int)status, NULL, NULL, NULL, "%.*s",
                      msg ? 500 : (int)(len > 500 ? 500 : len), msg ? msg : body);
     json_decref(doc);
     pd_buf_reset(out);

@@ -10,7 +10,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
-#include "proto/errors.h"
+#include "proto/openai.h"
 #include "providers/provider.h"
 
 typedef enum call_state {
@@ -100,7 +100,7 @@ static void reply_now(pd_call *c, int status, const char *body, size_t len)
 static void reply_error(pd_call *c, int status, const char *code, const char *fmt, const char *arg)
 {
     pd_api_error e;
-    pd_api_error_set(&e, status, NULL, code, NULL, fmt, arg);
+    pd_openai_error_set(&e, status, NULL, code, NULL, fmt, arg);
     snprintf(c->error, sizeof(c->error), "%.*s", (int)sizeof(c->error) - 1, e.message);
     pd_buf_reset(&c->out);
     if (pd_openai_error_body(&e, &c->out) == PD_OK)
@@ -131,7 +131,7 @@ static void break_stream(pd_call *c, const char *code, const char *why)
     pd_api_error e;
     pd_buf body;
     pd_buf_init(&body, 0);
-    pd_api_error_set(&e, 502, NULL, code, NULL, "%s", why);
+    pd_openai_error_set(&e, 502, NULL, code, NULL, "%s", why);
     if (pd_openai_error_body(&e, &body) == PD_OK)
         pd_sse_write(&c->out, NULL, body.data, body.len);
     pd_buf_free(&body);

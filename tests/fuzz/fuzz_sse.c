@@ -29,8 +29,7 @@ typedef struct outcome {
     int pending;
 } outcome;
 
-static void run(const char *s, size_t len, const size_t *cuts, size_t ncuts, size_t max,
-                outcome *o)
+static void run(const char *s, size_t len, const size_t *cuts, size_t ncuts, size_t max, outcome *o)
 {
     pd_sse_parser p;
     log_t l;

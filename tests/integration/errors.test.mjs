@@ -8,7 +8,7 @@ import {
   request, postJSON, streamSSE, rawExchange, rawStatus, mockControl, mockChatRequests, mockRequests,
   assertOpenAIError, waitFor, sleep,
 } from './lib/http.mjs';
-import { useGateway, chat } from './lib/gateway.mjs';
+import { useGateway, testCleanExit, chat } from './lib/gateway.mjs';
 
 const T = { timeout: 15000 };
 const port = (url) => Number(new URL(url).port);
@@ -196,6 +196,8 @@ describe('errors', () => {
     const s = await streamSSE(`${g.url}/v1/chat/completions`, chat('still streaming', { stream: true }));
     assert.equal(s.events.at(-1).data, '[DONE]');
   });
+
+  testCleanExit(g);
 });
 
 describe('gateway auth (api_keys set)', () => {
@@ -221,4 +223,6 @@ describe('gateway auth (api_keys set)', () => {
     const [up] = await mockChatRequests(g.mockUrl);
     assert.equal(up.headers.authorization, 'Bearer upstream-key');
   });
+
+  testCleanExit(g);
 });

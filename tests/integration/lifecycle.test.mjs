@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { request, postJSON, streamSSE, tryConnect, mockControl, waitFor, sleep } from './lib/http.mjs';
-import { useGateway, chat, contentOf } from './lib/gateway.mjs';
+import { useGateway, testCleanExit, chat, contentOf } from './lib/gateway.mjs';
 import { startPendulum, mockProviders, MOCK_MODELS } from './lib/pendulum.mjs';
 import { startMock } from '../mock/openai-mock.mjs';
 
@@ -15,6 +15,15 @@ const SECRET = `sk-proj-PROMPTSECRET${hex()}`;
 const GATEWAY_KEY = `gw-live-${hex()}`;
 const UPSTREAM_KEY = `sk-upstream-${hex()}`;
 const WRONG_KEY = `gw-wrong-${hex()}`;
+
+// Neither the prompt, the reply, nor any key may appear anywhere in pendulum's output.
+function assertNoSecrets(pd) {
+  const everything = pd.stderrText + pd.stdoutText;
+  for (const [what, s] of [['the prompt secret', SECRET], ['the gateway key', GATEWAY_KEY],
+    ['the upstream key', UPSTREAM_KEY], ['the wrong client key', WRONG_KEY], ['the reply text', 'mock reply to']]) {
+    assert.ok(!everything.includes(s), `${what} appears in pendulum's output`);
+  }
+}
 
 describe('request log', () => {
   const g = useGateway({ apiKeys: [GATEWAY_KEY], upstreamKey: UPSTREAM_KEY });
@@ -64,13 +73,10 @@ describe('request log', () => {
       if (x.model) assert.equal(l.model, x.model);
       if (x.provider) assert.equal(l.provider, x.provider);
     }
-    const everything = g.pd.stderrText + g.pd.stdoutText;
-    for (const [what, s] of [['the prompt secret', SECRET], ['the gateway key', GATEWAY_KEY],
-      ['the upstream key', UPSTREAM_KEY], ['the wrong client key', WRONG_KEY]]) {
-      assert.ok(!everything.includes(s), `${what} appears in pendulum's output`);
-    }
-    assert.ok(!everything.includes('mock reply to'), 'response text appears in the output');
+    assertNoSecrets(g.pd);
   });
+
+  testCleanExit(g, assertNoSecrets); // start-up and shutdown lines included
 });
 
 describe('graceful shutdown', () => {
@@ -168,4 +174,6 @@ describe('slow clients', () => {
       const h = await request(`${g.url}/healthz`);
       assert.equal(h.status, 200);
     });
+
+  testCleanExit(g);
 });

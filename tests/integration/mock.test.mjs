@@ -233,6 +233,16 @@ describe('openai mock, through the official SDK', () => {
     assert.equal(log[0].aborted, false);
   });
 
+  test('cut_after on a non-streaming answer: the body stops short, the SDK fails', T, async () => {
+    await mockControl(mock.url, { cut_after: 20 });
+    await assert.rejects(client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }));
+    await mockControl(mock.url, { cut_after: 0 });
+    const s = await client.chat.completions.create({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'x' }] });
+    await assert.rejects((async () => { for await (const c of s) assert.fail(`unexpected chunk ${JSON.stringify(c)}`); })());
+    const log = await mockRequests(mock.url);
+    assert.deepEqual(log.map((e) => e.cut), [true, true]);
+  });
+
   test('malformed_at: a non-JSON data payload makes the SDK throw', T, async () => {
     await mockControl(mock.url, { malformed_at: 2 });
     const s = await client.chat.completions.create({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'a b' }] });

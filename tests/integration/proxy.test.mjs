@@ -5,7 +5,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { request, postJSON, streamSSE, mockChatRequests, mockControl } from './lib/http.mjs';
-import { useGateway, chat, TOOLS, sansId, contentOf } from './lib/gateway.mjs';
+import { useGateway, testCleanExit, chat, TOOLS, sansId, contentOf } from './lib/gateway.mjs';
 
 const T = { timeout: 15000 };
 
@@ -180,4 +180,6 @@ describe('proxy', () => {
     });
     assert.equal((await mockChatRequests(g.mockUrl)).length, 8);
   });
+
+  testCleanExit(g);
 });

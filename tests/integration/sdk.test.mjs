@@ -4,7 +4,7 @@ import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { mockControl, mockChatRequests } from './lib/http.mjs';
-import { useGateway, TOOLS } from './lib/gateway.mjs';
+import { useGateway, testCleanExit, TOOLS } from './lib/gateway.mjs';
 
 const T = { timeout: 15000 };
 const user = (content) => [{ role: 'user', content }];
@@ -145,4 +145,6 @@ describe('openai SDK through pendulum', () => {
     await assert.rejects(client.chat.completions.stream({ model: 'gpt-4o', messages: user('a b c') }).finalChatCompletion(),
       (e) => e instanceof OpenAI.APIError);
   });
+
+  testCleanExit(g);
 });

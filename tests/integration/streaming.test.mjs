@@ -5,7 +5,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { streamSSE, postJSON, mockControl, mockChatRequests, waitFor } from './lib/http.mjs';
-import { useGateway, chat, TOOLS, contentOf } from './lib/gateway.mjs';
+import { useGateway, testCleanExit, chat, TOOLS, contentOf } from './lib/gateway.mjs';
 
 const T = { timeout: 15000 };
 
@@ -62,7 +62,7 @@ describe('streaming', () => {
     const spread = content.at(-1).t - content[0].t;
     assert.ok(spread >= 900, `first content at ${content[0].t} ms, last at ${content.at(-1).t} ms: buffered?`);
     for (let i = 1; i < content.length; i++) {
-      assert.ok(content[i].t - content[i - 1].t >= 150, `chunk ${i} came ${content[i].t - content[i - 1].t} ms after the previous`);
+      assert.ok(content[i].t - content[i - 1].t >= 100, `chunk ${i} came ${content[i].t - content[i - 1].t} ms after the previous`);
     }
   });
 
@@ -145,4 +145,6 @@ describe('streaming', () => {
       { timeoutMs: 2000, what: 'the upstream request to be aborted' });
     assert.ok(e.aborted_at - closedAt <= 500, `upstream aborted ${e.aborted_at - closedAt} ms after the client closed`);
   });
+
+  testCleanExit(g);
 });

@@ -31,7 +31,8 @@
 //   drip_ms               wait between two SSE events (between body pieces when not streaming)
 //   chunks                number of content chunks (words) in the reply
 //   cut_after             destroy the socket after N SSE events (after N body bytes when not
-//                         streaming), so no [DONE] and no chunked terminator
+//                         streaming; 0: right after the headers), so no [DONE] and no
+//                         chunked terminator
 //   malformed_at          SSE event N (1-based) is a non-JSON payload; the stream then goes on
 //   error_event_at        SSE event N is `data: {"error":{...}}` (knob `error` or a server_error)
 //                         and the response ends there, cleanly, without [DONE]
@@ -383,23 +384,32 @@ export async function startMock(opts = {}) {
       if (res.destroyed) return;
       if (off > 0) await sleep(knob.drip_ms, res);
       if (res.destroyed) return;
-      res.write(buf.subarray(off, Math.min(limit, off + step)));
+      const piece = buf.subarray(off, Math.min(limit, off + step));
+      if (off + step >= limit && limit < buf.length) return cutAfter(res, entry, piece);
+      res.write(piece);
     }
-    if (limit < buf.length) return cut(res, entry);
+    if (limit === 0 && buf.length) {
+      entry.cut = true;
+      return res.socket && res.socket.destroy();
+    }
     res.end();
   }
 
-  function cut(res, entry) {
+  // Writes the last piece, lets it reach the kernel, then drops the connection without a
+  // chunked terminator (and so without [DONE]).
+  function cutAfter(res, entry, last) {
     entry.cut = true;
-    // Let what was written reach the kernel, then drop the connection without a terminator.
-    res.write('', () => res.socket && res.socket.destroy());
-    setImmediate(() => res.socket && res.socket.destroy());
+    res.write(last, () => { if (res.socket) res.socket.destroy(); });
   }
 
   async function slowStream(res, events, headers, knob, entry) {
     res.writeHead(200, headers);
     res.flushHeaders();
     await sleep(knob.ttfb_ms, res);
+    if (knob.cut_after === 0) {
+      entry.cut = true;
+      return res.socket && res.socket.destroy();
+    }
     const errorPayload = JSON.stringify({ error: knob.error ?? defaultError(500) });
     for (let i = 0; i < events.length; i++) {
       const n = i + 1;
@@ -411,8 +421,8 @@ export async function startMock(opts = {}) {
         return;
       }
       const payload = n === knob.malformed_at ? '{"id":"chatcmpl-broken","choices":[{"delta":{"content":"tr' : events[i];
+      if (n === knob.cut_after) return cutAfter(res, entry, `data: ${payload}\n\n`);
       res.write(`data: ${payload}\n\n`);
-      if (n === knob.cut_after) return cut(res, entry);
     }
     await sleep(knob.drip_ms, res);
     if (!res.destroyed) res.end('data: [DONE]\n\n');

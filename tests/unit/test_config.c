@@ -219,8 +219,10 @@ static void listen_forms(void)
         pd_config_free(cfg);
     }
     expect_err("listen: 8080\n", "t.yaml:1: listen: expected HOST:PORT, e.g. 127.0.0.1:8080");
-    expect_err("listen: ::1:8080\n", "t.yaml:1: listen: an IPv6 address needs brackets, e.g. [::1]:8080");
-    expect_err("listen: \"[::1]8080\"\n", "t.yaml:1: listen: expected [IPV6]:PORT, e.g. [::1]:8080");
+    expect_err("listen: ::1:8080\n",
+               "t.yaml:1: listen: an IPv6 address needs brackets, e.g. [::1]:8080");
+    expect_err("listen: \"[::1]8080\"\n",
+               "t.yaml:1: listen: expected [IPV6]:PORT, e.g. [::1]:8080");
     expect_err("listen: \"[]:8080\"\n", "t.yaml:1: listen: expected [IPV6]:PORT, e.g. [::1]:8080");
     expect_err("listen: host:65536\n", "t.yaml:1: listen: port must be a number from 0 to 65535");
     expect_err("listen: \"host:\"\n", "t.yaml:1: listen: port must be a number from 0 to 65535");
@@ -234,9 +236,9 @@ static void size_and_duration_suffixes(void)
         const char *value;
         size_t bytes;
     } sizes[] = {
-        {"1024", 1024},         {"1KiB", 1024},        {"1kib", 1024},   {"2 KiB", 2048},
-        {"16MiB", 16u << 20},   {"1GiB", 1u << 30},    {"5000B", 5000},  {"64KB", 64000},
-        {"3MB", 3000000},       {"1GB", 1000000000u},
+        {"1024", 1024},       {"1KiB", 1024},       {"1kib", 1024},  {"2 KiB", 2048},
+        {"16MiB", 16u << 20}, {"1GiB", 1u << 30},   {"5000B", 5000}, {"64KB", 64000},
+        {"3MB", 3000000},     {"1GB", 1000000000u},
     };
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         char yaml[128];
@@ -252,8 +254,8 @@ static void size_and_duration_suffixes(void)
         const char *value;
         uint32_t ms;
     } times[] = {
-        {"0", 0},          {"250", 250},     {"500ms", 500},  {"30s", 30000},
-        {"2m", 120000},    {"1h", 3600000},  {"24h", 86400000}, {"90 s", 90000},
+        {"0", 0},       {"250", 250},    {"500ms", 500},    {"30s", 30000},
+        {"2m", 120000}, {"1h", 3600000}, {"24h", 86400000}, {"90 s", 90000},
     };
     for (size_t i = 0; i < sizeof times / sizeof *times; i++) {
         char yaml[128];
@@ -281,7 +283,8 @@ static void size_and_duration_suffixes(void)
                "(B, KiB, MiB, GiB, KB, MB, GB), got \"18446744073709551615GiB\"");
     expect_err("limits:\n  max_body_bytes: 512\n",
                "t.yaml:2: limits.max_body_bytes: 512 is out of range (1KiB .. 1GiB)");
-    expect_err("limits:\n  max_headers: 7\n", "t.yaml:2: limits.max_headers: 7 is out of range (8 .. 10000)");
+    expect_err("limits:\n  max_headers: 7\n",
+               "t.yaml:2: limits.max_headers: 7 is out of range (8 .. 10000)");
     expect_err("limits:\n  idle_timeout_ms: 50ms\n",
                "t.yaml:2: limits.idle_timeout_ms: 50ms is out of range (100ms .. 1h)");
     expect_err("workers: four\n", "t.yaml:1: workers: expected a whole number, got \"four\"");
@@ -301,10 +304,13 @@ static void key_errors(void)
     expect_err("upstream:\n  connect_ms: 1\n  conect_ms: 2\n",
                "t.yaml:3: upstream.conect_ms: unknown key (expected one of: connect_ms, ttfb_ms, "
                "idle_ms, total_ms)");
-    expect_err("workers: 1\nlisten: :1\nworkers: 2\n", "t.yaml:3: workers: duplicate key (first on line 1)");
+    expect_err("workers: 1\nlisten: :1\nworkers: 2\n",
+               "t.yaml:3: workers: duplicate key (first on line 1)");
     expect_err("? [a]\n: 1\n", "t.yaml:1: a key must be a plain string");
-    expect_err("providers:\n  - kind: openai\n", "t.yaml:2: providers[0]: missing required key \"name\"");
-    expect_err("providers:\n  - name: x\n", "t.yaml:2: providers[0]: missing required key \"kind\"");
+    expect_err("providers:\n  - kind: openai\n",
+               "t.yaml:2: providers[0]: missing required key \"name\"");
+    expect_err("providers:\n  - name: x\n",
+               "t.yaml:2: providers[0]: missing required key \"kind\"");
     expect_err("providers:\n  -\n", "t.yaml:2: providers[0]: missing required key \"name\"");
     expect_err("providers:\n  - {name: p, kind: openai}\nmodels:\n  - name: m\n",
                "t.yaml:4: models[0]: missing required key \"provider\"");
@@ -347,7 +353,8 @@ static void validation_errors(void)
                "t.yaml:2: providers[0].base_url: has no host after the scheme");
     expect_err("providers:\n  - {name: a, kind: openai, base_url: \"http://a b\"}\n",
                "t.yaml:2: providers[0].base_url: contains a space or control character");
-    expect_err("providers:\n  - {name: \"\", kind: openai}\n", "t.yaml:2: providers[0].name: must not be empty");
+    expect_err("providers:\n  - {name: \"\", kind: openai}\n",
+               "t.yaml:2: providers[0].name: must not be empty");
     expect_err("workers:\n", "t.yaml:1: workers: has no value");
 }
 
@@ -361,7 +368,8 @@ static void type_errors(void)
     expect_err("providers:\n  - [a, b]\n", "t.yaml:2: providers[0]: expected a map, found a list");
     expect_err("limits: [1, 2]\n", "t.yaml:1: limits: expected a map, found a list");
     expect_err("api_keys: key\n", "t.yaml:1: api_keys: expected a list, found a single value");
-    expect_err("api_keys:\n  - a\n  - {k: v}\n", "t.yaml:3: api_keys[1]: expected a string, found a map");
+    expect_err("api_keys:\n  - a\n  - {k: v}\n",
+               "t.yaml:3: api_keys[1]: expected a string, found a map");
     expect_err("workers: [1]\n", "t.yaml:1: workers: expected a whole number, found a list");
     expect_err("listen: {a: 1}\n", "t.yaml:1: listen: expected a string, found a map");
     expect_err("listen: \"a\\0b:1\"\n", "t.yaml:1: listen: value contains a NUL byte");
@@ -705,6 +713,28 @@ static void from_file(void)
     CHECK(strncmp(err, "/tmp: cannot read", 17) == 0);
 }
 
+/* The shipped example must keep loading (run from the repository root, as `make unit` does). */
+static void example_file_loads(void)
+{
+    clear_env();
+    setenv("PENDULUM_KEY", "gw-key", 1);
+    setenv("OPENAI_API_KEY", "sk-x", 1);
+    pd_config *cfg = pd_config_load("examples/pendulum.yaml", err, sizeof err);
+    CHECK(cfg != NULL);
+    if (!cfg) {
+        fprintf(stderr, "  %s\n", err);
+        return;
+    }
+    CHECK(cfg->n_api_keys == 1 && strcmp(cfg->api_keys[0], "gw-key") == 0);
+    CHECK_STR(pd_config_provider(cfg, "openai")->api_key, "sk-x");
+    CHECK(pd_config_provider(cfg, "local")->api_key == NULL);
+    CHECK(pd_config_provider(cfg, "local")->timeouts.ttfb_ms == 600000);
+    CHECK_STR(pd_config_model(cfg, "fast")->upstream_model, "gpt-4o-mini");
+    CHECK(cfg->limits.max_body_bytes == 16u << 20 && cfg->timeouts.total_ms == 600000);
+    pd_config_free(cfg);
+    clear_env();
+}
+
 int main(void)
 {
     TEST_RUN(example_shape_loads);
@@ -722,5 +752,6 @@ int main(void)
     TEST_RUN(from_env);
     TEST_RUN(lookups);
     TEST_RUN(from_file);
+    TEST_RUN(example_file_loads);
     return TEST_DONE();
 }

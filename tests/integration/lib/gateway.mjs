@@ -3,7 +3,7 @@
 // The mock is reset before each test; after each test pendulum must still be running and answer
 // GET /healthz (the server keeps serving after every input a test threw at it).
 
-import { before, after, beforeEach, afterEach } from 'node:test';
+import { test, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startMock } from '../../mock/openai-mock.mjs';
 import { startPendulum, mockProviders, MOCK_MODELS, freePort } from './pendulum.mjs';
@@ -41,13 +41,26 @@ export function useGateway(opts = {}) {
   beforeEach(() => { if (ctx.mock) ctx.mock.reset(); });
 
   afterEach(async () => {
-    if (!ctx.pd) return;
+    if (!ctx.pd || ctx.pd.stopped) return;
     ctx.pd.checkAlive();
     const h = await request(`${ctx.url}/healthz`, { timeoutMs: 3000 });
     assert.equal(h.status, 200, 'pendulum still serves GET /healthz after the test');
   }, { timeout: 5000 });
 
   return ctx;
+}
+
+// Registers, at the point of the call (so: last in a describe), a test that stops pendulum with
+// SIGTERM and fails unless it exits 0 without a sanitizer report. after() then has nothing to stop.
+// `then(pd)`, when given, runs afterwards with the stopped process (its whole output captured).
+export function testCleanExit(ctx, then) {
+  test('pendulum exits 0 on SIGTERM with no sanitizer report', { timeout: 10000 }, async () => {
+    assert.ok(ctx.pd, 'pendulum was started');
+    const pd = ctx.pd;
+    await pd.stop();
+    assert.deepEqual(pd.exit, { code: 0, signal: null });
+    if (then) await then(pd);
+  });
 }
 
 export const chat = (content, extra = {}) => ({ model: 'gpt-4o', messages: [{ role: 'user', content }], ...extra });

@@ -92,6 +92,7 @@ export class Pendulum {
     this.stderrText = '';
     this.stdoutText = '';
     this.exit = null; // {code, signal} once exited
+    this.stopped = false; // stop() was called
     proc.stderr.setEncoding('utf8');
     proc.stdout.setEncoding('utf8');
     proc.stderr.on('data', (c) => { this.stderrText += c; });
@@ -146,6 +147,8 @@ export class Pendulum {
   // SIGTERM, then SIGKILL after killMs. Throws when it had to be killed, exited non-zero, or
   // wrote a sanitizer report. Always removes the temp dir.
   async stop({ killMs = 5000 } = {}) {
+    if (this.stopped) return;
+    this.stopped = true;
     try {
       if (this.alive) {
         this.proc.kill('SIGTERM');
