@@ -1,4 +1,4 @@
-# Pendulum build. `make` builds build/release/pendulum; `make run` starts the demo gateway;
+# Pendulum build. `make` builds $(BUILD)/release/pendulum; `make run` starts the demo gateway;
 # `make test` installs what is missing, builds everything and runs every test.
 # Sources are picked up by wildcard: a new module is a new src/<layer>/<name>.c, nothing here.
 
@@ -18,6 +18,7 @@ VARIANT_asan_CFLAGS    := -O1 -g $(SAN)
 VARIANT_release_LDFLAGS :=
 VARIANT_asan_LDFLAGS    := $(SAN)
 
+BUILD    ?= build
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -26,36 +27,36 @@ LLAMA_PREFIX := $(shell scripts/llama.sh --prefix)
 
 .SECONDARY:
 .PHONY: all deps llama model run test unit integration fuzz bench clean format
-all: build/release/pendulum
+all: $(BUILD)/release/pendulum
 
 # ---- compile, per variant --------------------------------------------------------------
 define variant
-build/$(1)/obj/%.o: %.c
+$(BUILD)/$(1)/obj/%.o: %.c
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(BASE) $$(VARIANT_$(1)_CFLAGS) -c $$< -o $$@
 
-build/$(1)/libpendulum.a: $$(patsubst %.c,build/$(1)/obj/%.o,$$(LIB_SRC))
+$(BUILD)/$(1)/libpendulum.a: $$(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$$(LIB_SRC))
 	@rm -f $$@
 	ar rcs $$@ $$^
 
-build/$(1)/pendulum: build/$(1)/obj/src/main.o build/$(1)/libpendulum.a
+$(BUILD)/$(1)/pendulum: $(BUILD)/$(1)/obj/src/main.o $(BUILD)/$(1)/libpendulum.a
 	$$(CC) $$(VARIANT_$(1)_LDFLAGS) -o $$@ $$^ $$(LIBS)
 
-build/$(1)/tests/%: build/$(1)/obj/tests/unit/%.o build/$(1)/libpendulum.a
+$(BUILD)/$(1)/tests/%: $(BUILD)/$(1)/obj/tests/unit/%.o $(BUILD)/$(1)/libpendulum.a
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(VARIANT_$(1)_LDFLAGS) -o $$@ $$^ $$(LIBS)
 endef
 $(eval $(call variant,release))
 $(eval $(call variant,asan))
 
-UNIT_BINS = $(foreach v,release asan,$(patsubst tests/unit/%.c,build/$(v)/tests/%,$(UNIT_SRC)))
+UNIT_BINS = $(foreach v,release asan,$(patsubst tests/unit/%.c,$(BUILD)/$(v)/tests/%,$(UNIT_SRC)))
 
 # ---- fuzzers: clang's libFuzzer with ASan+UBSan, over the library sources ----------------
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(LIBS)
-FUZZ_BINS = $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+FUZZ_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 # ---- set-up -----------------------------------------------------------------------------
 deps:
@@ -64,48 +65,48 @@ deps:
 llama: deps
 	@scripts/llama.sh >/dev/null
 
-build/mkmodel: tools/mkmodel.c | llama
+$(BUILD)/mkmodel: tools/mkmodel.c | llama
 	@mkdir -p build
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -I$(LLAMA_PREFIX)/include -o $@ $< \
 	    -L$(LLAMA_PREFIX)/lib -Wl,-rpath,$(LLAMA_PREFIX)/lib -lggml-base -lggml -lm
 
 # A tiny random-weight llama model with a real tokenizer: for tests and the demo.
-model: build/models/tiny.gguf
-build/models/tiny.gguf: build/mkmodel
-	@mkdir -p build/models
-	build/mkmodel --vocab $(LLAMA_PREFIX)/share/vocab/ggml-vocab-llama-bpe.gguf --preset tiny --seed 42 -o $@
+model: $(BUILD)/models/tiny.gguf
+$(BUILD)/models/tiny.gguf: $(BUILD)/mkmodel
+	@mkdir -p $(BUILD)/models
+	$(BUILD)/mkmodel --vocab $(LLAMA_PREFIX)/share/vocab/ggml-vocab-llama-bpe.gguf --preset tiny --seed 42 -o $@
 
 tests/node_modules/.package-lock.json: tests/package-lock.json | deps
 	cd tests && npm ci --no-audit --no-fund --loglevel=error
 
 # ---- run and test -----------------------------------------------------------------------
-run: deps build/release/pendulum model
-	scripts/run-demo.sh build/release/pendulum
+run: deps $(BUILD)/release/pendulum model
+	scripts/run-demo.sh $(BUILD)/release/pendulum
 
 unit: $(UNIT_BINS)
 	@scripts/run-unit.sh $(UNIT_BINS)
 
-integration: build/asan/pendulum model tests/node_modules/.package-lock.json
-	PENDULUM_BIN=$(CURDIR)/build/asan/pendulum LLAMA_PREFIX=$(LLAMA_PREFIX) \
-	TINY_MODEL=$(CURDIR)/build/models/tiny.gguf \
+integration: $(BUILD)/asan/pendulum model tests/node_modules/.package-lock.json
+	PENDULUM_BIN=$(CURDIR)/$(BUILD)/asan/pendulum LLAMA_PREFIX=$(LLAMA_PREFIX) \
+	TINY_MODEL=$(CURDIR)/$(BUILD)/models/tiny.gguf \
 	    node --test --test-concurrency=1 tests/integration/
 
 fuzz: $(FUZZ_BINS)
 	@scripts/run-fuzz.sh $(FUZZ_BINS)
 
 test: deps
-	$(MAKE) --no-print-directory build/release/pendulum build/asan/pendulum
+	$(MAKE) --no-print-directory $(BUILD)/release/pendulum $(BUILD)/asan/pendulum
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory integration
 
-bench: build/release/pendulum
+bench: $(BUILD)/release/pendulum
 	bench/overhead
 
 format:
 	clang-format -i src/*.c src/*/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tools/*.c
 
 clean:
-	rm -rf build
+	rm -rf $(BUILD)
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

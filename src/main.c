@@ -6,6 +6,7 @@
 #include "config/config.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "econ/calc.h"
 #include "server/server.h"
 #include "upstream/client.h"
 
@@ -19,6 +20,8 @@ static const char usage_main[] =
     "\n"
     "commands:\n"
     "  serve       run the gateway (see pendulum serve --help)\n"
+    "  cost        what a workload costs on APIs and self-hosted (pendulum cost --help)\n"
+    "  prices      the model price table (pendulum prices --help)\n"
     "\n"
     "options:\n"
     "  -h, --help  this text\n"
@@ -124,6 +127,8 @@ typedef struct command {
 
 static const command commands[] = {
     {"serve", cmd_serve},
+    {"cost", pd_cost_cli},
+    {"prices", pd_prices_cli},
 };
 
 int main(int argc, char **argv)

@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "ingress/ingress.h"
+#include "providers/provider.h"
 
 typedef struct endpoint {
     const char *path;
@@ -77,6 +78,7 @@ static void init_ctx(pd_ingress_ctx *ctx, pd_worker *w, struct evhttp_request *r
     memset(ctx, 0, sizeof(*ctx));
     ctx->w = w;
     ctx->req = req;
+    ctx->dialect = &pd_dialect_openai;
     ctx->t_start_us = pd_now_us();
     ctx->method = method_name(evhttp_request_get_command(req));
     snprintf(ctx->id, sizeof(ctx->id), "req-%x-%llx-%llx", (unsigned)w->id,

@@ -13,11 +13,13 @@
 #include "server/worker.h"
 
 struct evhttp_request;
+struct pd_dialect;
 
 /* What every handler knows about its request. */
 typedef struct pd_ingress_ctx {
     pd_worker *w;
     struct evhttp_request *req;
+    const struct pd_dialect *dialect; /* the client's protocol: error shape, answer encoding */
     char id[40];          /* request id, also sent as x-request-id */
     const char *method;
     char path[128];
@@ -34,7 +36,7 @@ void pd_ingress_readyz(pd_ingress_ctx *ctx);
 
 /* Replies with a JSON body and writes the request's log line. */
 void pd_reply_json(pd_ingress_ctx *ctx, int status, const char *body, size_t len);
-/* Replies with an OpenAI-shaped error and logs it. */
+/* Replies with an error in the client's protocol (ctx->dialect) and logs it. */
 void pd_reply_error(pd_ingress_ctx *ctx, const pd_api_error *e);
 /* The common headers of every reply: x-request-id, and Connection: close while draining. */
 void pd_reply_headers(pd_ingress_ctx *ctx, const char *content_type);

@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "ingress/ingress.h"
+#include "providers/provider.h"
 
 void pd_reply_headers(pd_ingress_ctx *ctx, const char *content_type)
 {
@@ -53,7 +54,7 @@ void pd_reply_error(pd_ingress_ctx *ctx, const pd_api_error *e)
 {
     pd_buf body;
     pd_buf_init(&body, 0);
-    if (pd_openai_error_body(e, &body) != PD_OK)
+    if (ctx->dialect->error_body(e, &body) != PD_OK)
         pd_buf_append_str(&body, "{\"error\":{\"message\":\"internal error\",\"type\":\"server_error\",\"param\":null,\"code\":null}}");
     send_json(ctx, e->status, body.data, body.len);
     log_simple(ctx, e->status, body.len, e->code ? e->code : e->type);

@@ -1,13 +1,9 @@
-/* openai.c: see openai.h. Layout: a small JSON writer (used by every encoder here so that
- * output has stable key order, shortest-round-trip numbers and guaranteed-valid UTF-8);
- * errors; request validation (strict, OpenAI's rules and message style); request writing;
- * responses (liberal reading); streams.
- *
- * Why a writer of our own instead of json_dumps: jansson prints doubles with 17 significant
- * digits (0.7 -> 0.69999999999999996), which would leak into every upstream request and golden
- * file, and it cannot append to a capped pd_buf or write a chunk without building a tree first;
- * the stream encoder runs once per token. */
+/* openai.c: see openai.h. Layout: errors; request validation (strict, OpenAI's rules and
+ * message style); request writing; responses (liberal reading); streams. Every encoder writes
+ * with the JSON writer of proto/jsonw.h (stable key order, shortest-round-trip numbers,
+ * guaranteed-valid UTF-8; see there why not json_dumps). */
 #include "proto/openai.h"
+#include "proto/jsonw.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -15,237 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ==== JSON writer ======================================================================= */
-
-/* Errors are sticky: after the first failed append nothing more is written, and the caller
-   checks rc once at the end. `comma` says whether the next value needs a separator. */
-typedef struct jw {
-    pd_buf *b;
-    pd_result rc;
-    bool comma;
-} jw;
-
-static void jw_raw(jw *w, const char *s, size_t n)
-{
-    if (!w->rc)
-        w->rc = pd_buf_append(w->b, s, n);
-}
-
-static void jw_sep(jw *w)
-{
-    if (w->comma)
-        jw_raw(w, ",", 1);
-    w->comma = true;
-}
-
-/* Length of the valid UTF-8 sequence (2..4 bytes) starting at s, or 0 when it is not one
-   (overlong forms, surrogates and code points above U+10FFFF are invalid). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    size_t len;
-    uint32_t cp;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-        cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
-/* Writes s escaped for the inside of a JSON string (no quotes). */
-static void jw_escape(jw *w, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *u = (const unsigned char *)s;
-    size_t run = 0; /* start of the bytes not yet written */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = u[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80)
-            continue;
-        size_t seq = c >= 0x80 ? utf8_seq(u + i, n - i) : 0;
-        if (seq) {
-            i += seq - 1;
-            continue;
-        }
-        jw_raw(w, s + run, i - run);
-        run = i + 1;
-        char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
-        switch (c) {
-        case '"': jw_raw(w, "\\\"", 2); break;
-        case '\\': jw_raw(w, "\\\\", 2); break;
-        case '\n': jw_raw(w, "\\n", 2); break;
-        case '\r': jw_raw(w, "\\r", 2); break;
-        case '\t': jw_raw(w, "\\t", 2); break;
-        case '\b': jw_raw(w, "\\b", 2); break;
-        case '\f': jw_raw(w, "\\f", 2); break;
-        default:
-            if (c >= 0x80)
-                jw_raw(w, "\\ufffd", 6); /* an invalid UTF-8 byte */
-            else
-                jw_raw(w, esc, 6);
-        }
-    }
-    jw_raw(w, s + run, n - run);
-}
-
-static void jw_quote(jw *w, const char *s, size_t n)
-{
-    jw_raw(w, "\"", 1);
-    jw_escape(w, s, n);
-    jw_raw(w, "\"", 1);
-}
-
-static void jw_null(jw *w)
-{
-    jw_sep(w);
-    jw_raw(w, "null", 4);
-}
-
-static void jw_strn(jw *w, const char *s, size_t n)
-{
-    jw_sep(w);
-    jw_quote(w, s, n);
-}
-
-/* NULL is written as null. */
-static void jw_str(jw *w, const char *s)
-{
-    if (s)
-        jw_strn(w, s, strlen(s));
-    else
-        jw_null(w);
-}
-
-static void jw_key(jw *w, const char *k)
-{
-    jw_sep(w);
-    jw_quote(w, k, strlen(k));
-    jw_raw(w, ":", 1);
-    w->comma = false;
-}
-
-static void jw_open(jw *w, char c)
-{
-    jw_sep(w);
-    jw_raw(w, &c, 1);
-    w->comma = false;
-}
-
-static void jw_close(jw *w, char c)
-{
-    jw_raw(w, &c, 1);
-    w->comma = true;
-}
-
-static void jw_int(jw *w, int64_t v)
-{
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
-    jw_sep(w);
-    jw_raw(w, tmp, (size_t)n);
-}
-
-static void jw_bool(jw *w, bool v)
-{
-    jw_sep(w);
-    jw_raw(w, v ? "true" : "false", v ? 4 : 5);
-}
-
-/* The shortest of %.15g..%.17g that reads back as the same double, always with a '.' or an
-   exponent so that it reads back as a real. JSON has no NaN/Infinity: those become null. */
-static void jw_real(jw *w, double v)
-{
-    if (!isfinite(v)) {
-        jw_null(w);
-        return;
-    }
-    char tmp[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp - 2, "%.*g", prec, v);
-        if (strtod(tmp, NULL) == v)
-            break;
-    }
-    if (!strpbrk(tmp, ".eE"))
-        strcat(tmp, ".0");
-    jw_sep(w);
-    jw_raw(w, tmp, strlen(tmp));
-}
-
-static void jw_tri(jw *w, const char *key, pd_chat_tri t)
-{
-    if (t == PD_TRI_UNSET)
-        return;
-    jw_key(w, key);
-    jw_bool(w, t == PD_TRI_TRUE);
-}
-
-static void jw_json(jw *w, const json_t *j)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-        const char *k;
-        json_t *v;
-        jw_open(w, '{');
-        json_object_foreach((json_t *)j, k, v)
-        {
-            jw_key(w, k);
-            jw_json(w, v);
-        }
-        jw_close(w, '}');
-        break;
-    }
-    case JSON_ARRAY: {
-        size_t i;
-        json_t *v;
-        jw_open(w, '[');
-        json_array_foreach(j, i, v) jw_json(w, v);
-        jw_close(w, ']');
-        break;
-    }
-    case JSON_STRING: jw_strn(w, json_string_value(j), json_string_length(j)); break;
-    case JSON_INTEGER: jw_int(w, json_integer_value(j)); break;
-    case JSON_REAL: jw_real(w, json_real_value(j)); break;
-    case JSON_TRUE: jw_bool(w, true); break;
-    case JSON_FALSE: jw_bool(w, false); break;
-    case JSON_NULL: jw_null(w); break;
-    }
-}
-
-static void jw_begin(jw *w, pd_buf *out)
-{
-    w->b = out;
-    w->rc = PD_OK;
-    w->comma = false;
-}
-
-/* Ends a write: on error, restores out to its length before the write. */
-static pd_result jw_end(jw *w, size_t mark)
-{
-    if (w->rc) {
-        w->b->len = mark;
-        if (w->b->data)
-            w->b->data[mark] = '\0';
-    }
-    return w->rc;
-}
 
 /* ==== small helpers ===================================================================== */
 
@@ -271,19 +36,6 @@ static char *opt_str(const json_t *obj, const char *key)
 static bool str_eq(const json_t *s, const char *lit)
 {
     return json_is_string(s) && strcmp(json_string_value(s), lit) == 0;
-}
-
-/* Serialises a JSON value to a new string (tool arguments some servers send as objects). */
-static char *json_to_str(const json_t *j)
-{
-    pd_buf b;
-    jw w;
-    pd_buf_init(&b, 0);
-    jw_begin(&w, &b);
-    jw_json(&w, j);
-    char *s = pd_xstrndup(b.data ? b.data : "", b.len);
-    pd_buf_free(&b);
-    return s;
 }
 
 /* ==== errors ============================================================================ */
@@ -320,23 +72,23 @@ void pd_openai_error_set(pd_api_error *e, int status, const char *type, const ch
 
 pd_result pd_openai_error_body(const pd_api_error *e, pd_buf *out)
 {
-    jw w;
+    pd_jw w;
     size_t mark = out->len;
-    jw_begin(&w, out);
-    jw_open(&w, '{');
-    jw_key(&w, "error");
-    jw_open(&w, '{');
-    jw_key(&w, "message");
-    jw_str(&w, e->message);
-    jw_key(&w, "type");
-    jw_str(&w, e->type ? e->type : "server_error");
-    jw_key(&w, "param");
-    jw_str(&w, e->param[0] ? e->param : NULL);
-    jw_key(&w, "code");
-    jw_str(&w, e->code);
-    jw_close(&w, '}');
-    jw_close(&w, '}');
-    return jw_end(&w, mark);
+    pd_jw_begin(&w, out);
+    pd_jw_open(&w, '{');
+    pd_jw_key(&w, "error");
+    pd_jw_open(&w, '{');
+    pd_jw_key(&w, "message");
+    pd_jw_str(&w, e->message);
+    pd_jw_key(&w, "type");
+    pd_jw_str(&w, e->type ? e->type : "server_error");
+    pd_jw_key(&w, "param");
+    pd_jw_str(&w, e->param[0] ? e->param : NULL);
+    pd_jw_key(&w, "code");
+    pd_jw_str(&w, e->code);
+    pd_jw_close(&w, '}');
+    pd_jw_close(&w, '}');
+    return pd_jw_end(&w, mark);
 }
 
 /* Error types seen from upstreams, the static name we report and the status each implies. */
@@ -446,7 +198,7 @@ static void error_from_fields(const json_t *o, const json_t *msg, int http_statu
         copy_text(out->message, sizeof out->message, json_string_value(msg),
                   json_string_length(msg));
     } else if (msg && !json_is_null(msg)) {
-        char *s = json_to_str(msg);
+        char *s = pd_jw_dump(msg);
         copy_text(out->message, sizeof out->message, s, strlen(s));
         free(s);
     }
@@ -855,7 +607,7 @@ static pd_result parse_tool_call(const json_t *tc, const char *base, pd_chat_too
         return need_str(f, p, "input", &out->arguments, err);
     json_t *args = opt(f, "arguments");
     if (json_is_object(args)) /* not OpenAI's shape, but sent by some clients: keep it as text */
-        out->arguments = json_to_str(args);
+        out->arguments = pd_jw_dump(args);
     else if ((rc = need_str(f, p, "arguments", &out->arguments, err)))
         return rc;
     return PD_OK;
@@ -1303,169 +1055,160 @@ static const char *nz(const char *s)
     return s ? s : "";
 }
 
-/* "key":"value" when value is not NULL. */
-static void jw_kv(jw *w, const char *key, const char *value)
+static void write_image(pd_jw *w, const pd_chat_part *p)
 {
-    if (!value)
-        return;
-    jw_key(w, key);
-    jw_str(w, value);
-}
-
-static void write_image(jw *w, const pd_chat_part *p)
-{
-    jw_key(w, "image_url");
-    jw_open(w, '{');
-    jw_key(w, "url");
+    pd_jw_key(w, "image_url");
+    pd_jw_open(w, '{');
+    pd_jw_key(w, "url");
     if (p->url) {
-        jw_str(w, p->url);
+        pd_jw_str(w, p->url);
     } else { /* the data: URI the client sent, rebuilt without copying the payload */
         const char *mt = p->media_type ? p->media_type : "application/octet-stream";
-        jw_sep(w);
-        jw_raw(w, "\"data:", 6);
-        jw_escape(w, mt, strlen(mt));
-        jw_raw(w, ";base64,", 8);
-        jw_escape(w, nz(p->data), strlen(nz(p->data)));
-        jw_raw(w, "\"", 1);
+        pd_jw_sep(w);
+        pd_jw_raw(w, "\"data:", 6);
+        pd_jw_escape(w, mt, strlen(mt));
+        pd_jw_raw(w, ";base64,", 8);
+        pd_jw_escape(w, nz(p->data), strlen(nz(p->data)));
+        pd_jw_raw(w, "\"", 1);
     }
-    jw_kv(w, "detail", p->detail);
-    jw_close(w, '}');
+    pd_jw_kv(w, "detail", p->detail);
+    pd_jw_close(w, '}');
 }
 
-static void write_part(jw *w, const pd_chat_part *p)
+static void write_part(pd_jw *w, const pd_chat_part *p)
 {
-    jw_open(w, '{');
-    jw_key(w, "type");
+    pd_jw_open(w, '{');
+    pd_jw_key(w, "type");
     switch (p->kind) {
     case PD_PART_TEXT:
-        jw_str(w, "text");
-        jw_key(w, "text");
-        jw_str(w, nz(p->text));
+        pd_jw_str(w, "text");
+        pd_jw_key(w, "text");
+        pd_jw_str(w, nz(p->text));
         break;
     case PD_PART_REFUSAL:
-        jw_str(w, "refusal");
-        jw_key(w, "refusal");
-        jw_str(w, nz(p->text));
+        pd_jw_str(w, "refusal");
+        pd_jw_key(w, "refusal");
+        pd_jw_str(w, nz(p->text));
         break;
     case PD_PART_IMAGE:
-        jw_str(w, "image_url");
+        pd_jw_str(w, "image_url");
         write_image(w, p);
         break;
     case PD_PART_AUDIO:
-        jw_str(w, "input_audio");
-        jw_key(w, "input_audio");
-        jw_open(w, '{');
-        jw_key(w, "data");
-        jw_str(w, nz(p->data));
-        jw_key(w, "format");
-        jw_str(w, nz(p->format));
-        jw_close(w, '}');
+        pd_jw_str(w, "input_audio");
+        pd_jw_key(w, "input_audio");
+        pd_jw_open(w, '{');
+        pd_jw_key(w, "data");
+        pd_jw_str(w, nz(p->data));
+        pd_jw_key(w, "format");
+        pd_jw_str(w, nz(p->format));
+        pd_jw_close(w, '}');
         break;
     case PD_PART_FILE:
-        jw_str(w, "file");
-        jw_key(w, "file");
-        jw_open(w, '{');
-        jw_kv(w, "file_id", p->file_id);
-        jw_kv(w, "filename", p->filename);
-        jw_kv(w, "file_data", p->data);
-        jw_close(w, '}');
+        pd_jw_str(w, "file");
+        pd_jw_key(w, "file");
+        pd_jw_open(w, '{');
+        pd_jw_kv(w, "file_id", p->file_id);
+        pd_jw_kv(w, "filename", p->filename);
+        pd_jw_kv(w, "file_data", p->data);
+        pd_jw_close(w, '}');
         break;
     }
-    jw_close(w, '}');
+    pd_jw_close(w, '}');
 }
 
-static void write_request_content(jw *w, const pd_chat_message *m)
+static void write_request_content(pd_jw *w, const pd_chat_message *m)
 {
-    jw_key(w, "content");
+    pd_jw_key(w, "content");
     if (m->n_parts == 0) {
         if (m->role == PD_ROLE_ASSISTANT)
-            jw_null(w);
+            pd_jw_null(w);
         else
-            jw_str(w, "");
+            pd_jw_str(w, "");
     } else if (m->n_parts == 1 && m->parts[0].kind == PD_PART_TEXT && m->form != PD_CONTENT_ARRAY) {
-        jw_str(w, nz(m->parts[0].text));
+        pd_jw_str(w, nz(m->parts[0].text));
     } else {
-        jw_open(w, '[');
+        pd_jw_open(w, '[');
         for (size_t i = 0; i < m->n_parts; i++)
             write_part(w, &m->parts[i]);
-        jw_close(w, ']');
+        pd_jw_close(w, ']');
     }
 }
 
-static void write_tool_call(jw *w, const pd_chat_tool_call *tc)
+static void write_tool_call(pd_jw *w, const pd_chat_tool_call *tc)
 {
     bool custom = tc->kind == PD_TOOL_CUSTOM;
-    jw_open(w, '{');
-    jw_kv(w, "id", tc->id);
-    jw_key(w, "type");
-    jw_str(w, custom ? "custom" : "function");
-    jw_key(w, custom ? "custom" : "function");
-    jw_open(w, '{');
-    jw_key(w, "name");
-    jw_str(w, nz(tc->name));
-    jw_key(w, custom ? "input" : "arguments");
-    jw_str(w, nz(tc->arguments));
-    jw_close(w, '}');
-    jw_close(w, '}');
+    pd_jw_open(w, '{');
+    pd_jw_kv(w, "id", tc->id);
+    pd_jw_key(w, "type");
+    pd_jw_str(w, custom ? "custom" : "function");
+    pd_jw_key(w, custom ? "custom" : "function");
+    pd_jw_open(w, '{');
+    pd_jw_key(w, "name");
+    pd_jw_str(w, nz(tc->name));
+    pd_jw_key(w, custom ? "input" : "arguments");
+    pd_jw_str(w, nz(tc->arguments));
+    pd_jw_close(w, '}');
+    pd_jw_close(w, '}');
 }
 
-static void write_tool_calls(jw *w, const pd_chat_message *m)
+static void write_tool_calls(pd_jw *w, const pd_chat_message *m)
 {
     if (!m->n_tool_calls)
         return;
-    jw_key(w, "tool_calls");
-    jw_open(w, '[');
+    pd_jw_key(w, "tool_calls");
+    pd_jw_open(w, '[');
     for (size_t i = 0; i < m->n_tool_calls; i++)
         write_tool_call(w, &m->tool_calls[i]);
-    jw_close(w, ']');
+    pd_jw_close(w, ']');
 }
 
-static void write_request_message(jw *w, const pd_chat_message *m)
+static void write_request_message(pd_jw *w, const pd_chat_message *m)
 {
-    jw_open(w, '{');
-    jw_key(w, "role");
-    jw_str(w, pd_chat_role_name(m->role));
+    pd_jw_open(w, '{');
+    pd_jw_key(w, "role");
+    pd_jw_str(w, pd_chat_role_name(m->role));
     write_request_content(w, m);
-    jw_kv(w, "name", m->name);
+    pd_jw_kv(w, "name", m->name);
     write_tool_calls(w, m);
-    jw_kv(w, "tool_call_id", m->tool_call_id);
-    jw_kv(w, "refusal", m->refusal);
-    jw_close(w, '}');
+    pd_jw_kv(w, "tool_call_id", m->tool_call_id);
+    pd_jw_kv(w, "refusal", m->refusal);
+    pd_jw_close(w, '}');
 }
 
-static void write_tool(jw *w, const pd_chat_tool *t)
+static void write_tool(pd_jw *w, const pd_chat_tool *t)
 {
     bool custom = t->kind == PD_TOOL_CUSTOM;
-    jw_open(w, '{');
-    jw_key(w, "type");
-    jw_str(w, custom ? "custom" : "function");
-    jw_key(w, custom ? "custom" : "function");
-    jw_open(w, '{');
-    jw_key(w, "name");
-    jw_str(w, nz(t->name));
-    jw_kv(w, "description", t->description);
+    pd_jw_open(w, '{');
+    pd_jw_key(w, "type");
+    pd_jw_str(w, custom ? "custom" : "function");
+    pd_jw_key(w, custom ? "custom" : "function");
+    pd_jw_open(w, '{');
+    pd_jw_key(w, "name");
+    pd_jw_str(w, nz(t->name));
+    pd_jw_kv(w, "description", t->description);
     if (t->parameters) {
-        jw_key(w, custom ? "format" : "parameters");
-        jw_json(w, t->parameters);
+        pd_jw_key(w, custom ? "format" : "parameters");
+        pd_jw_json(w, t->parameters);
     }
-    jw_tri(w, "strict", t->strict);
-    jw_close(w, '}');
-    jw_close(w, '}');
+    pd_jw_tri(w, "strict", t->strict);
+    pd_jw_close(w, '}');
+    pd_jw_close(w, '}');
 }
 
 /* {"type":"function","function":{"name":..}} (or custom) */
-static void write_named_tool(jw *w, pd_chat_tool_kind kind, const char *name)
+static void write_named_tool(pd_jw *w, pd_chat_tool_kind kind, const char *name)
 {
     const char *key = kind == PD_TOOL_CUSTOM ? "custom" : "function";
-    jw_open(w, '{');
-    jw_key(w, "type");
-    jw_str(w, key);
-    jw_key(w, key);
-    jw_open(w, '{');
-    jw_key(w, "name");
-    jw_str(w, nz(name));
-    jw_close(w, '}');
-    jw_close(w, '}');
+    pd_jw_open(w, '{');
+    pd_jw_key(w, "type");
+    pd_jw_str(w, key);
+    pd_jw_key(w, key);
+    pd_jw_open(w, '{');
+    pd_jw_key(w, "name");
+    pd_jw_str(w, nz(name));
+    pd_jw_close(w, '}');
+    pd_jw_close(w, '}');
 }
 
 static pd_chat_tool_kind tool_kind_of(const pd_chat_request *r, const char *name)
@@ -1476,149 +1219,133 @@ static pd_chat_tool_kind tool_kind_of(const pd_chat_request *r, const char *name
     return PD_TOOL_FUNCTION;
 }
 
-static void write_tool_choice(jw *w, const pd_chat_request *r)
+static void write_tool_choice(pd_jw *w, const pd_chat_request *r)
 {
     const pd_chat_tool_choice *c = &r->tool_choice;
     if (c->kind == PD_TOOL_CHOICE_UNSET)
         return;
-    jw_key(w, "tool_choice");
+    pd_jw_key(w, "tool_choice");
     bool limited =
         c->allowed && (c->kind == PD_TOOL_CHOICE_AUTO || c->kind == PD_TOOL_CHOICE_REQUIRED);
     if (c->kind == PD_TOOL_CHOICE_NAMED) {
         write_named_tool(w, c->tool_kind, c->name);
     } else if (limited) {
-        jw_open(w, '{');
-        jw_key(w, "type");
-        jw_str(w, "allowed_tools");
-        jw_key(w, "allowed_tools");
-        jw_open(w, '{');
-        jw_key(w, "mode");
-        jw_str(w, c->kind == PD_TOOL_CHOICE_AUTO ? "auto" : "required");
-        jw_key(w, "tools");
-        jw_open(w, '[');
+        pd_jw_open(w, '{');
+        pd_jw_key(w, "type");
+        pd_jw_str(w, "allowed_tools");
+        pd_jw_key(w, "allowed_tools");
+        pd_jw_open(w, '{');
+        pd_jw_key(w, "mode");
+        pd_jw_str(w, c->kind == PD_TOOL_CHOICE_AUTO ? "auto" : "required");
+        pd_jw_key(w, "tools");
+        pd_jw_open(w, '[');
         for (size_t i = 0; i < c->n_allowed; i++)
             write_named_tool(w, tool_kind_of(r, c->allowed[i]), c->allowed[i]);
-        jw_close(w, ']');
-        jw_close(w, '}');
-        jw_close(w, '}');
+        pd_jw_close(w, ']');
+        pd_jw_close(w, '}');
+        pd_jw_close(w, '}');
     } else {
-        jw_str(w, c->kind == PD_TOOL_CHOICE_NONE   ? "none"
+        pd_jw_str(w, c->kind == PD_TOOL_CHOICE_NONE   ? "none"
                   : c->kind == PD_TOOL_CHOICE_AUTO ? "auto"
                                                    : "required");
     }
 }
 
-static void write_response_format(jw *w, const pd_chat_response_format *f)
+static void write_response_format(pd_jw *w, const pd_chat_response_format *f)
 {
     if (f->kind == PD_FORMAT_UNSET)
         return;
-    jw_key(w, "response_format");
-    jw_open(w, '{');
-    jw_key(w, "type");
+    pd_jw_key(w, "response_format");
+    pd_jw_open(w, '{');
+    pd_jw_key(w, "type");
     if (f->kind == PD_FORMAT_TEXT) {
-        jw_str(w, "text");
+        pd_jw_str(w, "text");
     } else if (f->kind == PD_FORMAT_JSON_OBJECT) {
-        jw_str(w, "json_object");
+        pd_jw_str(w, "json_object");
         if (f->schema) { /* llama-server's extension */
-            jw_key(w, "schema");
-            jw_json(w, f->schema);
+            pd_jw_key(w, "schema");
+            pd_jw_json(w, f->schema);
         }
     } else {
-        jw_str(w, "json_schema");
-        jw_key(w, "json_schema");
-        jw_open(w, '{');
-        jw_kv(w, "name", f->name);
-        jw_kv(w, "description", f->description);
+        pd_jw_str(w, "json_schema");
+        pd_jw_key(w, "json_schema");
+        pd_jw_open(w, '{');
+        pd_jw_kv(w, "name", f->name);
+        pd_jw_kv(w, "description", f->description);
         if (f->schema) {
-            jw_key(w, "schema");
-            jw_json(w, f->schema);
+            pd_jw_key(w, "schema");
+            pd_jw_json(w, f->schema);
         }
-        jw_tri(w, "strict", f->strict);
-        jw_close(w, '}');
+        pd_jw_tri(w, "strict", f->strict);
+        pd_jw_close(w, '}');
     }
-    jw_close(w, '}');
+    pd_jw_close(w, '}');
 }
 
-static void jw_kreal(jw *w, const char *key, bool has, double v)
+static void write_sampling(pd_jw *w, const pd_chat_sampling *s)
 {
-    if (!has)
-        return;
-    jw_key(w, key);
-    jw_real(w, v);
-}
-
-static void jw_kint(jw *w, const char *key, bool has, int64_t v)
-{
-    if (!has)
-        return;
-    jw_key(w, key);
-    jw_int(w, v);
-}
-
-static void write_sampling(jw *w, const pd_chat_sampling *s)
-{
-    jw_kint(w, s->max_tokens_legacy ? "max_tokens" : "max_completion_tokens", s->has_max_tokens,
+    pd_jw_kint(w, s->max_tokens_legacy ? "max_tokens" : "max_completion_tokens", s->has_max_tokens,
             s->max_tokens);
-    jw_kreal(w, "temperature", s->has_temperature, s->temperature);
-    jw_kreal(w, "top_p", s->has_top_p, s->top_p);
-    jw_kint(w, "top_k", s->has_top_k, s->top_k);
-    jw_kreal(w, "min_p", s->has_min_p, s->min_p);
-    jw_kint(w, "n", s->has_n, s->n);
+    pd_jw_kreal(w, "temperature", s->has_temperature, s->temperature);
+    pd_jw_kreal(w, "top_p", s->has_top_p, s->top_p);
+    pd_jw_kint(w, "top_k", s->has_top_k, s->top_k);
+    pd_jw_kreal(w, "min_p", s->has_min_p, s->min_p);
+    pd_jw_kint(w, "n", s->has_n, s->n);
     if (s->stop && s->stop_is_string && s->n_stop == 1) {
-        jw_key(w, "stop");
-        jw_str(w, nz(s->stop[0]));
+        pd_jw_key(w, "stop");
+        pd_jw_str(w, nz(s->stop[0]));
     } else if (s->stop) {
-        jw_key(w, "stop");
-        jw_open(w, '[');
+        pd_jw_key(w, "stop");
+        pd_jw_open(w, '[');
         for (size_t i = 0; i < s->n_stop; i++)
-            jw_str(w, nz(s->stop[i]));
-        jw_close(w, ']');
+            pd_jw_str(w, nz(s->stop[i]));
+        pd_jw_close(w, ']');
     }
-    jw_kint(w, "seed", s->has_seed, s->seed);
-    jw_kreal(w, "presence_penalty", s->has_presence_penalty, s->presence_penalty);
-    jw_kreal(w, "frequency_penalty", s->has_frequency_penalty, s->frequency_penalty);
-    jw_tri(w, "logprobs", s->logprobs);
-    jw_kint(w, "top_logprobs", s->has_top_logprobs, s->top_logprobs);
+    pd_jw_kint(w, "seed", s->has_seed, s->seed);
+    pd_jw_kreal(w, "presence_penalty", s->has_presence_penalty, s->presence_penalty);
+    pd_jw_kreal(w, "frequency_penalty", s->has_frequency_penalty, s->frequency_penalty);
+    pd_jw_tri(w, "logprobs", s->logprobs);
+    pd_jw_kint(w, "top_logprobs", s->has_top_logprobs, s->top_logprobs);
 }
 
 pd_result pd_openai_write_chat_request(const pd_chat_request *r, pd_buf *out)
 {
-    jw w;
+    pd_jw w;
     size_t mark = out->len;
-    jw_begin(&w, out);
-    jw_open(&w, '{');
-    jw_key(&w, "model");
-    jw_str(&w, nz(r->model));
-    jw_key(&w, "messages");
-    jw_open(&w, '[');
+    pd_jw_begin(&w, out);
+    pd_jw_open(&w, '{');
+    pd_jw_key(&w, "model");
+    pd_jw_str(&w, nz(r->model));
+    pd_jw_key(&w, "messages");
+    pd_jw_open(&w, '[');
     for (size_t i = 0; i < r->n_messages; i++)
         write_request_message(&w, &r->messages[i]);
-    jw_close(&w, ']');
+    pd_jw_close(&w, ']');
     if (r->n_tools) {
-        jw_key(&w, "tools");
-        jw_open(&w, '[');
+        pd_jw_key(&w, "tools");
+        pd_jw_open(&w, '[');
         for (size_t i = 0; i < r->n_tools; i++)
             write_tool(&w, &r->tools[i]);
-        jw_close(&w, ']');
+        pd_jw_close(&w, ']');
     }
     write_tool_choice(&w, r);
-    jw_tri(&w, "parallel_tool_calls", r->parallel_tool_calls);
+    pd_jw_tri(&w, "parallel_tool_calls", r->parallel_tool_calls);
     write_response_format(&w, &r->response_format);
     write_sampling(&w, &r->sampling);
-    jw_kv(&w, "reasoning_effort", r->reasoning_effort);
-    jw_kv(&w, "user", r->user);
+    pd_jw_kv(&w, "reasoning_effort", r->reasoning_effort);
+    pd_jw_kv(&w, "user", r->user);
     if (r->stream) {
-        jw_key(&w, "stream");
-        jw_bool(&w, true);
+        pd_jw_key(&w, "stream");
+        pd_jw_bool(&w, true);
         if (r->include_usage != PD_TRI_UNSET) {
-            jw_key(&w, "stream_options");
-            jw_open(&w, '{');
-            jw_tri(&w, "include_usage", r->include_usage);
-            jw_close(&w, '}');
+            pd_jw_key(&w, "stream_options");
+            pd_jw_open(&w, '{');
+            pd_jw_tri(&w, "include_usage", r->include_usage);
+            pd_jw_close(&w, '}');
         }
     }
-    jw_close(&w, '}');
-    return jw_end(&w, mark);
+    pd_jw_close(&w, '}');
+    return pd_jw_end(&w, mark);
 }
 
 /* ==== responses ========================================================================= */
@@ -1743,7 +1470,7 @@ static void read_tool_calls(const json_t *tcs, pd_chat_message *m)
         if (json_is_string(args))
             dst->arguments = dup_json_str(args);
         else if (json_is_object(args) || json_is_array(args)) /* Ollama-style objects */
-            dst->arguments = json_to_str(args);
+            dst->arguments = pd_jw_dump(args);
         else
             dst->arguments = pd_xstrdup("");
     }
@@ -1803,106 +1530,106 @@ pd_result pd_openai_parse_chat_response(const char *body, size_t len, pd_chat_re
     return PD_OK;
 }
 
-static void write_usage(jw *w, const pd_chat_usage *u)
+static void write_usage(pd_jw *w, const pd_chat_usage *u)
 {
     int64_t p = u->prompt_tokens >= 0 ? u->prompt_tokens : 0;
     int64_t c = u->completion_tokens >= 0 ? u->completion_tokens : 0;
-    jw_open(w, '{');
-    jw_key(w, "prompt_tokens");
-    jw_int(w, p);
-    jw_key(w, "completion_tokens");
-    jw_int(w, c);
-    jw_key(w, "total_tokens");
-    jw_int(w, u->total_tokens >= 0 ? u->total_tokens : p + c);
+    pd_jw_open(w, '{');
+    pd_jw_key(w, "prompt_tokens");
+    pd_jw_int(w, p);
+    pd_jw_key(w, "completion_tokens");
+    pd_jw_int(w, c);
+    pd_jw_key(w, "total_tokens");
+    pd_jw_int(w, u->total_tokens >= 0 ? u->total_tokens : p + c);
     if (u->cached_tokens >= 0 || u->cache_write_tokens >= 0) {
-        jw_key(w, "prompt_tokens_details");
-        jw_open(w, '{');
-        jw_kint(w, "cached_tokens", u->cached_tokens >= 0, u->cached_tokens);
-        jw_kint(w, "cache_write_tokens", u->cache_write_tokens >= 0, u->cache_write_tokens);
-        jw_close(w, '}');
+        pd_jw_key(w, "prompt_tokens_details");
+        pd_jw_open(w, '{');
+        pd_jw_kint(w, "cached_tokens", u->cached_tokens >= 0, u->cached_tokens);
+        pd_jw_kint(w, "cache_write_tokens", u->cache_write_tokens >= 0, u->cache_write_tokens);
+        pd_jw_close(w, '}');
     }
     if (u->reasoning_tokens >= 0) {
-        jw_key(w, "completion_tokens_details");
-        jw_open(w, '{');
-        jw_kint(w, "reasoning_tokens", true, u->reasoning_tokens);
-        jw_close(w, '}');
+        pd_jw_key(w, "completion_tokens_details");
+        pd_jw_open(w, '{');
+        pd_jw_kint(w, "reasoning_tokens", true, u->reasoning_tokens);
+        pd_jw_close(w, '}');
     }
-    jw_close(w, '}');
+    pd_jw_close(w, '}');
 }
 
 /* The text parts joined into one string, or null when there is none. */
-static void write_joined_text(jw *w, const pd_chat_message *m)
+static void write_joined_text(pd_jw *w, const pd_chat_message *m)
 {
     bool any = false;
     for (size_t i = 0; i < m->n_parts; i++) {
         if (m->parts[i].kind != PD_PART_TEXT)
             continue;
         if (!any) {
-            jw_sep(w);
-            jw_raw(w, "\"", 1);
+            pd_jw_sep(w);
+            pd_jw_raw(w, "\"", 1);
             any = true;
         }
-        jw_escape(w, nz(m->parts[i].text), strlen(nz(m->parts[i].text)));
+        pd_jw_escape(w, nz(m->parts[i].text), strlen(nz(m->parts[i].text)));
     }
     if (any)
-        jw_raw(w, "\"", 1);
+        pd_jw_raw(w, "\"", 1);
     else
-        jw_null(w);
+        pd_jw_null(w);
 }
 
-static void write_response_message(jw *w, const pd_chat_message *m)
+static void write_response_message(pd_jw *w, const pd_chat_message *m)
 {
-    jw_open(w, '{');
-    jw_key(w, "role");
-    jw_str(w, pd_chat_role_name(m->role));
-    jw_key(w, "content");
+    pd_jw_open(w, '{');
+    pd_jw_key(w, "role");
+    pd_jw_str(w, pd_chat_role_name(m->role));
+    pd_jw_key(w, "content");
     write_joined_text(w, m);
-    jw_kv(w, "refusal", m->refusal);
-    jw_kv(w, "reasoning_content", m->reasoning);
+    pd_jw_kv(w, "refusal", m->refusal);
+    pd_jw_kv(w, "reasoning_content", m->reasoning);
     write_tool_calls(w, m);
-    jw_close(w, '}');
+    pd_jw_close(w, '}');
 }
 
 pd_result pd_openai_write_chat_response(const pd_chat_response *r, pd_buf *out)
 {
-    jw w;
+    pd_jw w;
     size_t mark = out->len;
-    jw_begin(&w, out);
-    jw_open(&w, '{');
-    jw_key(&w, "id");
-    jw_str(&w, nz(r->id));
-    jw_key(&w, "object");
-    jw_str(&w, "chat.completion");
-    jw_key(&w, "created");
-    jw_int(&w, r->created);
-    jw_key(&w, "model");
-    jw_str(&w, nz(r->model));
-    jw_kv(&w, "system_fingerprint", r->system_fingerprint);
-    jw_key(&w, "choices");
-    jw_open(&w, '[');
+    pd_jw_begin(&w, out);
+    pd_jw_open(&w, '{');
+    pd_jw_key(&w, "id");
+    pd_jw_str(&w, nz(r->id));
+    pd_jw_key(&w, "object");
+    pd_jw_str(&w, "chat.completion");
+    pd_jw_key(&w, "created");
+    pd_jw_int(&w, r->created);
+    pd_jw_key(&w, "model");
+    pd_jw_str(&w, nz(r->model));
+    pd_jw_kv(&w, "system_fingerprint", r->system_fingerprint);
+    pd_jw_key(&w, "choices");
+    pd_jw_open(&w, '[');
     for (size_t i = 0; i < r->n_choices; i++) {
         const pd_chat_choice *c = &r->choices[i];
-        jw_open(&w, '{');
-        jw_key(&w, "index");
-        jw_int(&w, c->index);
-        jw_key(&w, "message");
+        pd_jw_open(&w, '{');
+        pd_jw_key(&w, "index");
+        pd_jw_int(&w, c->index);
+        pd_jw_key(&w, "message");
         write_response_message(&w, &c->message);
-        jw_key(&w, "logprobs");
+        pd_jw_key(&w, "logprobs");
         if (c->logprobs)
-            jw_json(&w, c->logprobs);
+            pd_jw_json(&w, c->logprobs);
         else
-            jw_null(&w);
-        jw_key(&w, "finish_reason");
-        jw_str(&w, finish_to_openai(c->finish));
-        jw_close(&w, '}');
+            pd_jw_null(&w);
+        pd_jw_key(&w, "finish_reason");
+        pd_jw_str(&w, finish_to_openai(c->finish));
+        pd_jw_close(&w, '}');
     }
-    jw_close(&w, ']');
+    pd_jw_close(&w, ']');
     if (pd_chat_usage_known(&r->usage)) {
-        jw_key(&w, "usage");
+        pd_jw_key(&w, "usage");
         write_usage(&w, &r->usage);
     }
-    jw_close(&w, '}');
-    return jw_end(&w, mark);
+    pd_jw_close(&w, '}');
+    return pd_jw_end(&w, mark);
 }
 
 /* ==== stream decoding =================================================================== */
@@ -1993,7 +1720,7 @@ static pd_result decode_tool_call(pd_openai_decoder *d, const pd_chat_event *bas
         ev.tool_id = ev.tool_name = NULL;
     }
     if (!rc && (json_is_object(args) || json_is_array(args))) { /* whole arguments as JSON */
-        char *s = json_to_str(args);
+        char *s = pd_jw_dump(args);
         ev.kind = PD_EVENT_TOOL_ARGS;
         ev.text = s;
         ev.text_len = strlen(s);
@@ -2125,18 +1852,18 @@ pd_result pd_openai_decode_chunk(pd_openai_decoder *d, const char *data, size_t 
 void pd_openai_encoder_init(pd_openai_encoder *e, const char *id, const char *model,
                             int64_t created)
 {
-    jw w;
+    pd_jw w;
     pd_buf_init(&e->head, 0);
-    jw_begin(&w, &e->head);
-    jw_open(&w, '{');
-    jw_key(&w, "id");
-    jw_str(&w, nz(id));
-    jw_key(&w, "object");
-    jw_str(&w, "chat.completion.chunk");
-    jw_key(&w, "created");
-    jw_int(&w, created);
-    jw_key(&w, "model");
-    jw_str(&w, nz(model)); /* left open: each chunk appends its choices */
+    pd_jw_begin(&w, &e->head);
+    pd_jw_open(&w, '{');
+    pd_jw_key(&w, "id");
+    pd_jw_str(&w, nz(id));
+    pd_jw_key(&w, "object");
+    pd_jw_str(&w, "chat.completion.chunk");
+    pd_jw_key(&w, "created");
+    pd_jw_int(&w, created);
+    pd_jw_key(&w, "model");
+    pd_jw_str(&w, nz(model)); /* left open: each chunk appends its choices */
     e->id = pd_xstrdup(nz(id));
 }
 
@@ -2149,127 +1876,127 @@ void pd_openai_encoder_free(pd_openai_encoder *e)
     e->id = NULL;
 }
 
-static void write_tool_delta(const pd_openai_encoder *e, jw *w, const pd_chat_event *ev)
+static void write_tool_delta(const pd_openai_encoder *e, pd_jw *w, const pd_chat_event *ev)
 {
-    jw_key(w, "tool_calls");
-    jw_open(w, '[');
-    jw_open(w, '{');
-    jw_key(w, "index");
-    jw_int(w, ev->tool_index);
+    pd_jw_key(w, "tool_calls");
+    pd_jw_open(w, '[');
+    pd_jw_open(w, '{');
+    pd_jw_key(w, "index");
+    pd_jw_int(w, ev->tool_index);
     if (ev->kind == PD_EVENT_TOOL_START) {
-        jw_key(w, "id");
+        pd_jw_key(w, "id");
         if (ev->tool_id) {
-            jw_str(w, ev->tool_id);
+            pd_jw_str(w, ev->tool_id);
         } else { /* a client needs some id to answer the call with */
             const char *sid = strncmp(e->id, "chatcmpl-", 9) == 0 ? e->id + 9 : e->id;
             char idx[16];
             snprintf(idx, sizeof idx, "_%" PRIu32 "\"", ev->tool_index);
-            jw_sep(w);
-            jw_raw(w, "\"call_", 6);
-            jw_escape(w, sid, strlen(sid));
-            jw_raw(w, idx, strlen(idx));
+            pd_jw_sep(w);
+            pd_jw_raw(w, "\"call_", 6);
+            pd_jw_escape(w, sid, strlen(sid));
+            pd_jw_raw(w, idx, strlen(idx));
         }
-        jw_key(w, "type");
-        jw_str(w, "function");
+        pd_jw_key(w, "type");
+        pd_jw_str(w, "function");
     }
-    jw_key(w, "function");
-    jw_open(w, '{');
+    pd_jw_key(w, "function");
+    pd_jw_open(w, '{');
     if (ev->kind == PD_EVENT_TOOL_START) {
-        jw_key(w, "name");
-        jw_str(w, nz(ev->tool_name));
-        jw_key(w, "arguments");
-        jw_str(w, "");
+        pd_jw_key(w, "name");
+        pd_jw_str(w, nz(ev->tool_name));
+        pd_jw_key(w, "arguments");
+        pd_jw_str(w, "");
     } else {
-        jw_key(w, "arguments");
-        jw_strn(w, nz(ev->text), ev->text ? ev->text_len : 0);
+        pd_jw_key(w, "arguments");
+        pd_jw_strn(w, nz(ev->text), ev->text ? ev->text_len : 0);
     }
-    jw_close(w, '}');
-    jw_close(w, '}');
-    jw_close(w, ']');
+    pd_jw_close(w, '}');
+    pd_jw_close(w, '}');
+    pd_jw_close(w, ']');
 }
 
-static void write_delta(const pd_openai_encoder *e, jw *w, const pd_chat_event *ev)
+static void write_delta(const pd_openai_encoder *e, pd_jw *w, const pd_chat_event *ev)
 {
     const char *text = nz(ev->text);
     size_t text_len = ev->text ? ev->text_len : 0;
-    jw_key(w, "delta");
-    jw_open(w, '{');
+    pd_jw_key(w, "delta");
+    pd_jw_open(w, '{');
     switch (ev->kind) {
     case PD_EVENT_ROLE:
-        jw_key(w, "role");
-        jw_str(w, pd_chat_role_name(ev->role));
-        jw_key(w, "content");
-        jw_str(w, "");
+        pd_jw_key(w, "role");
+        pd_jw_str(w, pd_chat_role_name(ev->role));
+        pd_jw_key(w, "content");
+        pd_jw_str(w, "");
         break;
     case PD_EVENT_TEXT:
-        jw_key(w, "content");
-        jw_strn(w, text, text_len);
+        pd_jw_key(w, "content");
+        pd_jw_strn(w, text, text_len);
         break;
     case PD_EVENT_REASONING:
-        jw_key(w, "reasoning_content");
-        jw_strn(w, text, text_len);
+        pd_jw_key(w, "reasoning_content");
+        pd_jw_strn(w, text, text_len);
         break;
     case PD_EVENT_REFUSAL:
-        jw_key(w, "refusal");
-        jw_strn(w, text, text_len);
+        pd_jw_key(w, "refusal");
+        pd_jw_strn(w, text, text_len);
         break;
     case PD_EVENT_TOOL_START:
     case PD_EVENT_TOOL_ARGS: write_tool_delta(e, w, ev); break;
     default: /* FINISH: an empty delta */ break;
     }
-    jw_close(w, '}');
+    pd_jw_close(w, '}');
 }
 
-static void write_error_event(jw *w, const pd_chat_event *ev)
+static void write_error_event(pd_jw *w, const pd_chat_event *ev)
 {
-    jw_open(w, '{');
-    jw_key(w, "error");
-    jw_open(w, '{');
-    jw_key(w, "message");
-    jw_strn(w, nz(ev->text), ev->text ? ev->text_len : 0);
-    jw_key(w, "type");
-    jw_str(w, ev->error_type ? ev->error_type : "server_error");
-    jw_key(w, "param");
-    jw_null(w);
-    jw_key(w, "code");
-    jw_str(w, ev->error_code);
-    jw_close(w, '}');
-    jw_close(w, '}');
+    pd_jw_open(w, '{');
+    pd_jw_key(w, "error");
+    pd_jw_open(w, '{');
+    pd_jw_key(w, "message");
+    pd_jw_strn(w, nz(ev->text), ev->text ? ev->text_len : 0);
+    pd_jw_key(w, "type");
+    pd_jw_str(w, ev->error_type ? ev->error_type : "server_error");
+    pd_jw_key(w, "param");
+    pd_jw_null(w);
+    pd_jw_key(w, "code");
+    pd_jw_str(w, ev->error_code);
+    pd_jw_close(w, '}');
+    pd_jw_close(w, '}');
 }
 
 pd_result pd_openai_encode_event(pd_openai_encoder *e, const pd_chat_event *ev, pd_buf *out)
 {
-    jw w;
+    pd_jw w;
     size_t mark = out->len;
-    jw_begin(&w, out);
-    jw_raw(&w, "data: ", 6);
+    pd_jw_begin(&w, out);
+    pd_jw_raw(&w, "data: ", 6);
     if (ev->kind == PD_EVENT_ERROR) {
         write_error_event(&w, ev);
     } else {
-        jw_raw(&w, e->head.data, e->head.len);
+        pd_jw_raw(&w, e->head.data, e->head.len);
         w.comma = true;
-        jw_key(&w, "choices");
-        jw_open(&w, '[');
+        pd_jw_key(&w, "choices");
+        pd_jw_open(&w, '[');
         if (ev->kind != PD_EVENT_USAGE) {
-            jw_open(&w, '{');
-            jw_key(&w, "index");
-            jw_int(&w, ev->choice);
+            pd_jw_open(&w, '{');
+            pd_jw_key(&w, "index");
+            pd_jw_int(&w, ev->choice);
             write_delta(e, &w, ev);
-            jw_key(&w, "logprobs");
-            jw_null(&w);
-            jw_key(&w, "finish_reason");
-            jw_str(&w, ev->kind == PD_EVENT_FINISH ? finish_to_openai(ev->finish) : NULL);
-            jw_close(&w, '}');
+            pd_jw_key(&w, "logprobs");
+            pd_jw_null(&w);
+            pd_jw_key(&w, "finish_reason");
+            pd_jw_str(&w, ev->kind == PD_EVENT_FINISH ? finish_to_openai(ev->finish) : NULL);
+            pd_jw_close(&w, '}');
         }
-        jw_close(&w, ']');
+        pd_jw_close(&w, ']');
         if (ev->kind == PD_EVENT_USAGE) {
-            jw_key(&w, "usage");
+            pd_jw_key(&w, "usage");
             write_usage(&w, &ev->usage);
         }
-        jw_close(&w, '}');
+        pd_jw_close(&w, '}');
     }
-    jw_raw(&w, "\n\n", 2);
-    return jw_end(&w, mark);
+    pd_jw_raw(&w, "\n\n", 2);
+    return pd_jw_end(&w, mark);
 }
 
 pd_result pd_openai_encode_done(pd_buf *out)

@@ -1,16 +1,60 @@
 /* openai.c: provider kind `openai`: OpenAI and every OpenAI-compatible server (vLLM,
  * llama-server, Ollama's /v1, LiteLLM, ...).
  *
- * Same dialect on both sides, so translation is a faithful pass-through: the client's body goes
- * upstream with only "model" replaced (unknown fields included: peers strip them and break
- * features), and each upstream event goes to the client byte for byte after it has been checked
- * to be JSON. Checking matters: a malformed event must end the stream as broken, not be relayed
- * as if it were fine. */
+ * For an OpenAI client this is a faithful pass-through: the client's body goes upstream with
+ * only "model" replaced (unknown fields included: peers strip them and break features), and each
+ * upstream event goes to the client byte for byte after it has been checked to be JSON. Checking
+ * matters: a malformed event must end the stream as broken, not be relayed as if it were fine.
+ * For other clients (Anthropic) the translation path decodes the upstream into canonical events.
+ *
+ * Usage is never left unknown on a stream: the upstream is always asked for it
+ * (stream_options.include_usage), and the final usage chunk is kept from a client that did not
+ * ask for it. */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "providers/provider.h"
+
+/* ---- request ----------------------------------------------------------------------------- */
+
+static int client_wants_usage(const pd_chat_request *req)
+{
+    return req->include_usage == PD_TRI_TRUE;
+}
+
+/* The body the upstream gets: the client's own when it spoke OpenAI, else written from the
+ * canonical request; always with the upstream's model name and usage asked for on streams. */
+static char *upstream_body(const pd_model_cfg *m, const pd_chat_request *req)
+{
+    json_t *body = NULL;
+    if (req->raw) {
+        body = json_copy(req->raw); /* shallow: only the top level is copied */
+    } else {
+        pd_buf w;
+        pd_buf_init(&w, 0);
+        if (pd_openai_write_chat_request(req, &w) == PD_OK)
+            body = json_loadb(w.data, w.len, 0, NULL);
+        pd_buf_free(&w);
+    }
+    if (!body || json_object_set_new(body, "model", json_string(m->upstream_model))) {
+        json_decref(body);
+        return NULL;
+    }
+    if (req->stream) {
+        json_t *so = json_deep_copy(json_object_get(body, "stream_options"));
+        if (!json_is_object(so)) {
+            json_decref(so);
+            so = json_object();
+        }
+        json_object_set_new(so, "include_usage", json_true());
+        json_object_set_new(body, "stream_options", so);
+    }
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    return text;
+}
 
 static pd_result chat_request(const pd_provider_cfg *p, const pd_model_cfg *m,
                               const pd_chat_request *req, pd_transfer_req *out, pd_api_error *err)
@@ -24,16 +68,10 @@ static pd_result chat_request(const pd_provider_cfg *p, const pd_model_cfg *m,
         }
         auth_line = auth;
     }
-    json_t *body = json_copy(req->raw); /* shallow: only the top level is copied */
-    if (!body || json_object_set_new(body, "model", json_string(m->upstream_model))) {
-        json_decref(body);
-        return PD_ERR_NOMEM;
-    }
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
+    char *text = upstream_body(m, req);
     if (!text)
         return PD_ERR_NOMEM;
-    pd_result rc = pd_provider_http(p, "/chat/completions", auth_line, req->stream, out);
+    pd_result rc = pd_provider_http(p, "/chat/completions", auth_line, NULL, req->stream, out);
     if (rc) {
         free(text);
         return rc;
@@ -42,6 +80,8 @@ static pd_result chat_request(const pd_provider_cfg *p, const pd_model_cfg *m,
     out->body_len = strlen(text);
     return PD_OK;
 }
+
+/* ---- pass-through path (OpenAI client) --------------------------------------------------- */
 
 static int64_t count_of(json_t *obj, const char *key)
 {
@@ -65,11 +105,10 @@ static pd_result error_event(json_t *doc, const char *data, size_t len, pd_buf *
 {
     if (json_is_object(json_object_get(doc, "error")))
         return pd_sse_write(out, NULL, data, len);
+    pd_api_error e;
+    pd_openai_parse_error_body(data, len, 502, &e);
     pd_buf body;
     pd_buf_init(&body, 0);
-    pd_api_error e;
-    pd_openai_error_set(&e, 502, NULL, "upstream_error", NULL, "upstream error: %.*s",
-                     (int)(len > 400 ? 400 : len), data);
     pd_result rc = pd_openai_error_body(&e, &body);
     if (!rc)
         rc = pd_sse_write(out, NULL, body.data, body.len);
@@ -77,8 +116,68 @@ static pd_result error_event(json_t *doc, const char *data, size_t len, pd_buf *
     return rc;
 }
 
-static pd_result chat_stream_event(const pd_sse_event *ev, pd_buf *out, pd_stream_step *step,
-                                   pd_usage_seen *usage)
+/* The usage-only chunk that ends an include_usage stream. */
+static int is_usage_chunk(json_t *doc)
+{
+    json_t *choices = json_object_get(doc, "choices");
+    return json_is_object(json_object_get(doc, "usage")) && json_is_array(choices) &&
+           json_array_size(choices) == 0;
+}
+
+/* Finds a top-level-looking "usage": null member and returns its span including one adjacent
+ * comma, so it can be cut without re-serialising the chunk (re-serialising would change number
+ * formatting). Inside JSON strings quotes are escaped, so the unescaped pattern is a real key. */
+static int find_null_usage(const char *d, size_t n, size_t *from, size_t *to)
+{
+    static const char key[] = "\"usage\"";
+    for (const char *p = memmem(d, n, key, 7); p; p = memmem(p + 1, n - (size_t)(p + 1 - d), key, 7)) {
+        size_t i = (size_t)(p - d) + 7;
+        while (i < n && (d[i] == ' ' || d[i] == '\t'))
+            i++;
+        if (i >= n || d[i++] != ':')
+            continue;
+        while (i < n && (d[i] == ' ' || d[i] == '\t'))
+            i++;
+        if (n - i < 4 || memcmp(d + i, "null", 4) != 0)
+            continue;
+        size_t a = (size_t)(p - d), b = i + 4;
+        while (a > 0 && (d[a - 1] == ' ' || d[a - 1] == '\t'))
+            a--;
+        if (a > 0 && d[a - 1] == ',') {
+            a--;
+        } else {
+            while (b < n && (d[b] == ' ' || d[b] == '\t'))
+                b++;
+            if (b < n && d[b] == ',')
+                b++;
+        }
+        *from = a;
+        *to = b;
+        return 1;
+    }
+    return 0;
+}
+
+/* Relays a chunk; for a client that did not ask for usage, without the "usage": null member
+ * that asking for it upstream added (OpenAI's chunks carry none then). */
+static pd_result relay_chunk(const pd_chat_request *req, json_t *doc, const pd_sse_event *ev, pd_buf *out)
+{
+    size_t a, b;
+    if (client_wants_usage(req) || !json_is_null(json_object_get(doc, "usage")) ||
+        !find_null_usage(ev->data, ev->data_len, &a, &b))
+        return pd_sse_write(out, NULL, ev->data, ev->data_len);
+    pd_result rc = pd_buf_append(out, "data: ", 6);
+    if (!rc)
+        rc = pd_buf_append(out, ev->data, a);
+    if (!rc)
+        rc = pd_buf_append(out, ev->data + b, ev->data_len - b);
+    if (!rc)
+        rc = pd_buf_append(out, "\n\n", 2);
+    return rc;
+}
+
+static pd_result pass_event(const pd_chat_request *req, const pd_sse_event *ev, pd_buf *out,
+                            pd_stream_step *step, pd_usage_seen *usage)
 {
     *step = PD_STEP_CONTINUE;
     if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
@@ -91,19 +190,20 @@ static pd_result chat_stream_event(const pd_sse_event *ev, pd_buf *out, pd_strea
         json_decref(doc);
         return PD_ERR_INVALID;
     }
-    pd_result rc;
+    pd_result rc = PD_OK;
     if (named_error || json_object_get(doc, "error")) {
         *step = PD_STEP_ERROR;
         rc = error_event(doc, ev->data, ev->data_len, out);
     } else {
         read_usage(doc, usage);
-        rc = pd_sse_write(out, NULL, ev->data, ev->data_len);
+        if (!is_usage_chunk(doc) || client_wants_usage(req))
+            rc = relay_chunk(req, doc, ev, out);
     }
     json_decref(doc);
     return rc;
 }
 
-static pd_result chat_response(const char *body, size_t len, pd_buf *out, pd_usage_seen *usage)
+static pd_result pass_response(const char *body, size_t len, pd_buf *out, pd_usage_seen *usage)
 {
     json_t *doc = json_loadb(body, len, 0, NULL);
     if (!json_is_object(doc)) {
@@ -118,32 +218,91 @@ static pd_result chat_response(const char *body, size_t len, pd_buf *out, pd_usa
 /* OpenAI-shaped error bodies ({"error":{"message":...}}) pass through untouched, so clients see
  * the upstream's own type and code; anything else (vLLM's older {"object":"error",...}, HTML from
  * a proxy, plain text) becomes an OpenAI error carrying the upstream's text as the message. */
-static void error_response(long status, const char *body, size_t len, pd_buf *out)
+static void pass_error(long status, const char *body, size_t len, pd_buf *out)
 {
     json_t *doc = json_loadb(body, len, 0, NULL);
     json_t *err = json_object_get(doc, "error");
-    if (json_is_object(err) && json_is_string(json_object_get(err, "message"))) {
-        json_decref(doc);
-        if (pd_buf_append(out, body, len) == PD_OK)
-            return;
-        doc = NULL;
-    }
-    const char *msg = json_string_value(json_object_get(doc, "message"));
-    if (!msg)
-        msg = json_string_value(err); /* {"error":"..."} (Ollama and others) */
-    pd_api_error e;
-    pd_openai_error_set(&e, (int)status, NULL, NULL, NULL, "%.*s",
-                     msg ? 500 : (int)(len > 500 ? 500 : len), msg ? msg : body);
+    int openai_shape = json_is_object(err) && json_is_string(json_object_get(err, "message"));
     json_decref(doc);
+    if (openai_shape && pd_buf_append(out, body, len) == PD_OK)
+        return;
+    pd_api_error e;
+    pd_openai_parse_error_body(body, len, (int)status, &e);
+    e.status = (int)status;
     pd_buf_reset(out);
-    if (pd_openai_error_body(&e, out) != PD_OK)
-        pd_buf_append_str(out, "{\"error\":{\"message\":\"upstream error\",\"type\":\"server_error\",\"param\":null,\"code\":null}}");
+    pd_openai_error_body(&e, out);
+}
+
+/* ---- translation path (other clients) ---------------------------------------------------- */
+
+typedef struct decoder {
+    pd_sse_parser sse;
+    pd_openai_decoder dec;
+    pd_chat_event_cb cb;
+    void *ud;
+    pd_result failed;
+} decoder;
+
+static void *decoder_new(void)
+{
+    decoder *d = pd_xcalloc(1, sizeof(*d));
+    pd_sse_init(&d->sse, 0);
+    pd_openai_decoder_init(&d->dec);
+    return d;
+}
+
+static int on_sse(void *ud, const pd_sse_event *ev)
+{
+    decoder *d = ud;
+    pd_result rc = pd_openai_decode_chunk(&d->dec, ev->data, ev->data_len, d->cb, d->ud);
+    if (rc != PD_OK)
+        d->failed = rc;
+    return rc != PD_OK;
+}
+
+static pd_result decode(void *dec, const char *bytes, size_t len, pd_chat_event_cb cb, void *ud)
+{
+    decoder *d = dec;
+    d->cb = cb;
+    d->ud = ud;
+    d->failed = PD_OK;
+    pd_result rc = pd_sse_feed(&d->sse, bytes, len, on_sse, d);
+    if (rc == PD_ERR_CLOSED)
+        return d->failed;
+    return rc == PD_ERR_TOO_LARGE ? PD_ERR_INVALID : rc;
+}
+
+static int decoder_done(void *dec)
+{
+    return ((decoder *)dec)->dec.done;
+}
+
+static void decoder_free(void *dec)
+{
+    decoder *d = dec;
+    if (!d)
+        return;
+    pd_sse_free(&d->sse);
+    free(d);
+}
+
+static void parse_error(long status, const char *body, size_t len, pd_api_error *out)
+{
+    pd_openai_parse_error_body(body, len, (int)status, out);
+    out->status = (int)status;
 }
 
 const pd_provider_ops pd_provider_openai = {
     .kind = "openai",
+    .native = &pd_dialect_openai,
     .chat_request = chat_request,
-    .chat_stream_event = chat_stream_event,
-    .chat_response = chat_response,
-    .error_response = error_response,
+    .decoder_new = decoder_new,
+    .decode = decode,
+    .decoder_done = decoder_done,
+    .decoder_free = decoder_free,
+    .parse_response = pd_openai_parse_chat_response,
+    .parse_error = parse_error,
+    .pass_event = pass_event,
+    .pass_response = pass_response,
+    .pass_error = pass_error,
 };

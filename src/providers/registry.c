@@ -1,3 +1,4 @@
+/* registry.c: provider kinds -> their tables, and what every provider shares. */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,8 +19,8 @@ const pd_provider_ops *pd_provider_ops_of(pd_provider_kind kind)
     return NULL;
 }
 
-pd_result pd_provider_http(const pd_provider_cfg *p, const char *path, const char *auth_header,
-                           int stream, pd_transfer_req *out)
+pd_result pd_provider_http(const pd_provider_cfg *p, const char *path, const char *header1,
+                           const char *header2, int stream, pd_transfer_req *out)
 {
     size_t n = strlen(p->base_url) + strlen(path) + 1;
     char *url = pd_xmalloc(n);
@@ -27,7 +28,7 @@ pd_result pd_provider_http(const pd_provider_cfg *p, const char *path, const cha
     struct curl_slist *h = NULL, *next;
     const char *lines[] = {"Content-Type: application/json",
                            stream ? "Accept: text/event-stream" : "Accept: application/json",
-                           auth_header};
+                           header1, header2};
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
         if (!lines[i])
             continue;

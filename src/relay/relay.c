@@ -25,6 +25,9 @@ typedef struct pd_call {
     const pd_model_cfg *model;
     const pd_provider_ops *ops;
     pd_chat_request creq;
+    const pd_dialect *dialect; /* the client's protocol */
+    int passthrough;           /* client and upstream speak the same dialect: relay verbatim */
+    void *dec, *enc;           /* translation path: upstream decoder, client encoder */
     pd_transfer *xfer;
     call_state state;
     pd_upstream_head head;
@@ -66,6 +69,10 @@ static void free_call(pd_call *c)
     log_call(c);
     pd_worker_call_finished(c->ctx.w);
     pd_chat_request_free(&c->creq);
+    if (c->dec)
+        c->ops->decoder_free(c->dec);
+    if (c->enc)
+        c->dialect->encoder_free(c->enc);
     pd_sse_free(&c->sse);
     pd_buf_free(&c->body);
     pd_buf_free(&c->out);
@@ -97,16 +104,22 @@ static void reply_now(pd_call *c, int status, const char *body, size_t len)
     c->bytes_out += len;
 }
 
+static void reply_api_error(pd_call *c, const pd_api_error *e)
+{
+    if (!c->error[0])
+        snprintf(c->error, sizeof(c->error), "%.*s", (int)sizeof(c->error) - 1, e->message);
+    pd_buf_reset(&c->out);
+    if (c->dialect->error_body(e, &c->out) == PD_OK)
+        reply_now(c, e->status, c->out.data, c->out.len);
+    else
+        reply_now(c, e->status, "{}", 2);
+}
+
 static void reply_error(pd_call *c, int status, const char *code, const char *fmt, const char *arg)
 {
     pd_api_error e;
     pd_openai_error_set(&e, status, NULL, code, NULL, fmt, arg);
-    snprintf(c->error, sizeof(c->error), "%.*s", (int)sizeof(c->error) - 1, e.message);
-    pd_buf_reset(&c->out);
-    if (pd_openai_error_body(&e, &c->out) == PD_OK)
-        reply_now(c, status, c->out.data, c->out.len);
-    else
-        reply_now(c, status, "{}", 2);
+    reply_api_error(c, &e);
 }
 
 /* ---- streaming --------------------------------------------------------------------------- */
@@ -129,21 +142,18 @@ static void break_stream(pd_call *c, const char *code, const char *why)
     c->stream_broken = 1;
     snprintf(c->error, sizeof(c->error), "%s", why);
     pd_api_error e;
-    pd_buf body;
-    pd_buf_init(&body, 0);
     pd_openai_error_set(&e, 502, NULL, code, NULL, "%s", why);
-    if (pd_openai_error_body(&e, &body) == PD_OK)
-        pd_sse_write(&c->out, NULL, body.data, body.len);
-    pd_buf_free(&body);
+    c->dialect->encode_error(c->enc, &e, &c->out);
 }
 
+/* Pass-through path: one upstream SSE event. */
 static int on_event(void *ud, const pd_sse_event *ev)
 {
     pd_call *c = ud;
     if (c->stream_done || c->stream_broken)
         return 1;
     pd_stream_step step;
-    if (c->ops->chat_stream_event(ev, &c->out, &step, &c->usage) != PD_OK) {
+    if (c->ops->pass_event(&c->creq, ev, &c->out, &step, &c->usage) != PD_OK) {
         break_stream(c, "upstream_malformed_event", "the upstream sent a malformed stream event");
         return 1;
     }
@@ -157,13 +167,50 @@ static int on_event(void *ud, const pd_sse_event *ev)
     return 0;
 }
 
+static void note_usage(pd_call *c, const pd_chat_usage *u)
+{
+    c->usage.prompt = u->prompt_tokens;
+    c->usage.completion = u->completion_tokens;
+    c->usage.cached = u->cached_tokens;
+    c->usage.reasoning = u->reasoning_tokens;
+}
+
+/* Translation path: one canonical event from the upstream's decoder. */
+static int on_canonical(void *ud, const pd_chat_event *ev)
+{
+    pd_call *c = ud;
+    if (c->stream_broken)
+        return 1;
+    if (ev->kind == PD_EVENT_USAGE)
+        note_usage(c, &ev->usage);
+    if (ev->kind == PD_EVENT_ERROR) {
+        pd_api_error e;
+        pd_openai_error_set(&e, ev->error_status ? ev->error_status : 502, ev->error_type,
+                            ev->error_code, NULL, "%.*s", (int)ev->text_len, ev->text ? ev->text : "");
+        c->dialect->encode_error(c->enc, &e, &c->out);
+        c->stream_broken = 1;
+        snprintf(c->error, sizeof(c->error), "the upstream reported an error in the stream");
+        return 1;
+    }
+    return c->dialect->encode(c->enc, ev, &c->out) != PD_OK;
+}
+
 static int stream_body(pd_call *c, const char *data, size_t len)
 {
     if (c->stream_done || c->stream_broken)
         return c->stream_broken; /* after the end marker the transfer finishes by itself */
-    pd_result rc = pd_sse_feed(&c->sse, data, len, on_event, c);
-    if (rc == PD_ERR_TOO_LARGE)
-        break_stream(c, "upstream_malformed_event", "an upstream stream event exceeded the size limit");
+    if (c->passthrough) {
+        if (pd_sse_feed(&c->sse, data, len, on_event, c) == PD_ERR_TOO_LARGE)
+            break_stream(c, "upstream_malformed_event", "an upstream stream event exceeded the size limit");
+    } else {
+        pd_result rc = c->ops->decode(c->dec, data, len, on_canonical, c);
+        if (rc == PD_ERR_INVALID)
+            break_stream(c, "upstream_malformed_event", "the upstream sent a malformed stream event");
+        if (!c->stream_broken && c->ops->decoder_done(c->dec) && !c->stream_done) {
+            c->dialect->encode_end(c->enc, &c->out);
+            c->stream_done = 1;
+        }
+    }
     flush_out(c);
     return c->stream_broken;
 }
@@ -181,6 +228,11 @@ static void start_stream(pd_call *c)
 
 static void end_stream(pd_call *c, pd_result rc, const char *msg)
 {
+    if (!c->passthrough && !c->stream_done && !c->stream_broken && rc == PD_OK &&
+        c->ops->decoder_done(c->dec)) {
+        c->dialect->encode_end(c->enc, &c->out);
+        c->stream_done = 1;
+    }
     if (!c->stream_done && !c->stream_broken) {
         char why[200];
         if (rc == PD_OK)
@@ -196,20 +248,43 @@ static void end_stream(pd_call *c, pd_result rc, const char *msg)
 
 /* ---- whole bodies ------------------------------------------------------------------------ */
 
+static pd_result translate_response(pd_call *c, const char *body, size_t len)
+{
+    pd_chat_response r;
+    pd_chat_response_init(&r);
+    pd_result rc = c->ops->parse_response(body, len, &r);
+    if (rc == PD_OK) {
+        note_usage(c, &r.usage);
+        rc = c->dialect->write_response(&r, &c->out);
+    }
+    pd_chat_response_free(&r);
+    return rc;
+}
+
 static void end_body(pd_call *c)
 {
     long st = c->head.status;
+    const char *body = c->body.data ? c->body.data : "";
     pd_buf_reset(&c->out);
     if (st >= 200 && st < 300) {
-        if (c->ops->chat_response(c->body.data ? c->body.data : "", c->body.len, &c->out, &c->usage) != PD_OK) {
+        pd_result rc = c->passthrough ? c->ops->pass_response(body, c->body.len, &c->out, &c->usage)
+                                      : translate_response(c, body, c->body.len);
+        if (rc != PD_OK) {
             reply_error(c, 502, "upstream_invalid_response", "%s", "the upstream returned a response that is not valid JSON");
             return;
         }
         reply_now(c, (int)st, c->out.data, c->out.len);
     } else if (st >= 400 && st < 600) {
         snprintf(c->error, sizeof(c->error), "upstream status %ld", st);
-        c->ops->error_response(st, c->body.data ? c->body.data : "", c->body.len, &c->out);
-        reply_now(c, (int)st, c->out.data, c->out.len);
+        if (c->passthrough) {
+            c->ops->pass_error(st, body, c->body.len, &c->out);
+            reply_now(c, (int)st, c->out.data, c->out.len);
+        } else {
+            pd_api_error e;
+            c->ops->parse_error(st, body, c->body.len, &e);
+            e.status = (int)st;
+            reply_api_error(c, &e);
+        }
     } else {
         char s[16];
         snprintf(s, sizeof(s), "%ld", st);
@@ -224,12 +299,21 @@ static int is_event_stream(const char *content_type)
     return strncasecmp(content_type, "text/event-stream", 17) == 0;
 }
 
+static int is_stream_type(const char *content_type)
+{
+    return is_event_stream(content_type) ||
+           strncasecmp(content_type, "application/x-ndjson", 20) == 0;
+}
+
 static void on_head(void *ud, const pd_upstream_head *head)
 {
     pd_call *c = ud;
     c->head = *head;
     c->t_first_byte_us = pd_now_us();
-    if (head->status >= 200 && head->status < 300 && is_event_stream(head->content_type))
+    int ok = head->status >= 200 && head->status < 300;
+    /* Pass-through needs SSE; a translating decoder knows its own framing (SSE or NDJSON). */
+    if (ok && c->creq.stream && (c->passthrough ? is_event_stream(head->content_type)
+                                                : is_stream_type(head->content_type)))
         start_stream(c);
     else
         c->state = BODY;
@@ -294,6 +378,7 @@ void pd_relay_chat(pd_ingress_ctx *ctx, const pd_model_cfg *m, pd_chat_request *
     c->model = m;
     c->creq = *creq;
     c->ops = pd_provider_ops_of(m->provider->kind);
+    c->dialect = ctx->dialect;
     c->usage = (pd_usage_seen){-1, -1, -1, -1};
     c->chunk = evbuffer_new();
     pd_sse_init(&c->sse, 0);
@@ -312,10 +397,16 @@ void pd_relay_chat(pd_ingress_ctx *ctx, const pd_model_cfg *m, pd_chat_request *
         free_call(c);
         return;
     }
+    c->passthrough = c->ops->native == c->dialect && c->ops->pass_event && c->creq.raw;
+    c->enc = c->dialect->encoder_new(&c->creq, ctx->id, c->creq.model);
+    if (!c->passthrough)
+        c->dec = c->ops->decoder_new();
     pd_transfer_req treq = {0};
     pd_api_error e;
     if (c->ops->chat_request(m->provider, m, &c->creq, &treq, &e) != PD_OK) {
-        reply_error(c, e.status ? e.status : 500, e.code, "%s", e.message);
+        if (!e.status)
+            e.status = 500;
+        reply_api_error(c, &e);
         free_call(c);
         return;
     }

@@ -11,11 +11,13 @@ static const pd_provider_ops *ops(void)
     return pd_provider_ops_of(PD_KIND_OPENAI);
 }
 
+static pd_chat_request client_req; /* zero: the client did not ask for stream usage */
+
 static pd_stream_step feed(const char *event, const char *data, pd_buf *out, pd_usage_seen *u, pd_result *rc)
 {
     pd_sse_event ev = {event, strlen(event), data, strlen(data)};
     pd_stream_step step = PD_STEP_CONTINUE;
-    *rc = ops()->chat_stream_event(&ev, out, &step, u);
+    *rc = ops()->pass_event(&client_req, &ev, out, &step, u);
     return step;
 }
 
@@ -35,15 +37,36 @@ static void stream_chunks_pass_through_verbatim(void)
     pd_buf_free(&out);
 }
 
-static void usage_chunk_is_read(void)
+static void usage_chunk_is_read_and_kept_from_clients_that_did_not_ask(void)
+{
+    const char *chunk = "{\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"prompt_tokens_details\":{\"cached_tokens\":4}}}";
+    pd_buf out;
+    pd_buf_init(&out, 0);
+    pd_usage_seen u = {-1, -1, -1, -1};
+    pd_result rc;
+    feed("", chunk, &out, &u, &rc);
+    CHECK(rc == PD_OK);
+    CHECK(u.prompt == 9 && u.completion == 2 && u.cached == 4 && u.reasoning == -1);
+    CHECK(out.len == 0); /* Pendulum asked for it; this client did not */
+    client_req.include_usage = PD_TRI_TRUE;
+    feed("", chunk, &out, &u, &rc);
+    client_req.include_usage = PD_TRI_UNSET;
+    CHECK(out.len > 0 && strstr(out.data, "\"prompt_tokens\":9") != NULL);
+    pd_buf_free(&out);
+}
+
+static void null_usage_added_by_pendulum_is_cut_byte_exactly(void)
 {
     pd_buf out;
     pd_buf_init(&out, 0);
     pd_usage_seen u = {-1, -1, -1, -1};
     pd_result rc;
-    feed("", "{\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"prompt_tokens_details\":{\"cached_tokens\":4}}}", &out, &u, &rc);
+    feed("", "{\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"\\\"usage\\\":null\"}}],\"x\":0.7, \"usage\" : null}", &out, &u, &rc);
     CHECK(rc == PD_OK);
-    CHECK(u.prompt == 9 && u.completion == 2 && u.cached == 4 && u.reasoning == -1);
+    CHECK_STR(out.data, "data: {\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"\\\"usage\\\":null\"}}],\"x\":0.7}\n\n");
+    pd_buf_reset(&out);
+    feed("", "{\"usage\":null,\"id\":\"c\",\"choices\":[]}", &out, &u, &rc);
+    CHECK_STR(out.data, "data: {\"id\":\"c\",\"choices\":[]}\n\n");
     pd_buf_free(&out);
 }
 
@@ -98,11 +121,11 @@ static void whole_responses(void)
     pd_buf_init(&out, 0);
     pd_usage_seen u = {-1, -1, -1, -1};
     const char *ok = "{\"id\":\"x\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":5}}";
-    CHECK(ops()->chat_response(ok, strlen(ok), &out, &u) == PD_OK);
+    CHECK(ops()->pass_response(ok, strlen(ok), &out, &u) == PD_OK);
     CHECK_STR(out.data, ok);
     CHECK(u.prompt == 3 && u.completion == 5);
     pd_buf_reset(&out);
-    CHECK(ops()->chat_response("<html>", 6, &out, &u) == PD_ERR_INVALID);
+    CHECK(ops()->pass_response("<html>", 6, &out, &u) == PD_ERR_INVALID);
     pd_buf_free(&out);
 }
 
@@ -110,7 +133,7 @@ static json_t *error_of(long status, const char *body)
 {
     pd_buf out;
     pd_buf_init(&out, 0);
-    ops()->error_response(status, body, strlen(body), &out);
+    ops()->pass_error(status, body, strlen(body), &out);
     json_t *doc = json_loads(out.data, 0, NULL);
     pd_buf_free(&out);
     return doc;
@@ -152,6 +175,8 @@ static void request_goes_upstream_faithfully(void)
     CHECK(json_integer_value(json_object_get(sent, "seed")) == 9007199254740993LL);
     CHECK(json_is_object(json_object_get(sent, "x_vendor")));
     CHECK(json_is_true(json_object_get(sent, "stream")));
+    /* usage is always asked for on streams, so it is never unknown */
+    CHECK(json_is_true(json_object_get(json_object_get(sent, "stream_options"), "include_usage")));
     int has_auth = 0, has_accept = 0;
     for (struct curl_slist *h = t.headers; h; h = h->next) {
         has_auth |= strcmp(h->data, "Authorization: Bearer sk-test") == 0;
@@ -171,7 +196,8 @@ static void request_goes_upstream_faithfully(void)
 int main(void)
 {
     TEST_RUN(stream_chunks_pass_through_verbatim);
-    TEST_RUN(usage_chunk_is_read);
+    TEST_RUN(usage_chunk_is_read_and_kept_from_clients_that_did_not_ask);
+    TEST_RUN(null_usage_added_by_pendulum_is_cut_byte_exactly);
     TEST_RUN(done_marker_ends_the_stream);
     TEST_RUN(malformed_event_is_an_error);
     TEST_RUN(error_events_are_relayed_as_errors);

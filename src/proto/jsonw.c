@@ -1,0 +1,266 @@
+/* jsonw.c: see jsonw.h. Moved here from proto/openai.c unchanged in behaviour (the OpenAI goldens
+ * pin it byte for byte). */
+#include "proto/jsonw.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void pd_jw_raw(pd_jw *w, const char *s, size_t n)
+{
+    if (!w->rc)
+        w->rc = pd_buf_append(w->b, s, n);
+}
+
+void pd_jw_sep(pd_jw *w)
+{
+    if (w->comma)
+        pd_jw_raw(w, ",", 1);
+    w->comma = true;
+}
+
+/* Length of the valid UTF-8 sequence (2..4 bytes) starting at s, or 0 when it is not one
+   (overlong forms, surrogates and code points above U+10FFFF are invalid). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    size_t len;
+    uint32_t cp;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        len = 2;
+        cp = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        len = 3;
+        cp = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        len = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* Writes s escaped for the inside of a JSON string (no quotes). */
+void pd_jw_escape(pd_jw *w, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
+    size_t run = 0; /* start of the bytes not yet written */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = u[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80)
+            continue;
+        size_t seq = c >= 0x80 ? utf8_seq(u + i, n - i) : 0;
+        if (seq) {
+            i += seq - 1;
+            continue;
+        }
+        pd_jw_raw(w, s + run, i - run);
+        run = i + 1;
+        char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+        switch (c) {
+        case '"': pd_jw_raw(w, "\\\"", 2); break;
+        case '\\': pd_jw_raw(w, "\\\\", 2); break;
+        case '\n': pd_jw_raw(w, "\\n", 2); break;
+        case '\r': pd_jw_raw(w, "\\r", 2); break;
+        case '\t': pd_jw_raw(w, "\\t", 2); break;
+        case '\b': pd_jw_raw(w, "\\b", 2); break;
+        case '\f': pd_jw_raw(w, "\\f", 2); break;
+        default:
+            if (c >= 0x80)
+                pd_jw_raw(w, "\\ufffd", 6); /* an invalid UTF-8 byte */
+            else
+                pd_jw_raw(w, esc, 6);
+        }
+    }
+    pd_jw_raw(w, s + run, n - run);
+}
+
+static void quote(pd_jw *w, const char *s, size_t n)
+{
+    pd_jw_raw(w, "\"", 1);
+    pd_jw_escape(w, s, n);
+    pd_jw_raw(w, "\"", 1);
+}
+
+void pd_jw_null(pd_jw *w)
+{
+    pd_jw_sep(w);
+    pd_jw_raw(w, "null", 4);
+}
+
+void pd_jw_strn(pd_jw *w, const char *s, size_t n)
+{
+    pd_jw_sep(w);
+    quote(w, s, n);
+}
+
+/* NULL is written as null. */
+void pd_jw_str(pd_jw *w, const char *s)
+{
+    if (s)
+        pd_jw_strn(w, s, strlen(s));
+    else
+        pd_jw_null(w);
+}
+
+void pd_jw_key(pd_jw *w, const char *k)
+{
+    pd_jw_sep(w);
+    quote(w, k, strlen(k));
+    pd_jw_raw(w, ":", 1);
+    w->comma = false;
+}
+
+void pd_jw_open(pd_jw *w, char c)
+{
+    pd_jw_sep(w);
+    pd_jw_raw(w, &c, 1);
+    w->comma = false;
+}
+
+void pd_jw_close(pd_jw *w, char c)
+{
+    pd_jw_raw(w, &c, 1);
+    w->comma = true;
+}
+
+void pd_jw_int(pd_jw *w, int64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
+    pd_jw_sep(w);
+    pd_jw_raw(w, tmp, (size_t)n);
+}
+
+void pd_jw_bool(pd_jw *w, bool v)
+{
+    pd_jw_sep(w);
+    pd_jw_raw(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+/* The shortest of %.15g..%.17g that reads back as the same double, always with a '.' or an
+   exponent so that it reads back as a real. JSON has no NaN/Infinity: those become null. */
+void pd_jw_real(pd_jw *w, double v)
+{
+    if (!isfinite(v)) {
+        pd_jw_null(w);
+        return;
+    }
+    char tmp[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp - 2, "%.*g", prec, v);
+        if (strtod(tmp, NULL) == v)
+            break;
+    }
+    if (!strpbrk(tmp, ".eE"))
+        strcat(tmp, ".0");
+    pd_jw_sep(w);
+    pd_jw_raw(w, tmp, strlen(tmp));
+}
+
+void pd_jw_tri(pd_jw *w, const char *key, pd_chat_tri t)
+{
+    if (t == PD_TRI_UNSET)
+        return;
+    pd_jw_key(w, key);
+    pd_jw_bool(w, t == PD_TRI_TRUE);
+}
+
+void pd_jw_json(pd_jw *w, const json_t *j)
+{
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *v;
+        pd_jw_open(w, '{');
+        json_object_foreach((json_t *)j, k, v)
+        {
+            pd_jw_key(w, k);
+            pd_jw_json(w, v);
+        }
+        pd_jw_close(w, '}');
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *v;
+        pd_jw_open(w, '[');
+        json_array_foreach(j, i, v) pd_jw_json(w, v);
+        pd_jw_close(w, ']');
+        break;
+    }
+    case JSON_STRING: pd_jw_strn(w, json_string_value(j), json_string_length(j)); break;
+    case JSON_INTEGER: pd_jw_int(w, json_integer_value(j)); break;
+    case JSON_REAL: pd_jw_real(w, json_real_value(j)); break;
+    case JSON_TRUE: pd_jw_bool(w, true); break;
+    case JSON_FALSE: pd_jw_bool(w, false); break;
+    case JSON_NULL: pd_jw_null(w); break;
+    }
+}
+
+void pd_jw_begin(pd_jw *w, pd_buf *out)
+{
+    w->b = out;
+    w->rc = PD_OK;
+    w->comma = false;
+}
+
+/* Ends a write: on error, restores out to its length before the write. */
+pd_result pd_jw_end(pd_jw *w, size_t mark)
+{
+    if (w->rc) {
+        w->b->len = mark;
+        if (w->b->data)
+            w->b->data[mark] = '\0';
+    }
+    return w->rc;
+}
+
+void pd_jw_kv(pd_jw *w, const char *key, const char *value)
+{
+    if (!value)
+        return;
+    pd_jw_key(w, key);
+    pd_jw_str(w, value);
+}
+
+void pd_jw_kreal(pd_jw *w, const char *key, bool has, double v)
+{
+    if (!has)
+        return;
+    pd_jw_key(w, key);
+    pd_jw_real(w, v);
+}
+
+void pd_jw_kint(pd_jw *w, const char *key, bool has, int64_t v)
+{
+    if (!has)
+        return;
+    pd_jw_key(w, key);
+    pd_jw_int(w, v);
+}
+
+char *pd_jw_dump(const json_t *j)
+{
+    pd_buf b;
+    pd_jw w;
+    pd_buf_init(&b, 0);
+    pd_jw_begin(&w, &b);
+    pd_jw_json(&w, j);
+    char *s = pd_xstrndup(b.data ? b.data : "", b.len);
+    pd_buf_free(&b);
+    return s;
+}

@@ -1,0 +1,83 @@
+/* jsonw.h: a small streaming JSON writer shared by the protocol codecs (proto/openai.c,
+ * proto/anthropic.c, ...).
+ *
+ * Why not json_dumps: jansson prints doubles with 17 significant digits (0.7 ->
+ * 0.69999999999999996), which would leak into every upstream request and golden file; it cannot
+ * append to a capped pd_buf; and it needs a tree built first, while stream encoders write one
+ * chunk per token. This writer appends straight to a pd_buf:
+ *   - compact output, keys in the order the caller writes them;
+ *   - numbers: integers exactly (int64), reals in the shortest of %.15g..%.17g that reads back as
+ *     the same double, always with a '.' or an exponent; NaN and infinities become null;
+ *   - strings escaped, with every byte that is not part of valid UTF-8 (overlong forms,
+ *     surrogates, above U+10FFFF, a character cut in two) written as \ufffd, so the output is
+ *     valid JSON whatever the producer handed in.
+ *
+ * Use:
+ *     pd_jw w;
+ *     size_t mark = out->len;
+ *     pd_jw_begin(&w, out);
+ *     pd_jw_open(&w, '{'); pd_jw_key(&w, "a"); pd_jw_int(&w, 1); pd_jw_close(&w, '}');
+ *     return pd_jw_end(&w, mark);
+ * Errors are sticky: after the first failed append (PD_ERR_TOO_LARGE when the buffer's limit
+ * would be passed) nothing more is written; pd_jw_end returns the error and cuts the buffer
+ * back to `mark`, so a failed write leaves the buffer as it was.
+ *
+ * The writer does not check structure (balanced brackets, a key before each member value): the
+ * callers are code, not input. `comma` tracks whether the next value needs a separator; pd_jw_raw
+ * never touches it (callers that write raw pieces of a value call pd_jw_sep first).
+ *
+ * Threading: no shared state. Dependencies: jansson (pd_jw_json), core/buf. */
+#ifndef PD_PROTO_JSONW_H
+#define PD_PROTO_JSONW_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "canon/chat.h"
+#include "core/buf.h"
+#include "core/result.h"
+
+typedef struct pd_jw {
+    pd_buf *b;
+    pd_result rc; /* the first error, sticky */
+    bool comma;   /* the next value needs a "," first */
+} pd_jw;
+
+void pd_jw_begin(pd_jw *w, pd_buf *out);
+/* Ends a write: returns the sticky result; on error restores out to its length `mark`. */
+pd_result pd_jw_end(pd_jw *w, size_t mark);
+
+/* Appends n bytes as they are (no separator, no escaping). */
+void pd_jw_raw(pd_jw *w, const char *s, size_t n);
+/* Writes "," when a value came before at this level, and marks that one comes now. */
+void pd_jw_sep(pd_jw *w);
+/* Writes s (n bytes) escaped for the inside of a JSON string, without quotes. */
+void pd_jw_escape(pd_jw *w, const char *s, size_t n);
+
+/* Values (each preceded by a separator when needed). */
+void pd_jw_null(pd_jw *w);
+void pd_jw_strn(pd_jw *w, const char *s, size_t n);
+void pd_jw_str(pd_jw *w, const char *s); /* NULL is written as null */
+void pd_jw_int(pd_jw *w, int64_t v);
+void pd_jw_bool(pd_jw *w, bool v);
+void pd_jw_real(pd_jw *w, double v);
+void pd_jw_json(pd_jw *w, const json_t *j); /* any jansson value, members in their order */
+
+/* Structure: c is '{' or '[' (open) and '}' or ']' (close). */
+void pd_jw_open(pd_jw *w, char c);
+void pd_jw_close(pd_jw *w, char c);
+void pd_jw_key(pd_jw *w, const char *k);
+
+/* Optional members, written only when present. */
+void pd_jw_kv(pd_jw *w, const char *key, const char *value);      /* value != NULL */
+void pd_jw_kint(pd_jw *w, const char *key, bool has, int64_t v);  /* has */
+void pd_jw_kreal(pd_jw *w, const char *key, bool has, double v);  /* has */
+void pd_jw_tri(pd_jw *w, const char *key, pd_chat_tri t);         /* t != PD_TRI_UNSET */
+
+/* A JSON value serialised by this writer into a new malloc'ed NUL-terminated string (the
+   caller frees it); never NULL (allocation failure aborts, house rule). */
+char *pd_jw_dump(const json_t *j);
+
+#endif
