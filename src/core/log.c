@@ -59,6 +59,8 @@ void pd_log_request(int fd, const pd_request_log *r)
                             (long long)r->completion_tokens);
     if (len > cap)
         len = cap;
+    if (r->cost_usd)
+        len = put_field(buf, len, cap, "cost_usd", r->cost_usd);
     if (r->error)
         len = put_field(buf, len, cap, "error", r->error);
     buf[len++] = '}';

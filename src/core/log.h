@@ -22,6 +22,7 @@ typedef struct pd_request_log {
     uint64_t bytes_in, bytes_out; /* upstream body bytes received, client body bytes sent */
     int64_t prompt_tokens, completion_tokens; /* -1 when unknown */
     const char *error;    /* why it failed, or NULL; never contains request content */
+    const char *cost_usd; /* the request's cost in USD as text, "unknown", or NULL (no upstream) */
 } pd_request_log;
 
 void pd_log_request(int fd, const pd_request_log *r);

@@ -89,15 +89,19 @@ static int64_t count_of(json_t *obj, const char *key)
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
 }
 
-static void read_usage(json_t *doc, pd_usage_seen *u)
+static void read_usage(json_t *doc, pd_chat_usage *u)
 {
     json_t *usage = json_object_get(doc, "usage");
     if (!json_is_object(usage))
         return;
-    u->prompt = count_of(usage, "prompt_tokens");
-    u->completion = count_of(usage, "completion_tokens");
-    u->cached = count_of(json_object_get(usage, "prompt_tokens_details"), "cached_tokens");
-    u->reasoning = count_of(json_object_get(usage, "completion_tokens_details"), "reasoning_tokens");
+    json_t *in = json_object_get(usage, "prompt_tokens_details");
+    json_t *out = json_object_get(usage, "completion_tokens_details");
+    u->prompt_tokens = count_of(usage, "prompt_tokens");
+    u->completion_tokens = count_of(usage, "completion_tokens");
+    u->total_tokens = count_of(usage, "total_tokens");
+    u->cached_tokens = count_of(in, "cached_tokens");
+    u->cache_write_tokens = count_of(in, "cache_write_tokens");
+    u->reasoning_tokens = count_of(out, "reasoning_tokens");
 }
 
 /* An error event as the OpenAI SDK expects it: data: {"error":{...}}. */
@@ -177,7 +181,7 @@ static pd_result relay_chunk(const pd_chat_request *req, json_t *doc, const pd_s
 }
 
 static pd_result pass_event(const pd_chat_request *req, const pd_sse_event *ev, pd_buf *out,
-                            pd_stream_step *step, pd_usage_seen *usage)
+                            pd_stream_step *step, pd_chat_usage *usage)
 {
     *step = PD_STEP_CONTINUE;
     if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
@@ -203,7 +207,7 @@ static pd_result pass_event(const pd_chat_request *req, const pd_sse_event *ev, 
     return rc;
 }
 
-static pd_result pass_response(const char *body, size_t len, pd_buf *out, pd_usage_seen *usage)
+static pd_result pass_response(const char *body, size_t len, pd_buf *out, pd_chat_usage *usage)
 {
     json_t *doc = json_loadb(body, len, 0, NULL);
     if (!json_is_object(doc)) {

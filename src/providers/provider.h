@@ -58,11 +58,6 @@ typedef enum pd_stream_step {
     PD_STEP_ERROR         /* the upstream reported an error in the stream; out holds it translated */
 } pd_stream_step;
 
-/* Token counts seen in a response; -1 = not reported. */
-typedef struct pd_usage_seen {
-    int64_t prompt, completion, cached, reasoning;
-} pd_usage_seen;
-
 typedef struct pd_provider_ops {
     const char *kind;
     /* The client dialect this upstream speaks natively (pass_* below serve it), or NULL. */
@@ -90,9 +85,9 @@ typedef struct pd_provider_ops {
      * One SSE event in, client bytes out (req: the client's request, for its stream options).
      * PD_ERR_INVALID: malformed event. */
     pd_result (*pass_event)(const pd_chat_request *req, const pd_sse_event *ev, pd_buf *out,
-                            pd_stream_step *step, pd_usage_seen *usage);
+                            pd_stream_step *step, pd_chat_usage *usage);
     /* A whole 2xx body in, client bytes out. PD_ERR_INVALID when malformed. */
-    pd_result (*pass_response)(const char *body, size_t len, pd_buf *out, pd_usage_seen *usage);
+    pd_result (*pass_response)(const char *body, size_t len, pd_buf *out, pd_chat_usage *usage);
     /* An error body in, the client's error body out (status kept). */
     void (*pass_error)(long status, const char *body, size_t len, pd_buf *out);
 

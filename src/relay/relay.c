@@ -10,6 +10,8 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "econ/cost.h"
+#include "econ/prices.h"
 #include "proto/openai.h"
 #include "providers/provider.h"
 
@@ -35,17 +37,31 @@ typedef struct pd_call {
     pd_buf body;             /* a whole upstream body, capped at limits.max_upstream_bytes */
     pd_buf out;              /* client bytes produced by one upstream read */
     struct evbuffer *chunk;
-    pd_usage_seen usage;
+    pd_chat_usage usage;
     int stream_done;         /* the upstream's end marker was relayed */
     int stream_broken;       /* an error event was sent; nothing more may follow */
     int status;              /* what the client got */
     uint64_t t_upstream_us, t_first_byte_us;
     uint64_t bytes_in, bytes_out;
     double upstream_ms;
+    char cost[PD_COST_HEADER_MAX]; /* x-pendulum-cost-usd: dollars, or "unknown" */
     char error[200];
 } pd_call;
 
 /* ---- ending a call ----------------------------------------------------------------------- */
+
+/* The request's cost from the usage the upstream reported, priced by the upstream's model name
+ * (then the client's); unknown price or usage stays "unknown", never $0. */
+static void price_call(pd_call *c)
+{
+    pd_price price;
+    pd_cost cost;
+    int priced = pd_prices_lookup(NULL, c->model->upstream_model, &price) == PD_OK ||
+                 pd_prices_lookup(NULL, c->model->name, &price) == PD_OK;
+    pd_cost_compute(priced ? &price : NULL, &c->usage, &cost);
+    if (pd_cost_header(&cost, c->cost, sizeof(c->cost)) != PD_OK)
+        snprintf(c->cost, sizeof(c->cost), "unknown");
+}
 
 static void log_call(pd_call *c)
 {
@@ -58,14 +74,16 @@ static void log_call(pd_call *c)
         .upstream_ms = c->upstream_ms,
         .total_ms = (double)(now - c->ctx.t_start_us) / 1000.0,
         .bytes_in = c->bytes_in, .bytes_out = c->bytes_out,
-        .prompt_tokens = c->usage.prompt, .completion_tokens = c->usage.completion,
-        .error = c->error[0] ? c->error : NULL,
+        .prompt_tokens = c->usage.prompt_tokens, .completion_tokens = c->usage.completion_tokens,
+        .error = c->error[0] ? c->error : NULL, .cost_usd = c->cost,
     };
     pd_log_request(c->ctx.w->log_fd, &r);
 }
 
 static void free_call(pd_call *c)
 {
+    if (!c->cost[0])
+        price_call(c);
     log_call(c);
     pd_worker_call_finished(c->ctx.w);
     pd_chat_request_free(&c->creq);
@@ -169,10 +187,7 @@ static int on_event(void *ud, const pd_sse_event *ev)
 
 static void note_usage(pd_call *c, const pd_chat_usage *u)
 {
-    c->usage.prompt = u->prompt_tokens;
-    c->usage.completion = u->completion_tokens;
-    c->usage.cached = u->cached_tokens;
-    c->usage.reasoning = u->reasoning_tokens;
+    c->usage = *u; /* cumulative counts: assign, never add */
 }
 
 /* Translation path: one canonical event from the upstream's decoder. */
@@ -273,6 +288,8 @@ static void end_body(pd_call *c)
             reply_error(c, 502, "upstream_invalid_response", "%s", "the upstream returned a response that is not valid JSON");
             return;
         }
+        price_call(c);
+        evhttp_add_header(evhttp_request_get_output_headers(c->ctx.req), "x-pendulum-cost-usd", c->cost);
         reply_now(c, (int)st, c->out.data, c->out.len);
     } else if (st >= 400 && st < 600) {
         snprintf(c->error, sizeof(c->error), "upstream status %ld", st);
@@ -379,7 +396,7 @@ void pd_relay_chat(pd_ingress_ctx *ctx, const pd_model_cfg *m, pd_chat_request *
     c->creq = *creq;
     c->ops = pd_provider_ops_of(m->provider->kind);
     c->dialect = ctx->dialect;
-    c->usage = (pd_usage_seen){-1, -1, -1, -1};
+    pd_chat_usage_init(&c->usage);
     c->chunk = evbuffer_new();
     pd_sse_init(&c->sse, 0);
     pd_buf_init(&c->body, ctx->w->cfg->limits.max_upstream_bytes);

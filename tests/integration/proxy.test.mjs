@@ -88,6 +88,26 @@ describe('proxy', () => {
     assert.deepEqual(sansId(r.json), sansId(direct.json));
   });
 
+  test('x-pendulum-cost-usd prices the reported usage; unknown models are "unknown", never 0', T, async () => {
+    // gpt-4o: $2.50 / $10.00 per million tokens; the mock reports 8 prompt + 5 completion tokens.
+    const r = await postJSON(`${g.url}/v1/chat/completions`, chat('hello there'));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.usage.prompt_tokens, 8);
+    assert.equal(r.json.usage.completion_tokens, 5);
+    assert.equal(r.headers['x-pendulum-cost-usd'], (8 * 2.5e-6 + 5 * 10e-6).toFixed(6));
+    const u = await postJSON(`${g.url}/v1/chat/completions`, { ...chat('hello there'), model: 'renamed' });
+    assert.equal(u.status, 200, u.text);
+    assert.equal(u.headers['x-pendulum-cost-usd'], 'unknown', 'real-name has no price');
+  });
+
+  test('a stream is sent upstream with include_usage, and the client that did not ask sees no usage', T, async () => {
+    const r = await streamSSE(`${g.url}/v1/chat/completions`, chat('usage please', { stream: true }));
+    assert.equal(r.end, 'complete');
+    const [up] = await mockChatRequests(g.mockUrl);
+    assert.equal(up.body.stream_options?.include_usage, true);
+    for (const e of r.events.slice(0, -1)) assert.ok(!('usage' in e.json), 'no usage key in chunks');
+  });
+
   test('streaming response relayed chunk for chunk, [DONE] once at the end', T, async () => {
     const body = chat('stream me through', { stream: true, stream_options: { include_usage: true } });
     const direct = await streamSSE(`${g.mockUrl}/v1/chat/completions`, body);

@@ -13,7 +13,7 @@ static const pd_provider_ops *ops(void)
 
 static pd_chat_request client_req; /* zero: the client did not ask for stream usage */
 
-static pd_stream_step feed(const char *event, const char *data, pd_buf *out, pd_usage_seen *u, pd_result *rc)
+static pd_stream_step feed(const char *event, const char *data, pd_buf *out, pd_chat_usage *u, pd_result *rc)
 {
     pd_sse_event ev = {event, strlen(event), data, strlen(data)};
     pd_stream_step step = PD_STEP_CONTINUE;
@@ -25,7 +25,8 @@ static void stream_chunks_pass_through_verbatim(void)
 {
     pd_buf out;
     pd_buf_init(&out, 0);
-    pd_usage_seen u = {-1, -1, -1, -1};
+    pd_chat_usage u;
+    pd_chat_usage_init(&u);
     pd_result rc;
     const char *chunk = "{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"x_unknown\":1}";
     CHECK(feed("", chunk, &out, &u, &rc) == PD_STEP_CONTINUE);
@@ -33,7 +34,7 @@ static void stream_chunks_pass_through_verbatim(void)
     char want[512];
     snprintf(want, sizeof(want), "data: %s\n\n", chunk);
     CHECK_STR(out.data, want);
-    CHECK(u.prompt == -1);
+    CHECK(u.prompt_tokens == -1);
     pd_buf_free(&out);
 }
 
@@ -42,11 +43,12 @@ static void usage_chunk_is_read_and_kept_from_clients_that_did_not_ask(void)
     const char *chunk = "{\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"prompt_tokens_details\":{\"cached_tokens\":4}}}";
     pd_buf out;
     pd_buf_init(&out, 0);
-    pd_usage_seen u = {-1, -1, -1, -1};
+    pd_chat_usage u;
+    pd_chat_usage_init(&u);
     pd_result rc;
     feed("", chunk, &out, &u, &rc);
     CHECK(rc == PD_OK);
-    CHECK(u.prompt == 9 && u.completion == 2 && u.cached == 4 && u.reasoning == -1);
+    CHECK(u.prompt_tokens == 9 && u.completion_tokens == 2 && u.cached_tokens == 4 && u.reasoning_tokens == -1);
     CHECK(out.len == 0); /* Pendulum asked for it; this client did not */
     client_req.include_usage = PD_TRI_TRUE;
     feed("", chunk, &out, &u, &rc);
@@ -59,7 +61,8 @@ static void null_usage_added_by_pendulum_is_cut_byte_exactly(void)
 {
     pd_buf out;
     pd_buf_init(&out, 0);
-    pd_usage_seen u = {-1, -1, -1, -1};
+    pd_chat_usage u;
+    pd_chat_usage_init(&u);
     pd_result rc;
     feed("", "{\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"\\\"usage\\\":null\"}}],\"x\":0.7, \"usage\" : null}", &out, &u, &rc);
     CHECK(rc == PD_OK);
@@ -74,7 +77,8 @@ static void done_marker_ends_the_stream(void)
 {
     pd_buf out;
     pd_buf_init(&out, 0);
-    pd_usage_seen u = {-1, -1, -1, -1};
+    pd_chat_usage u;
+    pd_chat_usage_init(&u);
     pd_result rc;
     CHECK(feed("", "[DONE]", &out, &u, &rc) == PD_STEP_DONE);
     CHECK_STR(out.data, "data: [DONE]\n\n");
@@ -85,7 +89,8 @@ static void malformed_event_is_an_error(void)
 {
     pd_buf out;
     pd_buf_init(&out, 0);
-    pd_usage_seen u = {-1, -1, -1, -1};
+    pd_chat_usage u;
+    pd_chat_usage_init(&u);
     pd_result rc;
     feed("", "{\"choices\":[{\"delta\":", &out, &u, &rc);
     CHECK(rc == PD_ERR_INVALID);
@@ -99,7 +104,8 @@ static void error_events_are_relayed_as_errors(void)
 {
     pd_buf out;
     pd_buf_init(&out, 0);
-    pd_usage_seen u = {-1, -1, -1, -1};
+    pd_chat_usage u;
+    pd_chat_usage_init(&u);
     pd_result rc;
     const char *err = "{\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\",\"param\":null,\"code\":null}}";
     CHECK(feed("", err, &out, &u, &rc) == PD_STEP_ERROR);
@@ -119,11 +125,12 @@ static void whole_responses(void)
 {
     pd_buf out;
     pd_buf_init(&out, 0);
-    pd_usage_seen u = {-1, -1, -1, -1};
+    pd_chat_usage u;
+    pd_chat_usage_init(&u);
     const char *ok = "{\"id\":\"x\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":5}}";
     CHECK(ops()->pass_response(ok, strlen(ok), &out, &u) == PD_OK);
     CHECK_STR(out.data, ok);
-    CHECK(u.prompt == 3 && u.completion == 5);
+    CHECK(u.prompt_tokens == 3 && u.completion_tokens == 5);
     pd_buf_reset(&out);
     CHECK(ops()->pass_response("<html>", 6, &out, &u) == PD_ERR_INVALID);
     pd_buf_free(&out);
