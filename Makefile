@@ -17,6 +17,9 @@ VARIANT_release_CFLAGS := -O2 -g
 VARIANT_asan_CFLAGS    := -O1 -g $(SAN)
 VARIANT_release_LDFLAGS :=
 VARIANT_asan_LDFLAGS    := $(SAN)
+# Fuzzers: clang's libFuzzer; the library is built once with fuzzer coverage, each target links it.
+VARIANT_fuzz_CC         := clang
+VARIANT_fuzz_CFLAGS     := -O1 -g -fsanitize=fuzzer-no-link,address,undefined
 
 BUILD    ?= build
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
@@ -33,7 +36,7 @@ all: $(BUILD)/release/pendulum
 define variant
 $(BUILD)/$(1)/obj/%.o: %.c
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(BASE) $$(VARIANT_$(1)_CFLAGS) -c $$< -o $$@
+	$$(or $$(VARIANT_$(1)_CC),$$(CC)) $$(BASE) $$(VARIANT_$(1)_CFLAGS) -c $$< -o $$@
 
 $(BUILD)/$(1)/libpendulum.a: $$(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$$(LIB_SRC))
 	@rm -f $$@
@@ -48,14 +51,13 @@ $(BUILD)/$(1)/tests/%: $(BUILD)/$(1)/obj/tests/unit/%.o $(BUILD)/$(1)/libpendulu
 endef
 $(eval $(call variant,release))
 $(eval $(call variant,asan))
+$(eval $(call variant,fuzz))
 
 UNIT_BINS = $(foreach v,release asan,$(patsubst tests/unit/%.c,$(BUILD)/$(v)/tests/%,$(UNIT_SRC)))
 
-# ---- fuzzers: clang's libFuzzer with ASan+UBSan, over the library sources ----------------
-FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
-	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(LIBS)
+# ---- fuzz targets: one binary per tests/fuzz/fuzz_*.c, with ASan+UBSan ---------------------
+$(BUILD)/fuzz/%: $(BUILD)/fuzz/obj/tests/fuzz/%.o $(BUILD)/fuzz/libpendulum.a
+	clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
 FUZZ_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 # ---- set-up -----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 #include "relay/relay.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,6 +211,16 @@ static int on_canonical(void *ud, const pd_chat_event *ev)
     return c->dialect->encode(c->enc, ev, &c->out) != PD_OK;
 }
 
+/* Bytes written to the client but not yet taken by it. A client that stops reading must not
+ * make the gateway buffer an endless stream: past this, the stream is ended as broken. */
+#define MAX_CLIENT_BACKLOG (8u << 20)
+
+static size_t client_backlog(pd_call *c)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(c->ctx.req);
+    return evcon ? evbuffer_get_length(bufferevent_get_output(evhttp_connection_get_bufferevent(evcon))) : 0;
+}
+
 static int stream_body(pd_call *c, const char *data, size_t len)
 {
     if (c->stream_done || c->stream_broken)
@@ -227,6 +238,10 @@ static int stream_body(pd_call *c, const char *data, size_t len)
         }
     }
     flush_out(c);
+    if (!c->stream_broken && client_backlog(c) > MAX_CLIENT_BACKLOG) {
+        break_stream(c, "client_too_slow", "the client stopped reading the stream");
+        flush_out(c);
+    }
     return c->stream_broken;
 }
 
