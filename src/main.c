@@ -49,7 +49,7 @@ static int parse_listen(const char *s, char **host, uint16_t *port)
         return -1;
     char *end;
     long p = strtol(colon + 1, &end, 10);
-    if (*end || p < 1 || p > 65535)
+    if (*end || p < 0 || p > 65535)
         return -1;
     const char *h = s;
     size_t hlen = (size_t)(colon - s);

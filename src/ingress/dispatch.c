@@ -17,13 +17,15 @@ typedef struct endpoint {
     const char *allow; /* the Allow header of a 405 */
     void (*handler)(pd_ingress_ctx *ctx);
     int needs_key;     /* subject to gateway keys */
+    const pd_dialect *dialect; /* the protocol its errors are written in */
 } endpoint;
 
 static const endpoint endpoints[] = {
-    {"/v1/chat/completions", EVHTTP_REQ_POST, "POST", pd_ingress_chat_completions, 1},
-    {"/v1/models", EVHTTP_REQ_GET, "GET", pd_ingress_models, 1},
-    {"/healthz", EVHTTP_REQ_GET, "GET", pd_ingress_healthz, 0},
-    {"/readyz", EVHTTP_REQ_GET, "GET", pd_ingress_readyz, 0},
+    {"/v1/chat/completions", EVHTTP_REQ_POST, "POST", pd_ingress_chat_completions, 1, &pd_dialect_openai},
+    {"/v1/messages", EVHTTP_REQ_POST, "POST", pd_ingress_messages, 1, &pd_dialect_anthropic},
+    {"/v1/models", EVHTTP_REQ_GET, "GET", pd_ingress_models, 1, &pd_dialect_openai},
+    {"/healthz", EVHTTP_REQ_GET, "GET", pd_ingress_healthz, 0, &pd_dialect_openai},
+    {"/readyz", EVHTTP_REQ_GET, "GET", pd_ingress_readyz, 0, &pd_dialect_openai},
 };
 
 static const char *method_name(enum evhttp_cmd_type t)
@@ -58,14 +60,23 @@ static int key_equal(const char *given, size_t given_len, const char *key)
     return key_len > 0 && diff == 0;
 }
 
+/* The key as OpenAI clients send it (Authorization: Bearer) or Anthropic's (x-api-key). */
+static const char *given_key(struct evhttp_request *req)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    const char *auth = evhttp_find_header(h, "Authorization");
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
+        return auth + 7;
+    return evhttp_find_header(h, "x-api-key");
+}
+
 static int authorized(const pd_config *cfg, struct evhttp_request *req)
 {
     if (cfg->n_api_keys == 0)
         return 1;
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+    const char *given = given_key(req);
+    if (!given)
         return 0;
-    const char *given = h + 7;
     size_t given_len = strlen(given);
     int ok = 0;
     for (size_t i = 0; i < cfg->n_api_keys; i++)
@@ -99,6 +110,7 @@ static void route(pd_ingress_ctx *ctx)
         const endpoint *ep = &endpoints[i];
         if (strcmp(ctx->path, ep->path) != 0)
             continue;
+        ctx->dialect = ep->dialect;
         if (method != ep->method) {
             evhttp_add_header(evhttp_request_get_output_headers(ctx->req), "Allow", ep->allow);
             pd_openai_error_set(&e, 405, NULL, "method_not_allowed", NULL,
@@ -108,7 +120,7 @@ static void route(pd_ingress_ctx *ctx)
         }
         if (ep->needs_key && !authorized(ctx->w->cfg, ctx->req)) {
             pd_openai_error_set(&e, 401, NULL, "invalid_api_key", NULL,
-                             "missing or invalid gateway key: send Authorization: Bearer <key>");
+                             "missing or invalid gateway key: send Authorization: Bearer <key> (or x-api-key)");
             pd_reply_error(ctx, &e);
             return;
         }

@@ -44,7 +44,8 @@ typedef struct pd_dialect {
     void (*encoder_free)(void *enc);
 } pd_dialect;
 
-extern const pd_dialect pd_dialect_openai;
+extern const pd_dialect pd_dialect_openai;    /* ingress/dialect_openai.c */
+extern const pd_dialect pd_dialect_anthropic; /* ingress/dialect_anthropic.c */
 
 /* ---- upstream side ----------------------------------------------------------------------- */
 

@@ -6,12 +6,13 @@
 #include "providers/provider.h"
 
 extern const pd_provider_ops pd_provider_openai;
+extern const pd_provider_ops pd_provider_anthropic;
 
 const pd_provider_ops *pd_provider_ops_of(pd_provider_kind kind)
 {
     switch (kind) {
     case PD_KIND_OPENAI: return &pd_provider_openai;
-    case PD_KIND_ANTHROPIC:
+    case PD_KIND_ANTHROPIC: return &pd_provider_anthropic;
     case PD_KIND_COHERE:
     case PD_KIND_OLLAMA:
     case PD_KIND_LLAMA: return NULL;

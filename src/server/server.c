@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <event2/thread.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,39 @@ static int open_log(const pd_config *cfg)
     if (fd < 0)
         pd_log_info("cannot open log file %s: %s", cfg->log_file, strerror(errno));
     return fd;
+}
+
+/* Every worker binds the port with SO_REUSEPORT, which would also let a second gateway (or
+ * anything else) share the port silently. A plain bind first tells whether the port is free,
+ * and picks the port when the config says 0. */
+static int claim_port(pd_config *cfg, char *err, size_t errlen)
+{
+    struct addrinfo hints = {0}, *ai = NULL;
+    char port[8];
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(port, sizeof(port), "%u", (unsigned)cfg->listen_port);
+    int rc = getaddrinfo(cfg->listen_host, port, &hints, &ai);
+    if (rc) {
+        snprintf(err, errlen, "listen %s: %s", cfg->listen_host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int ok = fd >= 0 && bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+             getsockname(fd, (struct sockaddr *)&ss, &len) == 0;
+    if (!ok)
+        snprintf(err, errlen, "listen %s:%u: %s", cfg->listen_host, (unsigned)cfg->listen_port,
+                 strerror(errno));
+    else
+        cfg->listen_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                          : ((struct sockaddr_in *)&ss)->sin_port);
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+    return ok ? 0 : -1;
 }
 
 static void deadline_after(struct timespec *ts, uint32_t ms)
@@ -76,7 +111,7 @@ static int wait_for_signal(const sigset_t *set)
     return sig;
 }
 
-int pd_server_run(const pd_config *cfg)
+int pd_server_run(pd_config *cfg)
 {
     char err[256] = "";
     int rc = 1, n = worker_count(cfg), started = 0;
@@ -90,6 +125,10 @@ int pd_server_run(const pd_config *cfg)
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by the workers */
     if (log_fd < 0 || evthread_use_pthreads() != 0)
         goto out;
+    if (claim_port(cfg, err, sizeof(err)) != 0) {
+        pd_log_info("%s", err);
+        goto out;
+    }
     for (int i = 0; i < n; i++) {
         if (!(ws[i] = pd_worker_new(i, cfg, log_fd, err, sizeof(err)))) {
             pd_log_info("%s", err);

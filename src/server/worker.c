@@ -7,6 +7,8 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +146,8 @@ static void on_conn_setup(evutil_socket_t unused, short what, void *arg)
         free(c); /* not an evhttp connection after all: leave it to libevent */
         return;
     }
+    int one = 1; /* stream chunks are small and must leave at once */
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->deadline = evtimer_new(c->w->base, on_conn_deadline, c);
     c->output_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), on_output_changed, c);
     conn_table_put(c->w, c->fd, c);
@@ -252,6 +256,20 @@ static int open_listener(const pd_config *cfg, char *err, size_t errlen)
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
 
+/* epoll's changelist folds the add/del pairs of one loop iteration (curl switching a socket
+ * between reading and writing, evhttp enabling and disabling reads) into at most one epoll_ctl
+ * each: syscalls are what a small request costs most. */
+static struct event_base *new_base(void)
+{
+    struct event_config *ec = event_config_new();
+    if (!ec)
+        return NULL;
+    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    struct event_base *base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    return base;
+}
+
 static int output_pending(pd_worker *w)
 {
     for (size_t fd = 0; fd < w->conns_cap; fd++) {
@@ -326,7 +344,7 @@ pd_worker *pd_worker_new(int id, const pd_config *cfg, int log_fd, char *err, si
     w->listen_fd = open_listener(cfg, err, errlen);
     if (w->listen_fd < 0)
         goto fail;
-    w->base = event_base_new();
+    w->base = new_base();
     w->http = w->base ? evhttp_new(w->base) : NULL;
     w->upstream = w->base ? pd_upstream_new(w->base) : NULL;
     w->stop_ev = w->base ? event_new(w->base, -1, 0, on_stop, w) : NULL;

@@ -243,8 +243,8 @@ pd_upstream *pd_upstream_new(struct event_base *base)
     curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
     curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    /* Keep-alive connections kept per worker: enough for a busy upstream at full concurrency. */
-    curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 256L);
+    /* The connection cache is left at curl's default (4 x the transfers in flight), so it grows
+     * with concurrency: a fixed cap closed connections under load and churned TIME_WAITs. */
     return u;
 }
 
