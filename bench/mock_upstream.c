@@ -37,7 +37,8 @@
 
 static const char completion_json[] =
     "{\"id\":\"chatcmpl-bench0001\",\"object\":\"chat.completion\",\"created\":1735000000,"
-    "\"model\":\"gpt-4o-2024-08-06\",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_bench\","
+    "\"model\":\"gpt-4o-2024-08-06\",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_"
+    "bench\","
     "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":"
     "\"Hello! How can I help you today?\",\"refusal\":null,\"annotations\":[]},"
     "\"logprobs\":null,\"finish_reason\":\"stop\"}],"
@@ -46,9 +47,9 @@ static const char completion_json[] =
     "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
     "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}}";
 
-#define CHUNK_HEAD                                                                           \
-    "data: {\"id\":\"chatcmpl-bench0001\",\"object\":\"chat.completion.chunk\","              \
-    "\"created\":1735000000,\"model\":\"gpt-4o-2024-08-06\",\"service_tier\":\"default\"," \
+#define CHUNK_HEAD                                                                                 \
+    "data: {\"id\":\"chatcmpl-bench0001\",\"object\":\"chat.completion.chunk\","                   \
+    "\"created\":1735000000,\"model\":\"gpt-4o-2024-08-06\",\"service_tier\":\"default\","         \
     "\"system_fingerprint\":\"fp_bench\","
 
 /* The events of one stream, built once; events[i] is sent as HTTP chunk i. */
@@ -74,41 +75,51 @@ typedef struct stream_state {
     int next;
 } stream_state;
 
-/* Appends one event: CHUNK_HEAD + body + blank line, or `raw` verbatim when body is NULL. */
-static void add_event(canned_stream *cs, const char *body, const char *raw)
+static void add_raw(canned_stream *cs, const char *text)
 {
-    size_t n = body ? strlen(CHUNK_HEAD) + strlen(body) + 3 : strlen(raw) + 1;
-    char *s = malloc(n);
-    if (!s) abort();
-    int w = body ? snprintf(s, n, "%s%s\n\n", CHUNK_HEAD, body) : snprintf(s, n, "%s", raw);
+    char *s = strdup(text);
+    if (!s)
+        abort();
     cs->events[cs->n] = s;
-    cs->lens[cs->n] = (size_t)w;
+    cs->lens[cs->n] = strlen(s);
     cs->n++;
+}
+
+/* Appends one event: `data: {` + the common fields + body + blank line. */
+static void add_event(canned_stream *cs, const char *body)
+{
+    char ev[1024];
+    snprintf(ev, sizeof ev, "%s%s\n\n", CHUNK_HEAD, body);
+    add_raw(cs, ev);
 }
 
 /* Builds the stream protocols.md §1.7 describes: role, content deltas, finish, usage, [DONE]. */
 static void build_stream(canned_stream *cs, int chunks)
 {
-    static const char *words[] = {"Hello", "!", " How", " can", " I", " help", " you", " today", "?", " "};
+    static const char *words[] = {"Hello", "!",    " How",   " can", " I",
+                                  " help", " you", " today", "?",    " "};
     char body[512];
     cs->events = calloc((size_t)chunks + 4, sizeof *cs->events);
     cs->lens = calloc((size_t)chunks + 4, sizeof *cs->lens);
-    if (!cs->events || !cs->lens) abort();
+    if (!cs->events || !cs->lens)
+        abort();
     add_event(cs, "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\","
-                  "\"refusal\":null},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}", NULL);
+                  "\"refusal\":null},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}");
     for (int i = 0; i < chunks; i++) {
         snprintf(body, sizeof body,
                  "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%s\"},\"logprobs\":null,"
-                 "\"finish_reason\":null}],\"usage\":null}", words[i % 10]);
-        add_event(cs, body, NULL);
+                 "\"finish_reason\":null}],\"usage\":null}",
+                 words[i % 10]);
+        add_event(cs, body);
     }
     add_event(cs, "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,"
-                  "\"finish_reason\":\"stop\"}],\"usage\":null}", NULL);
+                  "\"finish_reason\":\"stop\"}],\"usage\":null}");
     snprintf(body, sizeof body,
              "\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":%d,"
-             "\"total_tokens\":%d}}", chunks, chunks + 9);
-    add_event(cs, body, NULL);
-    add_event(cs, NULL, "data: [DONE]\n\n");
+             "\"total_tokens\":%d}}",
+             chunks, chunks + 9);
+    add_event(cs, body);
+    add_raw(cs, "data: [DONE]\n\n");
 }
 
 /* True when the JSON body asks for a stream: "stream" then optional spaces, ':', spaces, true. */
@@ -119,13 +130,18 @@ static int wants_stream(struct evbuffer *in)
     const char *end = p + n;
     while (p && p < end) {
         const char *k = memmem(p, (size_t)(end - p), "\"stream\"", 8);
-        if (!k) return 0;
+        if (!k)
+            return 0;
         p = k + 8;
-        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
-        if (p >= end || *p != ':') continue;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+            p++;
+        if (p >= end || *p != ':')
+            continue;
         p++;
-        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
-        if (end - p >= 4 && memcmp(p, "true", 4) == 0) return 1;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+            p++;
+        if (end - p >= 4 && memcmp(p, "true", 4) == 0)
+            return 1;
     }
     return 0;
 }
@@ -133,7 +149,8 @@ static int wants_stream(struct evbuffer *in)
 static void send_event(mock *m, struct evhttp_request *req, int i)
 {
     struct evbuffer *b = evbuffer_new();
-    if (!b) abort();
+    if (!b)
+        abort();
     evbuffer_add_reference(b, m->stream.events[i], m->stream.lens[i], NULL, NULL);
     evhttp_send_reply_chunk(req, b);
     evbuffer_free(b);
@@ -141,7 +158,8 @@ static void send_event(mock *m, struct evhttp_request *req, int i)
 
 static void stream_free(stream_state *st)
 {
-    if (!st) return;
+    if (!st)
+        return;
     event_free(st->timer);
     free(st);
 }
@@ -154,7 +172,8 @@ static void on_conn_close(struct evhttp_connection *conn, void *arg)
     stream_state *st = arg;
     (void)conn;
     st->m->aborted++;
-    if (evhttp_request_get_connection(st->req) == NULL) evhttp_send_reply_end(st->req);
+    if (evhttp_request_get_connection(st->req) == NULL)
+        evhttp_send_reply_end(st->req);
     stream_free(st);
 }
 
@@ -182,17 +201,20 @@ static void start_stream(mock *m, struct evhttp_request *req)
     evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-cache");
     evhttp_send_reply_start(req, 200, "OK");
     if (m->delay_ms <= 0) {
-        for (int i = 0; i < m->stream.n; i++) send_event(m, req, i);
+        for (int i = 0; i < m->stream.n; i++)
+            send_event(m, req, i);
         evhttp_send_reply_end(req);
         return;
     }
     stream_state *st = calloc(1, sizeof *st);
-    if (!st) abort();
+    if (!st)
+        abort();
     st->m = m;
     st->req = req;
     st->conn = evhttp_request_get_connection(req);
     st->timer = evtimer_new(m->base, on_stream_tick, st);
-    if (!st->timer) abort();
+    if (!st->timer)
+        abort();
     evhttp_connection_set_closecb(st->conn, on_conn_close, st);
     send_event(m, req, 0);
     st->next = 1;
@@ -215,7 +237,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     struct evbuffer *b = evbuffer_new();
-    if (!b) abort();
+    if (!b)
+        abort();
     evbuffer_add_reference(b, completion_json, sizeof completion_json - 1, NULL, NULL);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
     evhttp_send_reply(req, 200, "OK", b);
@@ -236,7 +259,8 @@ static int listen_on(int port)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (fd < 0) return -1;
+    if (fd < 0)
+        return -1;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
@@ -251,7 +275,8 @@ static int bound_port(int fd)
 {
     struct sockaddr_in sa;
     socklen_t len = sizeof sa;
-    if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0) return -1;
+    if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+        return -1;
     return ntohs(sa.sin_port);
 }
 
@@ -259,7 +284,8 @@ static int parse_int(const char *s, int lo, int hi, int *out)
 {
     char *end;
     long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < lo || v > hi) return -1;
+    if (*s == '\0' || *end != '\0' || v < lo || v > hi)
+        return -1;
     *out = (int)v;
     return 0;
 }
@@ -270,10 +296,14 @@ int main(int argc, char **argv)
     mock m = {0};
     for (int i = 1; i < argc; i++) {
         int bad = i + 1 >= argc;
-        if (!bad && strcmp(argv[i], "--port") == 0) bad = parse_int(argv[++i], 0, 65535, &port);
-        else if (!bad && strcmp(argv[i], "--chunks") == 0) bad = parse_int(argv[++i], 0, MAX_CHUNKS, &chunks);
-        else if (!bad && strcmp(argv[i], "--delay-ms") == 0) bad = parse_int(argv[++i], 0, 60000, &m.delay_ms);
-        else bad = 1;
+        if (!bad && strcmp(argv[i], "--port") == 0)
+            bad = parse_int(argv[++i], 0, 65535, &port);
+        else if (!bad && strcmp(argv[i], "--chunks") == 0)
+            bad = parse_int(argv[++i], 0, MAX_CHUNKS, &chunks);
+        else if (!bad && strcmp(argv[i], "--delay-ms") == 0)
+            bad = parse_int(argv[++i], 0, 60000, &m.delay_ms);
+        else
+            bad = 1;
         if (bad) {
             fprintf(stderr, "usage: mock_upstream [--port N] [--chunks N] [--delay-ms D]\n");
             return 2;
@@ -285,7 +315,8 @@ int main(int argc, char **argv)
     struct evhttp *http = m.base ? evhttp_new(m.base) : NULL;
     int fd = listen_on(port);
     if (!http || fd < 0 || !evhttp_accept_socket_with_handle(http, fd)) {
-        fprintf(stderr, "mock_upstream: cannot listen on 127.0.0.1:%d: %s\n", port, strerror(errno));
+        fprintf(stderr, "mock_upstream: cannot listen on 127.0.0.1:%d: %s\n", port,
+                strerror(errno));
         return 1;
     }
     evhttp_set_allowed_methods(http, EVHTTP_REQ_POST | EVHTTP_REQ_GET);
@@ -304,5 +335,9 @@ int main(int argc, char **argv)
     event_free(sigterm);
     evhttp_free(http);
     event_base_free(m.base);
+    for (int i = 0; i < m.stream.n; i++)
+        free(m.stream.events[i]);
+    free(m.stream.events);
+    free(m.stream.lens);
     return 0;
 }
