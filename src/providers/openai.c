@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/embed.h"
 #include "providers/provider.h"
 
 /* ---- request ----------------------------------------------------------------------------- */
@@ -56,22 +57,23 @@ static char *upstream_body(const pd_model_cfg *m, const pd_chat_request *req)
     return text;
 }
 
-static pd_result chat_request(const pd_provider_cfg *p, const pd_model_cfg *m,
-                              const pd_chat_request *req, pd_transfer_req *out, pd_api_error *err)
+/* POST base_url + path with the Bearer key; takes text (the body). */
+static pd_result post(const pd_provider_cfg *p, const char *path, char *text, int stream,
+                      pd_transfer_req *out, pd_api_error *err)
 {
     char auth[1024];
     const char *auth_line = NULL;
+    if (!text)
+        return PD_ERR_NOMEM;
     if (p->api_key && p->api_key[0]) {
         if ((size_t)snprintf(auth, sizeof(auth), "Authorization: Bearer %s", p->api_key) >= sizeof(auth)) {
             pd_openai_error_set(err, 500, NULL, NULL, NULL, "the api_key of provider %s is too long", p->name);
+            free(text);
             return PD_ERR_INVALID;
         }
         auth_line = auth;
     }
-    char *text = upstream_body(m, req);
-    if (!text)
-        return PD_ERR_NOMEM;
-    pd_result rc = pd_provider_http(p, "/chat/completions", auth_line, NULL, req->stream, out);
+    pd_result rc = pd_provider_http(p, path, auth_line, NULL, stream, out);
     if (rc) {
         free(text);
         return rc;
@@ -79,6 +81,25 @@ static pd_result chat_request(const pd_provider_cfg *p, const pd_model_cfg *m,
     out->body = text;
     out->body_len = strlen(text);
     return PD_OK;
+}
+
+static pd_result chat_request(const pd_provider_cfg *p, const pd_model_cfg *m,
+                              const pd_chat_request *req, pd_transfer_req *out, pd_api_error *err)
+{
+    return post(p, "/chat/completions", upstream_body(m, req), req->stream, out, err);
+}
+
+static pd_result embed_request(const pd_provider_cfg *p, const pd_model_cfg *m,
+                               const struct pd_embed_request *req, pd_transfer_req *out,
+                               pd_api_error *err)
+{
+    pd_buf w;
+    pd_buf_init(&w, 0);
+    char *text = NULL;
+    if (pd_embed_write_openai_request(req, m->upstream_model, &w) == PD_OK)
+        text = pd_xstrndup(w.data ? w.data : "", w.len);
+    pd_buf_free(&w);
+    return post(p, "/embeddings", text, 0, out, err);
 }
 
 /* ---- pass-through path (OpenAI client) --------------------------------------------------- */
@@ -309,4 +330,6 @@ const pd_provider_ops pd_provider_openai = {
     .pass_event = pass_event,
     .pass_response = pass_response,
     .pass_error = pass_error,
+    .embed_request = embed_request,
+    .parse_embed_response = pd_embed_parse_openai_response,
 };

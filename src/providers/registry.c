@@ -7,14 +7,16 @@
 
 extern const pd_provider_ops pd_provider_openai;
 extern const pd_provider_ops pd_provider_anthropic;
+extern const pd_provider_ops pd_provider_cohere;
+extern const pd_provider_ops pd_provider_ollama;
 
 const pd_provider_ops *pd_provider_ops_of(pd_provider_kind kind)
 {
     switch (kind) {
     case PD_KIND_OPENAI: return &pd_provider_openai;
     case PD_KIND_ANTHROPIC: return &pd_provider_anthropic;
-    case PD_KIND_COHERE:
-    case PD_KIND_OLLAMA:
+    case PD_KIND_COHERE: return &pd_provider_cohere;
+    case PD_KIND_OLLAMA: return &pd_provider_ollama;
     case PD_KIND_LLAMA: return NULL;
     }
     return NULL;

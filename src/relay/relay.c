@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "econ/cost.h"
 #include "econ/prices.h"
+#include "proto/embed.h"
 #include "proto/openai.h"
 #include "providers/provider.h"
 
@@ -28,6 +29,8 @@ typedef struct pd_call {
     const pd_model_cfg *model;
     const pd_provider_ops *ops;
     pd_chat_request creq;
+    pd_embed_request ereq;     /* embeddings calls (is_embed) */
+    int is_embed;
     const pd_dialect *dialect; /* the client's protocol */
     int passthrough;           /* client and upstream speak the same dialect: relay verbatim */
     void *dec, *enc;           /* translation path: upstream decoder, client encoder */
@@ -88,6 +91,7 @@ static void free_call(pd_call *c)
     log_call(c);
     pd_worker_call_finished(c->ctx.w);
     pd_chat_request_free(&c->creq);
+    pd_embed_request_free(&c->ereq);
     if (c->dec)
         c->ops->decoder_free(c->dec);
     if (c->enc)
@@ -291,14 +295,28 @@ static pd_result translate_response(pd_call *c, const char *body, size_t len)
     return rc;
 }
 
+static pd_result translate_embeddings(pd_call *c, const char *body, size_t len)
+{
+    pd_embed_response r;
+    pd_embed_response_init(&r);
+    pd_result rc = c->ops->parse_embed_response(body, len, &r);
+    if (rc == PD_OK) {
+        c->usage.prompt_tokens = r.prompt_tokens;
+        rc = pd_embed_write_openai_response(&r, c->ereq.encoding, c->ereq.model, &c->out);
+    }
+    pd_embed_response_free(&r);
+    return rc;
+}
+
 static void end_body(pd_call *c)
 {
     long st = c->head.status;
     const char *body = c->body.data ? c->body.data : "";
     pd_buf_reset(&c->out);
     if (st >= 200 && st < 300) {
-        pd_result rc = c->passthrough ? c->ops->pass_response(body, c->body.len, &c->out, &c->usage)
-                                      : translate_response(c, body, c->body.len);
+        pd_result rc = c->is_embed      ? translate_embeddings(c, body, c->body.len)
+                       : c->passthrough ? c->ops->pass_response(body, c->body.len, &c->out, &c->usage)
+                                        : translate_response(c, body, c->body.len);
         if (rc != PD_OK) {
             reply_error(c, 502, "upstream_invalid_response", "%s", "the upstream returned a response that is not valid JSON");
             return;
@@ -403,14 +421,15 @@ static const pd_transfer_cbs transfer_cbs = {on_head, on_body, on_done};
 
 /* ---- start ------------------------------------------------------------------------------- */
 
-void pd_relay_chat(pd_ingress_ctx *ctx, const pd_model_cfg *m, pd_chat_request *creq)
+static pd_call *new_call(pd_ingress_ctx *ctx, const pd_model_cfg *m)
 {
     pd_call *c = pd_xcalloc(1, sizeof(*c));
     c->ctx = *ctx;
     c->model = m;
-    c->creq = *creq;
     c->ops = pd_provider_ops_of(m->provider->kind);
     c->dialect = ctx->dialect;
+    pd_chat_request_init(&c->creq);
+    pd_embed_request_init(&c->ereq);
     pd_chat_usage_init(&c->usage);
     c->chunk = evbuffer_new();
     pd_sse_init(&c->sse, 0);
@@ -418,36 +437,76 @@ void pd_relay_chat(pd_ingress_ctx *ctx, const pd_model_cfg *m, pd_chat_request *
     pd_buf_init(&c->out, 0);
     c->conn = pd_worker_conn_of(ctx->w, ctx->req);
     pd_worker_call_started(ctx->w);
-    if (!c->chunk) {
-        reply_error(c, 500, NULL, "%s", "out of memory");
-        free_call(c);
-        return;
-    }
-    if (!c->ops) {
-        reply_error(c, 501, "provider_not_supported", "provider kind %s is not supported yet",
-                    pd_provider_kind_name(m->provider->kind));
-        free_call(c);
-        return;
-    }
-    c->passthrough = c->ops->native == c->dialect && c->ops->pass_event && c->creq.raw;
-    c->enc = c->dialect->encoder_new(&c->creq, ctx->id, c->creq.model);
-    if (!c->passthrough)
-        c->dec = c->ops->decoder_new();
-    pd_transfer_req treq = {0};
-    pd_api_error e;
-    if (c->ops->chat_request(m->provider, m, &c->creq, &treq, &e) != PD_OK) {
-        if (!e.status)
-            e.status = 500;
-        reply_api_error(c, &e);
-        free_call(c);
-        return;
-    }
+    if (!c->chunk)
+        pd_xmalloc(SIZE_MAX); /* aborts: a small internal allocation failed */
+    return c;
+}
+
+/* Answers e now and ends the call. */
+static void fail_call(pd_call *c, pd_api_error *e)
+{
+    if (!e->status)
+        e->status = 500;
+    reply_api_error(c, e);
+    free_call(c);
+}
+
+static void start_transfer(pd_call *c, pd_transfer_req *treq)
+{
     c->t_upstream_us = pd_now_us();
-    if (pd_upstream_start(ctx->w->upstream, &treq, &transfer_cbs, c, &c->xfer) != PD_OK) {
+    if (pd_upstream_start(c->ctx.w->upstream, treq, &transfer_cbs, c, &c->xfer) != PD_OK) {
         reply_error(c, 500, NULL, "%s", "cannot start the upstream request");
         free_call(c);
         return;
     }
     if (c->conn)
         pd_conn_begin(c->conn, c, on_client_gone);
+}
+
+void pd_relay_chat(pd_ingress_ctx *ctx, const pd_model_cfg *m, pd_chat_request *creq)
+{
+    pd_call *c = new_call(ctx, m);
+    pd_api_error e;
+    c->creq = *creq;
+    if (!c->ops) {
+        pd_openai_error_set(&e, 501, NULL, "provider_not_supported", NULL,
+                            "provider kind %s is not supported yet", pd_provider_kind_name(m->provider->kind));
+        fail_call(c, &e);
+        return;
+    }
+    c->passthrough = c->ops->native == c->dialect && c->ops->pass_event && c->creq.raw;
+    c->enc = c->dialect->encoder_new(&c->creq, ctx->id, c->creq.model);
+    if (!c->passthrough)
+        c->dec = c->ops->decoder_new();
+    /* The client's original body (raw) is only for an upstream of the client's own dialect. */
+    pd_chat_request view = c->creq;
+    if (c->ops->native != c->dialect)
+        view.raw = NULL;
+    pd_transfer_req treq = {0};
+    if (c->ops->chat_request(m->provider, m, &view, &treq, &e) != PD_OK) {
+        fail_call(c, &e);
+        return;
+    }
+    start_transfer(c, &treq);
+}
+
+void pd_relay_embed(pd_ingress_ctx *ctx, const pd_model_cfg *m, pd_embed_request *ereq)
+{
+    pd_call *c = new_call(ctx, m);
+    pd_api_error e;
+    c->ereq = *ereq;
+    c->is_embed = 1;
+    if (!c->ops || !c->ops->embed_request) {
+        pd_openai_error_set(&e, 400, NULL, "embeddings_not_supported", "model",
+                            "model %s is served by provider kind %s, which has no embeddings", m->name,
+                            pd_provider_kind_name(m->provider->kind));
+        fail_call(c, &e);
+        return;
+    }
+    pd_transfer_req treq = {0};
+    if (c->ops->embed_request(m->provider, m, &c->ereq, &treq, &e) != PD_OK) {
+        fail_call(c, &e);
+        return;
+    }
+    start_transfer(c, &treq);
 }

@@ -17,11 +17,14 @@
 #define PD_RELAY_RELAY_H
 
 #include "canon/chat.h"
+#include "canon/embed.h"
 #include "config/config.h"
 #include "ingress/ingress.h"
 
 /* Serves ctx's request with model m. Takes ownership of creq (and frees it). The client is
  * answered exactly once, now (an error) or when the upstream has answered. */
 void pd_relay_chat(pd_ingress_ctx *ctx, const pd_model_cfg *m, pd_chat_request *creq);
+/* The same for an embeddings request (answered in OpenAI's embeddings shape). */
+void pd_relay_embed(pd_ingress_ctx *ctx, const pd_model_cfg *m, pd_embed_request *ereq);
 
 #endif
