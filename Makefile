@@ -2,7 +2,7 @@
 # `make test` installs what is missing, builds everything and runs every test.
 # Sources are picked up by wildcard: a new module is a new src/<layer>/<name>.c, nothing here.
 
-PKGS     := libevent_pthreads libevent libcurl jansson yaml-0.1
+PKGS     := libevent_pthreads libevent libcurl jansson yaml-0.1 sqlite3 libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -85,8 +85,9 @@ tests/node_modules/.package-lock.json: tests/package-lock.json | deps
 run: deps $(BUILD)/release/pendulum model
 	scripts/run-demo.sh $(BUILD)/release/pendulum
 
+# One throwaway PostgreSQL serves the ledger's tests (scripts/pg-test.sh starts and removes it).
 unit: $(UNIT_BINS)
-	@scripts/run-unit.sh $(UNIT_BINS)
+	@scripts/pg-test.sh run scripts/run-unit.sh $(UNIT_BINS)
 
 integration: $(BUILD)/asan/pendulum model tests/node_modules/.package-lock.json
 	PENDULUM_BIN=$(CURDIR)/$(BUILD)/asan/pendulum LLAMA_PREFIX=$(LLAMA_PREFIX) \

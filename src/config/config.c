@@ -158,6 +158,7 @@ static const field top_fields[] = {
     LIST("providers", pd_config, providers, n_providers, 256, provider_schema),
     LIST("models", pd_config, models, n_models, 4096, model_schema),
     {.key = "log", .type = V_MAP, .off = 0, .size = 0, .sub = &log_schema},
+    STR("ledger", V_STR, 0, pd_config, ledger_url),
 };
 static const schema top_schema = {top_fields, N_OF(top_fields), 0, NULL, NULL};
 
@@ -1133,6 +1134,7 @@ void pd_config_free(pd_config *cfg)
     }
     free(cfg->models);
     free(cfg->log_file);
+    free(cfg->ledger_url);
     free(cfg);
 }
 

@@ -77,6 +77,8 @@ typedef struct pd_config {
     pd_limits limits;
     pd_timeouts timeouts;     /* defaults for providers (`upstream:` section) */
     char *log_file;           /* request log; NULL = stderr */
+    char *ledger_url;         /* sqlite:///path, postgres://...; NULL = the default SQLite file;
+                                 "off" = no ledger */
     int log_bodies;           /* 1 only when explicitly asked for (`log: {bodies: true}`) */
 } pd_config;
 

@@ -45,3 +45,26 @@ void pd_ingress_readyz(pd_ingress_ctx *ctx)
     else
         pd_reply_json(ctx, 200, ready, sizeof(ready) - 1);
 }
+
+/* GET /metrics: Prometheus text, summed over the workers' shards at scrape time. */
+void pd_ingress_metrics(pd_ingress_ctx *ctx)
+{
+    pd_worker *w = ctx->w;
+    if (w->ledger) {
+        pd_ledger_stats st;
+        pd_ledger_get_stats(w->ledger, &st);
+        pd_metrics_ledger l = {.depth = st.depth, .capacity = st.capacity, .written = st.written,
+                              .dropped = st.dropped, .failed = st.failed};
+        pd_metrics_set_ledger(w->metrics, &l);
+    }
+    pd_buf out;
+    pd_buf_init(&out, 8u << 20);
+    if (pd_metrics_render(w->metrics, &out) != PD_OK) {
+        pd_api_error e;
+        pd_openai_error_set(&e, 500, NULL, NULL, NULL, "cannot render the metrics");
+        pd_reply_error(ctx, &e);
+    } else {
+        pd_reply_body(ctx, 200, PD_METRICS_CONTENT_TYPE, out.data, out.len);
+    }
+    pd_buf_free(&out);
+}

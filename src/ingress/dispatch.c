@@ -25,6 +25,7 @@ static const endpoint endpoints[] = {
     {"/v1/messages", EVHTTP_REQ_POST, "POST", pd_ingress_messages, 1, &pd_dialect_anthropic},
     {"/v1/embeddings", EVHTTP_REQ_POST, "POST", pd_ingress_embeddings, 1, &pd_dialect_openai},
     {"/v1/models", EVHTTP_REQ_GET, "GET", pd_ingress_models, 1, &pd_dialect_openai},
+    {"/metrics", EVHTTP_REQ_GET, "GET", pd_ingress_metrics, 0, &pd_dialect_openai},
     {"/healthz", EVHTTP_REQ_GET, "GET", pd_ingress_healthz, 0, &pd_dialect_openai},
     {"/readyz", EVHTTP_REQ_GET, "GET", pd_ingress_readyz, 0, &pd_dialect_openai},
 };

@@ -35,8 +35,11 @@ void pd_ingress_embeddings(pd_ingress_ctx *ctx);
 void pd_ingress_models(pd_ingress_ctx *ctx);
 void pd_ingress_healthz(pd_ingress_ctx *ctx);
 void pd_ingress_readyz(pd_ingress_ctx *ctx);
+void pd_ingress_metrics(pd_ingress_ctx *ctx);
 
-/* Replies with a JSON body and writes the request's log line. */
+/* Replies with a body and writes the request's log line. */
+void pd_reply_body(pd_ingress_ctx *ctx, int status, const char *content_type, const char *body,
+                   size_t len);
 void pd_reply_json(pd_ingress_ctx *ctx, int status, const char *body, size_t len);
 /* Replies with an error in the client's protocol (ctx->dialect) and logs it. */
 void pd_reply_error(pd_ingress_ctx *ctx, const pd_api_error *e);

@@ -28,12 +28,12 @@ static void log_simple(pd_ingress_ctx *ctx, int status, size_t len, const char *
     pd_log_request(ctx->w->log_fd, &r);
 }
 
-static void send_json(pd_ingress_ctx *ctx, int status, const char *body, size_t len)
+static void send_body(pd_ingress_ctx *ctx, int status, const char *type, const char *body, size_t len)
 {
     pd_conn *c = pd_worker_conn_of(ctx->w, ctx->req);
     if (c)
         pd_conn_end(c);
-    pd_reply_headers(ctx, "application/json");
+    pd_reply_headers(ctx, type);
     struct evbuffer *out = evbuffer_new();
     if (!out || evbuffer_add(out, body, len) != 0) {
         evhttp_send_error(ctx->req, 500, NULL);
@@ -44,10 +44,16 @@ static void send_json(pd_ingress_ctx *ctx, int status, const char *body, size_t 
         evbuffer_free(out);
 }
 
+void pd_reply_body(pd_ingress_ctx *ctx, int status, const char *content_type, const char *body,
+                   size_t len)
+{
+    send_body(ctx, status, content_type, body, len);
+    log_simple(ctx, status, len, NULL);
+}
+
 void pd_reply_json(pd_ingress_ctx *ctx, int status, const char *body, size_t len)
 {
-    send_json(ctx, status, body, len);
-    log_simple(ctx, status, len, NULL);
+    pd_reply_body(ctx, status, "application/json", body, len);
 }
 
 void pd_reply_error(pd_ingress_ctx *ctx, const pd_api_error *e)
@@ -56,7 +62,7 @@ void pd_reply_error(pd_ingress_ctx *ctx, const pd_api_error *e)
     pd_buf_init(&body, 0);
     if (ctx->dialect->error_body(e, &body) != PD_OK)
         pd_buf_append_str(&body, "{\"error\":{\"message\":\"internal error\",\"type\":\"server_error\",\"param\":null,\"code\":null}}");
-    send_json(ctx, e->status, body.data, body.len);
+    send_body(ctx, e->status, "application/json", body.data, body.len);
     log_simple(ctx, e->status, body.len, e->code ? e->code : e->type);
     pd_buf_free(&body);
 }

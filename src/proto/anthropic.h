@@ -70,10 +70,11 @@ int pd_anthropic_error_status(const char *type);
 pd_result pd_anthropic_error_body(const pd_api_error *e, pd_buf *out);
 
 /* Reads an upstream's error body into *out: Anthropic's shape, and anything
-   pd_openai_parse_error_body reads (it delegates there, so non-JSON bodies become the message).
-   status: http_status when >= 400, else the one the type implies, else 500. type: a static
-   string, Anthropic's when the body named one of them; param and code are cleared.
-   PD_OK when the body had a recognised error shape, PD_ERR_INVALID when not. */
+   pd_openai_parse_error_body reads (it delegates there: a body that is not JSON becomes the
+   message). status: http_status when >= 400, else the one the type implies (529 for
+   overloaded_error), else 500. type: a static string, the body's own when it is a known one
+   (Anthropic's types are), else the status's usual one. PD_OK when the body had a recognised
+   error shape, PD_ERR_INVALID when not (*out is filled in both cases). */
 pd_result pd_anthropic_parse_error_body(const char *body, size_t len, int http_status,
                                         pd_api_error *out);
 
@@ -136,7 +137,7 @@ pd_result pd_anthropic_parse_chat_request(const char *body, size_t len, pd_chat_
    logprobs true or top_logprobs > 0, response_format json_object / json_schema (the
    2023-06-01 API has no equivalent; the tool-forcing workaround is not implemented), custom
    tools or tool calls, audio parts, FILE parts other than base64 PDFs, no user or assistant
-   turn left to send. PD_ERR_TOO_LARGE: out's limit. */
+   turn left to send. PD_ERR_TOO_LARGE: out's limit (err: 413). Nothing is appended on error. */
 pd_result pd_anthropic_write_chat_request(const pd_chat_request *req, const char *model,
                                           pd_buf *out, pd_api_error *err);
 

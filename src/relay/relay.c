@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -48,6 +49,10 @@ typedef struct pd_call {
     uint64_t t_upstream_us, t_first_byte_us;
     uint64_t bytes_in, bytes_out;
     double upstream_ms;
+    uint64_t t_first_out_us;       /* the first answer bytes went to the client */
+    pd_upstream_timing timing;     /* curl's, of the upstream transfer */
+    int attempts;
+    double cost_usd;               /* < 0: unknown */
     char cost[PD_COST_HEADER_MAX]; /* x-pendulum-cost-usd: dollars, or "unknown" */
     char error[200];
 } pd_call;
@@ -63,8 +68,59 @@ static void price_call(pd_call *c)
     int priced = pd_prices_lookup(NULL, c->model->upstream_model, &price) == PD_OK ||
                  pd_prices_lookup(NULL, c->model->name, &price) == PD_OK;
     pd_cost_compute(priced ? &price : NULL, &c->usage, &cost);
+    c->cost_usd = cost.known ? cost.usd : -1;
     if (pd_cost_header(&cost, c->cost, sizeof(c->cost)) != PD_OK)
         snprintf(c->cost, sizeof(c->cost), "unknown");
+}
+
+/* The ledger record (queued for the writer thread, never waited on) and the metrics. */
+static void record_call(pd_call *c, uint64_t now)
+{
+    pd_worker *w = c->ctx.w;
+    const char *name = c->model->name, *provider = c->model->provider->name;
+    if (w->ledger) {
+        pd_ledger_record r;
+        pd_ledger_record_init(&r);
+        r.id = c->ctx.id;
+        r.ts_ms = (int64_t)(pd_wall_ms() - (now - c->ctx.t_start_us) / 1000);
+        r.route = name;
+        r.target = name;
+        r.provider = provider;
+        r.model = name;
+        r.upstream_model = c->model->upstream_model;
+        r.status = c->status;
+        r.stream = c->creq.stream;
+        r.attempts = c->attempts;
+        r.prompt_tokens = c->usage.prompt_tokens;
+        r.completion_tokens = c->usage.completion_tokens;
+        r.cached_tokens = c->usage.cached_tokens;
+        r.reasoning_tokens = c->usage.reasoning_tokens;
+        r.cost_usd = c->cost_usd;
+        r.error = c->error[0] ? c->error : NULL;
+        pd_ledger_times t = {
+            .start_us = c->ctx.t_start_us, .first_token_us = c->t_first_out_us, .end_us = now,
+            .namelookup_us = c->timing.dns_us, .connect_us = c->timing.connect_us,
+            .appconnect_us = c->timing.tls_us, .starttransfer_us = c->timing.ttfb_us,
+            .upstream_us = c->timing.total_us,
+        };
+        pd_ledger_record_set_times(&r, &t);
+        pd_ledger_submit(w->ledger, &r); /* a full queue drops and counts; never blocks */
+    }
+    pd_metrics_request m;
+    pd_metrics_request_init(&m);
+    m.route = name;
+    m.target = name;
+    m.status = c->status;
+    m.prompt_tokens = c->usage.prompt_tokens;
+    m.completion_tokens = c->usage.completion_tokens;
+    m.cached_tokens = c->usage.cached_tokens;
+    m.reasoning_tokens = c->usage.reasoning_tokens;
+    m.billable = c->attempts > 0 && c->status < 500;
+    m.cost_usd = c->cost_usd;
+    m.total_s = (double)(now - c->ctx.t_start_us) / 1e6;
+    m.ttft_s = c->t_first_out_us ? (double)(c->t_first_out_us - c->ctx.t_start_us) / 1e6 : -1;
+    m.overhead_s = c->attempts ? m.total_s - (double)c->timing.total_us / 1e6 : -1;
+    pd_metrics_observe_request(w->shard, &m);
 }
 
 static void log_call(pd_call *c)
@@ -89,6 +145,7 @@ static void free_call(pd_call *c)
     if (!c->cost[0])
         price_call(c);
     log_call(c);
+    record_call(c, pd_now_us());
     pd_worker_call_finished(c->ctx.w);
     pd_chat_request_free(&c->creq);
     pd_embed_request_free(&c->ereq);
@@ -123,6 +180,8 @@ static void reply_now(pd_call *c, int status, const char *body, size_t len)
         evhttp_add_header(h, "retry-after-ms", c->head.retry_after_ms);
     evbuffer_add(c->chunk, body, len);
     evhttp_send_reply(c->ctx.req, status, NULL, c->chunk);
+    if (!c->t_first_out_us)
+        c->t_first_out_us = pd_now_us();
     c->status = status;
     c->bytes_out += len;
 }
@@ -151,6 +210,8 @@ static void flush_out(pd_call *c)
 {
     if (!c->out.len)
         return;
+    if (!c->t_first_out_us)
+        c->t_first_out_us = pd_now_us();
     evbuffer_add(c->chunk, c->out.data, c->out.len);
     evhttp_send_reply_chunk(c->ctx.req, c->chunk);
     c->bytes_out += c->out.len;
@@ -288,6 +349,13 @@ static pd_result translate_response(pd_call *c, const char *body, size_t len)
     pd_chat_response_init(&r);
     pd_result rc = c->ops->parse_response(body, len, &r);
     if (rc == PD_OK) {
+        /* Some upstreams name no id, model or time (Cohere, Ollama): the client still gets them. */
+        if (!r.id)
+            r.id = pd_xstrdup(c->ctx.id);
+        if (!r.model)
+            r.model = pd_xstrdup(c->creq.model);
+        if (!r.created)
+            r.created = (int64_t)time(NULL);
         note_usage(c, &r.usage);
         rc = c->dialect->write_response(&r, &c->out);
     }
@@ -300,6 +368,8 @@ static pd_result translate_embeddings(pd_call *c, const char *body, size_t len)
     pd_embed_response r;
     pd_embed_response_init(&r);
     pd_result rc = c->ops->parse_embed_response(body, len, &r);
+    if (rc == PD_OK && r.n_vectors != c->ereq.n_inputs)
+        rc = PD_ERR_INVALID; /* one vector per input, or the answer is wrong */
     if (rc == PD_OK) {
         c->usage.prompt_tokens = r.prompt_tokens;
         rc = pd_embed_write_openai_response(&r, c->ereq.encoding, c->ereq.model, &c->out);
@@ -386,6 +456,7 @@ static void on_done(void *ud, pd_result rc, const char *msg, const pd_upstream_t
 {
     pd_call *c = ud;
     c->xfer = NULL;
+    c->timing = *tm;
     c->upstream_ms = (double)tm->total_us / 1000.0;
     if (c->state == STREAM) {
         end_stream(c, rc, msg);
@@ -431,6 +502,7 @@ static pd_call *new_call(pd_ingress_ctx *ctx, const pd_model_cfg *m)
     pd_chat_request_init(&c->creq);
     pd_embed_request_init(&c->ereq);
     pd_chat_usage_init(&c->usage);
+    c->cost_usd = -1;
     c->chunk = evbuffer_new();
     pd_sse_init(&c->sse, 0);
     pd_buf_init(&c->body, ctx->w->cfg->limits.max_upstream_bytes);
@@ -454,6 +526,7 @@ static void fail_call(pd_call *c, pd_api_error *e)
 static void start_transfer(pd_call *c, pd_transfer_req *treq)
 {
     c->t_upstream_us = pd_now_us();
+    c->attempts++;
     if (pd_upstream_start(c->ctx.w->upstream, treq, &transfer_cbs, c, &c->xfer) != PD_OK) {
         reply_error(c, 500, NULL, "%s", "cannot start the upstream request");
         free_call(c);

@@ -111,12 +111,43 @@ static int wait_for_signal(const sigset_t *set)
     return sig;
 }
 
+/* The ledger gets its own writer thread; "off" means none. */
+static int open_ledger(const pd_config *cfg, pd_ledger **out)
+{
+    char err[512] = "";
+    *out = NULL;
+    if (cfg->ledger_url && strcmp(cfg->ledger_url, "off") == 0)
+        return 0;
+    if (pd_ledger_open(cfg->ledger_url, NULL, out, err, sizeof(err)) != PD_OK) {
+        pd_log_info("ledger: %s", err);
+        return -1;
+    }
+    pd_log_info("ledger: %s", pd_ledger_describe(*out));
+    return 0;
+}
+
+static void close_ledger(pd_ledger *ledger)
+{
+    if (!ledger)
+        return;
+    pd_ledger_stats st;
+    pd_ledger_close(ledger, &st); /* writes everything still queued */
+    pd_log_info("ledger: %llu records written, %llu dropped, %llu failed",
+                (unsigned long long)st.written, (unsigned long long)st.dropped,
+                (unsigned long long)st.failed);
+}
+
 int pd_server_run(pd_config *cfg)
 {
     char err[256] = "";
     int rc = 1, n = worker_count(cfg), started = 0;
     int log_fd = open_log(cfg);
     pd_worker **ws = pd_xcalloc((size_t)n, sizeof(*ws));
+    pd_ledger *ledger = NULL;
+    pd_metrics_params mp;
+    pd_metrics_default_params(&mp);
+    mp.shards = (unsigned)n;
+    pd_metrics *metrics = pd_metrics_new(&mp);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -129,11 +160,16 @@ int pd_server_run(pd_config *cfg)
         pd_log_info("%s", err);
         goto out;
     }
+    if (!metrics || open_ledger(cfg, &ledger) != 0)
+        goto out;
     for (int i = 0; i < n; i++) {
         if (!(ws[i] = pd_worker_new(i, cfg, log_fd, err, sizeof(err)))) {
             pd_log_info("%s", err);
             goto out;
         }
+        ws[i]->ledger = ledger;
+        ws[i]->metrics = metrics;
+        ws[i]->shard = pd_metrics_shard_at(metrics, (unsigned)i);
     }
     for (; started < n; started++) {
         if (pd_worker_start(ws[started]) != 0) {
@@ -153,6 +189,8 @@ out:
     for (int i = 0; i < n; i++)
         pd_worker_free(ws[i]);
     free(ws);
+    close_ledger(ledger); /* after the workers: their last records are queued by now */
+    pd_metrics_free(metrics);
     if (log_fd > STDERR_FILENO)
         close(log_fd);
     if (rc == 0)

@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "ledger/ledger.h"
+#include "metrics/metrics.h"
 #include "upstream/client.h"
 
 struct event_base;
@@ -60,6 +62,9 @@ struct pd_worker {
     pthread_t thread;
     int listen_fd;
     int log_fd;
+    pd_ledger *ledger;        /* shared, thread-safe submit; NULL when off */
+    pd_metrics *metrics;      /* shared for scrapes */
+    pd_metrics_shard *shard;  /* this worker's counters: updated without a lock */
 };
 
 /* Creates a worker bound to cfg's listen address. NULL on failure with a message in err. */

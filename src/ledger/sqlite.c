@@ -1,0 +1,287 @@
+/* sqlite.c: the SQLite ledger backend.
+ *
+ * WAL with synchronous=NORMAL: a commit appends to the WAL without an fsync, so a writer never
+ * waits for the disk per batch, readers (reports) never block it, and a process crash
+ * (kill -9) loses no committed batch; only a power loss may lose the last ones. Each batch is
+ * one BEGIN IMMEDIATE .. COMMIT with one prepared insert, bound and reset per record. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger/ledger.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+typedef struct sq {
+    sqlite3 *db;
+    sqlite3_stmt *insert;
+} sq;
+
+/* Codes worth retrying as they are: the database is busy, the disk is full or failing. */
+static pd_result map_rc(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOMEM: return PD_ERR_IO;
+    default: return PD_ERR_INVALID;
+    }
+}
+
+static pd_result fail(sq *s, int rc, const char *what, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "sqlite: %s: %s", what, s->db ? sqlite3_errmsg(s->db) : "?");
+    return map_rc(rc);
+}
+
+static pd_result exec(sq *s, const char *sql, char *err, size_t errlen)
+{
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? PD_OK : fail(s, rc, sql, err, errlen);
+}
+
+/* The schema version, 0 when the ledger has none yet. */
+static pd_result read_version(sq *s, int64_t *v, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT max(version) FROM " PD_LEDGER_SCHEMA_TABLE, -1, &st,
+                                NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        *v = sqlite3_column_int64(st, 0);
+    pd_result res =
+        rc == SQLITE_ROW ? PD_OK : fail(s, rc, "reading the schema version", err, errlen);
+    sqlite3_finalize(st);
+    return res;
+}
+
+static pd_result check_version(int64_t v, char *err, size_t errlen)
+{
+    if (v <= PD_LEDGER_SCHEMA_VERSION)
+        return PD_OK;
+    snprintf(err, errlen, "ledger: schema version %lld is newer than this build's (%d)",
+             (long long)v, PD_LEDGER_SCHEMA_VERSION);
+    return PD_ERR_NOT_FOUND;
+}
+
+static pd_result create_schema(sq *s, char *err, size_t errlen)
+{
+    static const char *const types[5] = {"TEXT", "INTEGER", "INTEGER", "REAL", "INTEGER"};
+    int64_t v = 0;
+    pd_buf sql;
+    pd_buf_init(&sql, 0);
+    pd_ledger_sql_create(&sql, types);
+    pd_result rc = exec(s, "BEGIN IMMEDIATE", err, errlen);
+    if (rc)
+        goto out;
+    if ((rc = exec(
+             s, "CREATE TABLE IF NOT EXISTS " PD_LEDGER_SCHEMA_TABLE " (version INTEGER NOT NULL)",
+             err, errlen)) ||
+        (rc = read_version(s, &v, err, errlen)) || (rc = check_version(v, err, errlen)) ||
+        (rc = exec(s, sql.data, err, errlen)) ||
+        (rc = exec(
+             s, "CREATE INDEX IF NOT EXISTS " PD_LEDGER_TABLE "_ts ON " PD_LEDGER_TABLE " (ts_ms)",
+             err, errlen)))
+        goto rollback;
+    if (v == 0 && (rc = exec(s, "INSERT INTO " PD_LEDGER_SCHEMA_TABLE " VALUES (1)", err, errlen)))
+        goto rollback;
+    rc = exec(s, "COMMIT", err, errlen);
+    if (rc == PD_OK)
+        goto out;
+rollback:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+    pd_buf_free(&sql);
+    return rc;
+}
+
+static pd_result require_schema(sq *s, char *err, size_t errlen)
+{
+    int64_t v = 0;
+    if (read_version(s, &v, err, errlen) != PD_OK || v == 0) {
+        snprintf(err, errlen, "ledger: %s holds no ledger", sqlite3_db_filename(s->db, "main"));
+        return PD_ERR_NOT_FOUND;
+    }
+    return check_version(v, err, errlen);
+}
+
+static pd_result setup_writer(sq *s, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+    bool wal = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+               strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+    sqlite3_finalize(st);
+    if (!wal) {
+        snprintf(err, errlen, "sqlite: cannot switch %s to WAL: %s",
+                 sqlite3_db_filename(s->db, "main"), sqlite3_errmsg(s->db));
+        return PD_ERR_IO;
+    }
+    pd_result res = exec(s, "PRAGMA synchronous=NORMAL", err, errlen);
+    if (res == PD_OK)
+        res = create_schema(s, err, errlen);
+    if (res)
+        return res;
+    pd_buf sql;
+    pd_buf_init(&sql, 0);
+    pd_ledger_sql_insert(&sql, '?');
+    rc = sqlite3_prepare_v3(s->db, sql.data, -1, SQLITE_PREPARE_PERSISTENT, &s->insert, NULL);
+    pd_buf_free(&sql);
+    return rc == SQLITE_OK ? PD_OK : fail(s, rc, "preparing the insert", err, errlen);
+}
+
+static void sq_close(void *conn)
+{
+    sq *s = conn;
+    if (!s)
+        return;
+    sqlite3_finalize(s->insert);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+static pd_result sq_open(const char *path, bool writer, void **conn, char *err, size_t errlen)
+{
+    sq *s = pd_xcalloc(1, sizeof(*s));
+    int flags = SQLITE_OPEN_NOMUTEX |
+                (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
+    pd_result res;
+    int rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "sqlite: cannot open %s: %s", path,
+                 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        res = PD_ERR_IO;
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    res = writer ? setup_writer(s, err, errlen) : require_schema(s, err, errlen);
+    if (res == PD_ERR_INVALID)
+        res = PD_ERR_IO; /* a schema that cannot be made is the database's problem */
+    if (res)
+        goto fail;
+    *conn = s;
+    return PD_OK;
+fail:
+    sq_close(s);
+    *conn = NULL;
+    return res;
+}
+
+static int bind_record(sqlite3_stmt *st, const pd_ledger_record *r)
+{
+    int rc = SQLITE_OK;
+    for (size_t i = 0; i < pd_ledger_nfields && rc == SQLITE_OK; i++) {
+        const pd_ledger_field *f = &pd_ledger_fields[i];
+        int col = (int)i + 1;
+        const char *t;
+        int64_t n;
+        double d;
+        if (f->kind == PD_LEDGER_TEXT)
+            rc = pd_ledger_field_text(r, f, &t) ? sqlite3_bind_text(st, col, t, -1, SQLITE_STATIC)
+                                                : sqlite3_bind_null(st, col);
+        else if (f->kind == PD_LEDGER_F64)
+            rc = pd_ledger_field_real(r, f, &d) ? sqlite3_bind_double(st, col, d)
+                                                : sqlite3_bind_null(st, col);
+        else
+            rc = pd_ledger_field_int(r, f, &n) ? sqlite3_bind_int64(st, col, n)
+                                               : sqlite3_bind_null(st, col);
+    }
+    return rc;
+}
+
+static pd_result sq_insert(void *conn, const pd_ledger_record *recs, size_t n, size_t *inserted,
+                           char *err, size_t errlen)
+{
+    sq *s = conn;
+    *inserted = 0;
+    pd_result res = exec(s, "BEGIN IMMEDIATE", err, errlen);
+    if (res)
+        return res;
+    for (size_t i = 0; i < n; i++) {
+        int rc = bind_record(s->insert, &recs[i]);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(s->insert);
+        sqlite3_reset(s->insert);
+        if (rc != SQLITE_DONE) {
+            res = fail(s, rc, "insert", err, errlen);
+            break;
+        }
+        *inserted += (size_t)sqlite3_changes(s->db);
+    }
+    sqlite3_clear_bindings(s->insert);
+    if (res == PD_OK)
+        res = exec(s, "COMMIT", err, errlen);
+    if (res) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        *inserted = 0;
+    }
+    return res;
+}
+
+static void read_row(sqlite3_stmt *st, pd_ledger_record *r)
+{
+    pd_ledger_record_init(r);
+    for (size_t i = 0; i < pd_ledger_nfields; i++) {
+        const pd_ledger_field *f = &pd_ledger_fields[i];
+        int col = (int)i;
+        if (sqlite3_column_type(st, col) == SQLITE_NULL)
+            pd_ledger_field_set_null(r, f);
+        else if (f->kind == PD_LEDGER_TEXT)
+            pd_ledger_field_set_text(r, f, (const char *)sqlite3_column_text(st, col));
+        else if (f->kind == PD_LEDGER_F64)
+            pd_ledger_field_set_real(r, f, sqlite3_column_double(st, col));
+        else
+            pd_ledger_field_set_int(r, f, sqlite3_column_int64(st, col));
+    }
+}
+
+static pd_result sq_each(void *conn, int64_t since_ms, int64_t until_ms, pd_ledger_each_cb cb,
+                         void *ud, char *err, size_t errlen)
+{
+    sq *s = conn;
+    sqlite3_stmt *st = NULL;
+    pd_buf sql;
+    pd_buf_init(&sql, 0);
+    pd_ledger_sql_select(&sql, '?');
+    int rc = sqlite3_prepare_v2(s->db, sql.data, -1, &st, NULL);
+    pd_buf_free(&sql);
+    if (rc != SQLITE_OK) {
+        fail(s, rc, "preparing the select", err, errlen);
+        return PD_ERR_IO;
+    }
+    sqlite3_bind_int64(st, 1, since_ms);
+    sqlite3_bind_int64(st, 2, until_ms);
+    pd_ledger_record r;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        read_row(st, &r);
+        if (cb(ud, &r)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    pd_result res = rc == SQLITE_DONE ? PD_OK : PD_ERR_IO;
+    if (res)
+        fail(s, rc, "reading", err, errlen);
+    sqlite3_finalize(st);
+    return res;
+}
+
+static void sq_describe(void *conn, char *out, size_t outlen)
+{
+    sq *s = conn;
+    const char *path = sqlite3_db_filename(s->db, "main");
+    snprintf(out, outlen, "sqlite://%s", path ? path : "");
+}
+
+const pd_ledger_backend pd_ledger_sqlite = {
+    .name = "sqlite",
+    .open = sq_open,
+    .insert = sq_insert,
+    .each = sq_each,
+    .describe = sq_describe,
+    .close = sq_close,
+};
