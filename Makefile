@@ -2,7 +2,7 @@
 # `make test` installs what is missing, builds everything and runs every test.
 # Sources are picked up by wildcard: a new module is a new src/<layer>/<name>.c, nothing here.
 
-PKGS     := libevent_pthreads libevent libcurl jansson yaml-0.1 sqlite3 libpq
+PKGS     := libevent_pthreads libevent libcurl jansson yaml-0.1 sqlite3 libpq libhs
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -16,10 +16,11 @@ set -euo pipefail
 # clang + libclang-rt-dev: the fuzzers (clang only recommends the libFuzzer/sanitizer runtimes,
 # which --no-install-recommends would skip); cmake git: llama.cpp (scripts/llama.sh);
 # wrk nginx-light: bench; curl ca-certificates: scripts and npm; sqlite3/libpq: the ledger;
-# postgresql: the ledger's tests (a throwaway cluster); prometheus: promtool checks /metrics.
+# postgresql: the ledger's tests (a throwaway cluster); prometheus: promtool checks /metrics;
+# libvectorscan-dev: the PII scanner; libpcre2-dev: its naive baseline in bench/pii.
 PACKAGES=(build-essential pkg-config clang libclang-rt-dev libevent-dev libcurl4-openssl-dev
           libjansson-dev libyaml-dev cmake git wrk nginx-light curl ca-certificates
-          libsqlite3-dev libpq-dev postgresql prometheus)
+          libsqlite3-dev libpq-dev postgresql prometheus libvectorscan-dev libpcre2-dev)
 
 # node and npm may come from elsewhere than Debian (e.g. nodesource's nodejs bundles npm, and
 # Debian's npm would conflict with it): install Debian's only when the command is missing.
