@@ -66,8 +66,9 @@ export const MOCK_MODELS = [
 ];
 
 // Builds the YAML text (the shape documented in the brief).
-export function configYaml({ port, apiKeys, workers = 2, limits = {}, upstream = {}, providers, models, extra = '' }) {
+export function configYaml({ port, apiKeys, workers = 2, limits = {}, upstream = {}, providers, models, extra = '', ledger }) {
   const lines = [`listen: 127.0.0.1:${port}`];
+  if (ledger) lines.push(`ledger: ${JSON.stringify(ledger)}`);
   if (apiKeys) lines.push(`api_keys: [${apiKeys.map((k) => JSON.stringify(k)).join(', ')}]`);
   lines.push(`workers: ${workers}`);
   lines.push(`limits: ${flowMap({ ...DEFAULT_LIMITS, ...limits })}`);
@@ -174,7 +175,8 @@ export async function startPendulum(opts = {}, { healthMs = 10000, env = {} } = 
   for (let attempt = 0; attempt < 2; attempt++) {
     const port = await freePort();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pendulum-it-'));
-    const text = configYaml({ ...opts, port });
+    // Each instance keeps its ledger in its own directory (never the user's default file).
+    const text = configYaml({ ledger: `sqlite://${path.join(dir, 'ledger.db')}`, ...opts, port });
     const cfg = path.join(dir, 'pendulum.yaml');
     fs.writeFileSync(cfg, text);
     const proc = spawn(bin, ['serve', '--config', cfg], {

@@ -1,0 +1,71 @@
+// The economics as the gateway records them: every request in the ledger exactly once (also under
+// concurrent load and across SIGTERM), costs and timings in the record, /metrics valid for promtool.
+
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startMock } from '../mock/openai-mock.mjs';
+import { startPendulum, mockProviders, MOCK_MODELS } from './lib/pendulum.mjs';
+import { request, postJSON, streamSSE } from './lib/http.mjs';
+import { chat } from './lib/gateway.mjs';
+
+const T = { timeout: 60000 };
+
+function rows(db, sql) {
+  const out = execFileSync('sqlite3', ['-json', db, sql], { encoding: 'utf8' });
+  return out.trim() ? JSON.parse(out) : [];
+}
+
+describe('ledger and metrics', () => {
+  let mock, pd, db;
+  before(async () => {
+    mock = await startMock({ port: 0 });
+    db = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pendulum-ledger-')), 'ledger.db');
+    pd = await startPendulum({ providers: mockProviders(mock.port), models: MOCK_MODELS, ledger: `sqlite://${db}` });
+  }, { timeout: 20000 });
+  after(async () => {
+    if (pd && !pd.stopped) await pd.stop();
+    await mock.close();
+    fs.rmSync(path.dirname(db), { recursive: true, force: true });
+  });
+
+  test('concurrent load, then SIGTERM: every request recorded exactly once, with cost and timings', T, async () => {
+    const N = 300;
+    const ids = new Set();
+    const jobs = [];
+    for (let i = 0; i < N; i++) {
+      const body = chat(`load ${i}`, i % 3 === 0 ? { stream: true } : {});
+      jobs.push((i % 3 === 0 ? streamSSE(`${pd.url}/v1/chat/completions`, body)
+                             : postJSON(`${pd.url}/v1/chat/completions`, body))
+        .then((r) => { assert.equal(r.status, 200); ids.add(r.headers['x-request-id']); }));
+      if (jobs.length >= 50) await Promise.all(jobs.splice(0));
+    }
+    await Promise.all(jobs);
+    assert.equal(ids.size, N);
+    const metrics = await request(`${pd.url}/metrics`);
+    assert.equal(metrics.status, 200);
+    assert.match(String(metrics.headers['content-type']), /^text\/plain/);
+    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: metrics.text, encoding: 'utf8' });
+    assert.equal(promtool.status, 0, `promtool: ${promtool.stdout}${promtool.stderr}`);
+    assert.match(metrics.text, new RegExp(`pendulum_requests_total\\{route="gpt-4o",target="gpt-4o",status="200"\\} ${N}\\b`));
+
+    await pd.stop(); // SIGTERM: the queue is flushed before exit
+    assert.deepEqual(pd.exit, { code: 0, signal: null });
+    const got = rows(db, 'SELECT id, status, stream, prompt_tokens, completion_tokens, cost_usd, total_ms, ttft_ms, overhead_ms FROM pendulum_requests');
+    const chatRows = got.filter((r) => ids.has(r.id));
+    assert.equal(chatRows.length, N, 'each chat request once');
+    assert.equal(new Set(got.map((r) => r.id)).size, got.length, 'no id twice');
+    for (const r of chatRows) {
+      assert.equal(r.status, 200);
+      assert.ok(r.prompt_tokens > 0 && r.completion_tokens > 0, 'usage recorded, streams included');
+      assert.ok(Math.abs(r.cost_usd - (r.prompt_tokens * 2.5e-6 + r.completion_tokens * 10e-6)) < 1e-12);
+      assert.ok(r.total_ms > 0 && r.ttft_ms > 0 && r.ttft_ms <= r.total_ms);
+      assert.ok(r.overhead_ms >= 0 && r.overhead_ms <= r.total_ms);
+    }
+    assert.ok(chatRows.some((r) => r.stream === 1), 'streams recorded, with usage');
+    for (const line of pd.stderrText.split('\n')) assert.ok(!line.includes('load 1'), 'no prompt in the log');
+  });
+});
