@@ -273,7 +273,12 @@ static int on_canonical(void *ud, const pd_chat_event *ev)
         snprintf(c->error, sizeof(c->error), "the upstream reported an error in the stream");
         return 1;
     }
-    return c->dialect->encode(c->enc, ev, &c->out) != PD_OK;
+    if (c->dialect->encode(c->enc, ev, &c->out) != PD_OK) {
+        break_stream(c, "upstream_untranslatable_event",
+                     "the upstream's stream cannot be expressed in the client's protocol");
+        return 1;
+    }
+    return 0;
 }
 
 /* Bytes written to the client but not yet taken by it. A client that stops reading must not
