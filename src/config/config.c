@@ -51,6 +51,7 @@ typedef enum vtype {
     V_SIZE,     /* bytes, optional unit */
     V_MS,       /* milliseconds, optional unit */
     V_BOOL,     /* true | false, stored in an int */
+    V_REAL,     /* a number in (0, 1], stored in a double; absent = -1 */
     V_MAP,      /* a section: sub-table, stored at off */
     V_LIST,     /* list of maps: array at off, count at count_off */
     V_KEYLIST   /* list of secrets (api_keys): char ** at off, count at count_off */
@@ -129,6 +130,10 @@ static const field provider_fields[] = {
     STR("base_url", V_URL, 0, pd_provider_cfg, base_url),
     STR("api_key", V_KEY, 0, pd_provider_cfg, api_key),
     MAP("timeouts", pd_provider_cfg, timeouts, timeouts_schema),
+    NUM("local", V_BOOL, pd_provider_cfg, local, 0, 0, 1),
+    NUM("retention_days", V_INT, pd_provider_cfg, retention_days, UINT32_MAX /* -1: unknown */, 0, 36500),
+    NUM("hipaa_baa", V_BOOL, pd_provider_cfg, hipaa_baa, 0, 0, 1),
+    NUM("zdr", V_BOOL, pd_provider_cfg, zdr, 0, 0, 1),
 };
 static const schema provider_schema = {provider_fields, N_OF(provider_fields),
                                        sizeof(pd_provider_cfg), provider_begin, provider_end};
@@ -137,9 +142,38 @@ static const field model_fields[] = {
     STR("name", V_STR, F_REQUIRED, pd_model_cfg, name),
     STR("provider", V_PROVIDER, F_REQUIRED, pd_model_cfg, provider),
     STR("upstream_model", V_STR, 0, pd_model_cfg, upstream_model),
+    NUM("context_tokens", V_INT, pd_model_cfg, context_tokens, 0, 0, 100000000),
 };
 static const schema model_schema = {model_fields, N_OF(model_fields), sizeof(pd_model_cfg), NULL,
                                     model_end};
+
+static const field tier_fields[] = {
+    {.key = "below", .type = V_REAL, AT(pd_route_tier_cfg, below)},
+    STR("target", V_STR, F_REQUIRED, pd_route_tier_cfg, target),
+};
+static const schema tier_schema = {tier_fields, N_OF(tier_fields), sizeof(pd_route_tier_cfg), NULL, NULL};
+
+/* `pii:` fills a field of the route itself, so its section offset is 0. */
+static const field route_pii_fields[] = {
+    {.key = "action", .type = V_STR, AT(pd_route_cfg, pii_action), .sdef = "local"},
+};
+static const schema route_pii_schema = {route_pii_fields, N_OF(route_pii_fields), 0, NULL, NULL};
+
+static pd_result route_end(ctx *c, void *items, size_t i, yaml_node_t *node, const char *path);
+
+static const field route_fields[] = {
+    STR("name", V_STR, F_REQUIRED, pd_route_cfg, name),
+    STR("policy", V_STR, F_REQUIRED, pd_route_cfg, policy),
+    KEYLIST("targets", pd_route_cfg, targets, n_targets, 16),
+    LIST("tiers", pd_route_cfg, tiers, n_tiers, 16, tier_schema),
+    STR("local", V_STR, 0, pd_route_cfg, local),
+    STR("cloud", V_STR, 0, pd_route_cfg, cloud),
+    {.key = "pii", .type = V_MAP, .off = 0, .size = 0, .sub = &route_pii_schema},
+    KEYLIST("on", pd_route_cfg, on, n_on, 16),
+    STR("compliance", V_STR, 0, pd_route_cfg, compliance),
+};
+static const schema route_schema = {route_fields, N_OF(route_fields), sizeof(pd_route_cfg), NULL,
+                                    route_end};
 
 /* `log:` fills fields of pd_config itself, so its section offset is 0. */
 static const field log_fields[] = {
@@ -157,6 +191,7 @@ static const field top_fields[] = {
     MAP("upstream", pd_config, timeouts, timeouts_schema),
     LIST("providers", pd_config, providers, n_providers, 256, provider_schema),
     LIST("models", pd_config, models, n_models, 4096, model_schema),
+    LIST("routes", pd_config, routes, n_routes, 256, route_schema),
     {.key = "log", .type = V_MAP, .off = 0, .size = 0, .sub = &log_schema},
     STR("ledger", V_STR, 0, pd_config, ledger_url),
 };
@@ -253,6 +288,7 @@ static const char *want_of(vtype t)
     case V_SIZE: return "a size";
     case V_MS: return "a duration";
     case V_BOOL: return "true or false";
+    case V_REAL: return "a number";
     case V_MAP: return "a map";
     case V_LIST:
     case V_KEYLIST: return "a list";
@@ -582,6 +618,11 @@ static void apply_defaults(const schema *s, void *base)
         case V_SIZE:
         case V_MS:
         case V_BOOL: store_uint(dst, f->size, f->def); break;
+        case V_REAL: {
+            double none = -1;
+            memcpy(dst, &none, sizeof none);
+            break;
+        }
         case V_LISTEN: {
             pd_config *cfg = base;
             free(cfg->listen_host);
@@ -671,6 +712,15 @@ static pd_result store_scalar(ctx *c, const field *f, char *s, int line, void *b
             memcpy(dst, &p, sizeof p);
         else
             rc = fail(c, line, path, "no provider named \"%s\"", s);
+        break;
+    }
+    case V_REAL: {
+        char *end;
+        double v = strtod(s, &end);
+        if (*end || !(v > 0 && v <= 1))
+            rc = fail(c, line, path, "must be a number above 0 and at most 1, not \"%s\"", s);
+        else
+            memcpy(dst, &v, sizeof v);
         break;
     }
     case V_LISTEN: {
@@ -867,6 +917,21 @@ static pd_result provider_end(ctx *c, void *items, size_t i, yaml_node_t *node, 
         p->base_url = default_base_url(p->kind);
     if (!p->api_key && !map_get(c, node, "api_key"))
         p->api_key = default_api_key(p->kind);
+    return PD_OK;
+}
+
+static pd_result route_end(ctx *c, void *items, size_t i, yaml_node_t *node, const char *path)
+{
+    pd_route_cfg *all = items, *r = &all[i];
+    r->line = line_of(node);
+    for (size_t j = 0; j < i; j++) {
+        if (strcmp(all[j].name, r->name) == 0) {
+            char sub[MAX_PATH];
+            path_join(sub, path, "name", 4, 0);
+            return fail(c, line_of(map_get(c, node, "name")), sub,
+                        "duplicate route name \"%s\" (first on line %d)", r->name, all[j].line);
+        }
+    }
     return PD_OK;
 }
 
@@ -1113,6 +1178,28 @@ pd_config *pd_config_from_env(char *summary, size_t summarylen)
 
 /* ---- the rest ------------------------------------------------------------------------------ */
 
+static void free_strs(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void free_route(pd_route_cfg *r)
+{
+    free(r->name);
+    free(r->policy);
+    free_strs(r->targets, r->n_targets);
+    for (size_t i = 0; i < r->n_tiers; i++)
+        free(r->tiers[i].target);
+    free(r->tiers);
+    free(r->local);
+    free(r->cloud);
+    free(r->pii_action);
+    free_strs(r->on, r->n_on);
+    free(r->compliance);
+}
+
 void pd_config_free(pd_config *cfg)
 {
     if (!cfg)
@@ -1133,6 +1220,9 @@ void pd_config_free(pd_config *cfg)
         free(cfg->models[i].upstream_model);
     }
     free(cfg->models);
+    for (size_t i = 0; i < cfg->n_routes; i++)
+        free_route(&cfg->routes[i]);
+    free(cfg->routes);
     free(cfg->log_file);
     free(cfg->ledger_url);
     free(cfg);

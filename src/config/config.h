@@ -42,6 +42,12 @@ typedef struct pd_provider_cfg {
     char *base_url;       /* no trailing slash; defaults per kind (OpenAI: https://api.openai.com/v1) */
     char *api_key;        /* may be NULL (local servers) */
     pd_timeouts timeouts; /* per provider; defaults from the top-level `upstream:` section */
+    /* Compliance attributes (routing). Only `local: true` (and the embedded engine) count as
+     * local: a wrong guess would send private data out. */
+    int local;            /* default 0 */
+    int retention_days;   /* -1 (default) unknown; 0 nothing kept */
+    int hipaa_baa;        /* default 0 */
+    int zdr;              /* zero data retention; default 0 */
     int line;             /* line in the config file, for messages; 0 when from the environment */
 } pd_provider_cfg;
 
@@ -49,8 +55,31 @@ typedef struct pd_model_cfg {
     char *name;                 /* what clients send as "model" */
     char *upstream_model;       /* what the upstream is sent; defaults to name */
     pd_provider_cfg *provider;  /* resolved, points into pd_config.providers */
+    uint32_t context_tokens;    /* context window; 0 unknown (routing: "larger context") */
     int line;
 } pd_model_cfg;
+
+/* A route (docs/routing.md): a name clients send as "model", a policy and its targets (models
+ * or other routes). Validated when the router is built (src/router). */
+typedef struct pd_route_tier_cfg {
+    double below;  /* serves scores below this; < 0 for the last, catch-all tier */
+    char *target;
+} pd_route_tier_cfg;
+
+typedef struct pd_route_cfg {
+    char *name;
+    char *policy;            /* tiered | fallback | privacy | speculative | balance */
+    char **targets;          /* fallback, speculative, balance */
+    size_t n_targets;
+    pd_route_tier_cfg *tiers; /* tiered */
+    size_t n_tiers;
+    char *local, *cloud;     /* privacy branches */
+    char *pii_action;        /* pii: {action: local | redact | block}; default local */
+    char **on;               /* fallback triggers by name; none = all */
+    size_t n_on;
+    char *compliance;        /* tags every target must meet, e.g. "hipaa, eu" */
+    int line;
+} pd_route_cfg;
 
 /* Client-facing limits. */
 typedef struct pd_limits {
@@ -74,6 +103,8 @@ typedef struct pd_config {
     size_t n_providers;
     pd_model_cfg *models;
     size_t n_models;
+    pd_route_cfg *routes;
+    size_t n_routes;
     pd_limits limits;
     pd_timeouts timeouts;     /* defaults for providers (`upstream:` section) */
     char *log_file;           /* request log; NULL = stderr */

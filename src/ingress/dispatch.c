@@ -23,6 +23,7 @@ typedef struct endpoint {
 static const endpoint endpoints[] = {
     {"/v1/chat/completions", EVHTTP_REQ_POST, "POST", pd_ingress_chat_completions, 1, &pd_dialect_openai},
     {"/v1/messages", EVHTTP_REQ_POST, "POST", pd_ingress_messages, 1, &pd_dialect_anthropic},
+    {"/v1/route/explain", EVHTTP_REQ_POST, "POST", pd_ingress_route_explain, 1, &pd_dialect_openai},
     {"/v1/embeddings", EVHTTP_REQ_POST, "POST", pd_ingress_embeddings, 1, &pd_dialect_openai},
     {"/v1/models", EVHTTP_REQ_GET, "GET", pd_ingress_models, 1, &pd_dialect_openai},
     {"/metrics", EVHTTP_REQ_GET, "GET", pd_ingress_metrics, 0, &pd_dialect_openai},

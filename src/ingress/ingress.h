@@ -32,6 +32,7 @@ void pd_ingress_handle(struct evhttp_request *req, void *worker);
 void pd_ingress_chat_completions(pd_ingress_ctx *ctx);
 void pd_ingress_messages(pd_ingress_ctx *ctx);
 void pd_ingress_embeddings(pd_ingress_ctx *ctx);
+void pd_ingress_route_explain(pd_ingress_ctx *ctx);
 void pd_ingress_models(pd_ingress_ctx *ctx);
 void pd_ingress_healthz(pd_ingress_ctx *ctx);
 void pd_ingress_readyz(pd_ingress_ctx *ctx);

@@ -30,6 +30,8 @@ typedef struct pd_call {
     const pd_model_cfg *model;
     const pd_provider_ops *ops;
     pd_chat_request creq;
+    pd_route_plan *plan;       /* owned; NULL for embeddings */
+    size_t cand;               /* the plan's candidate being tried */
     pd_embed_request ereq;     /* embeddings calls (is_embed) */
     int is_embed;
     const pd_dialect *dialect; /* the client's protocol */
@@ -78,12 +80,13 @@ static void record_call(pd_call *c, uint64_t now)
 {
     pd_worker *w = c->ctx.w;
     const char *name = c->model->name, *provider = c->model->provider->name;
+    const char *route = c->plan ? c->plan->route : name;
     if (w->ledger) {
         pd_ledger_record r;
         pd_ledger_record_init(&r);
         r.id = c->ctx.id;
         r.ts_ms = (int64_t)(pd_wall_ms() - (now - c->ctx.t_start_us) / 1000);
-        r.route = name;
+        r.route = route;
         r.target = name;
         r.provider = provider;
         r.model = name;
@@ -108,7 +111,7 @@ static void record_call(pd_call *c, uint64_t now)
     }
     pd_metrics_request m;
     pd_metrics_request_init(&m);
-    m.route = name;
+    m.route = route;
     m.target = name;
     m.status = c->status;
     m.prompt_tokens = c->usage.prompt_tokens;
@@ -149,6 +152,7 @@ static void free_call(pd_call *c)
     pd_worker_call_finished(c->ctx.w);
     pd_chat_request_free(&c->creq);
     pd_embed_request_free(&c->ereq);
+    free(c->plan);
     if (c->dec)
         c->ops->decoder_free(c->dec);
     if (c->enc)
@@ -169,10 +173,29 @@ static void release_conn(pd_call *c)
     c->conn = NULL;
 }
 
+/* Explainability: which route and target served the request, after how many attempts, why. */
+static void routing_headers(pd_call *c)
+{
+    if (!c->plan)
+        return;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->ctx.req);
+    char n[16], reason[sizeof(c->plan->reason)];
+    snprintf(n, sizeof(n), "%d", c->attempts);
+    size_t i = 0;
+    for (const char *r = c->plan->reason; *r && i + 1 < sizeof(reason); r++)
+        reason[i++] = (*r >= 0x20 && *r < 0x7f) ? *r : '?'; /* a header value is ASCII */
+    reason[i] = '\0';
+    evhttp_add_header(h, "x-pendulum-route", c->plan->route);
+    evhttp_add_header(h, "x-pendulum-target", c->model->name);
+    evhttp_add_header(h, "x-pendulum-attempts", n);
+    evhttp_add_header(h, "x-pendulum-reason", reason);
+}
+
 static void reply_now(pd_call *c, int status, const char *body, size_t len)
 {
     release_conn(c);
     pd_reply_headers(&c->ctx, "application/json");
+    routing_headers(c);
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->ctx.req);
     if (c->head.retry_after[0])
         evhttp_add_header(h, "Retry-After", c->head.retry_after);
@@ -320,6 +343,7 @@ static void start_stream(pd_call *c)
     c->state = STREAM;
     c->status = 200;
     pd_reply_headers(&c->ctx, "text/event-stream");
+    routing_headers(c);
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->ctx.req);
     evhttp_add_header(h, "Cache-Control", "no-cache");
     evhttp_add_header(h, "X-Accel-Buffering", "no"); /* tell proxies in front not to buffer */
@@ -457,12 +481,72 @@ static int on_body(void *ud, const char *data, size_t len)
     return 0;
 }
 
+static int start_attempt(pd_call *c, pd_api_error *e);
+
+/* How this attempt failed, in the router's terms; PD_FALLBACK_NO when it did not (or when the
+ * client already has part of the answer). */
+static pd_fallback judge_attempt(pd_call *c, pd_result rc)
+{
+    const pd_route_candidate *cand = &c->plan->cand[c->cand];
+    if (c->state == WAIT_HEAD && rc != PD_OK && rc != PD_ERR_CLOSED)
+        return pd_route_should_fallback(cand->triggers, rc == PD_ERR_TIMEOUT ? PD_FAIL_TIMEOUT : PD_FAIL_CONNECT,
+                                        0, NULL, NULL);
+    if (c->state == BODY && rc == PD_OK && c->head.status >= 400) {
+        pd_api_error e;
+        c->ops->parse_error(c->head.status, c->body.data ? c->body.data : "", c->body.len, &e);
+        return pd_route_should_fallback(cand->triggers, PD_FAIL_HTTP, (int)c->head.status,
+                                        e.code ? e.code : e.type, e.message);
+    }
+    return PD_FALLBACK_NO;
+}
+
+static void reset_attempt(pd_call *c)
+{
+    memset(&c->head, 0, sizeof(c->head));
+    pd_buf_reset(&c->body);
+    pd_sse_reset(&c->sse);
+    if (c->dec)
+        c->ops->decoder_free(c->dec);
+    c->dec = NULL;
+    c->state = WAIT_HEAD;
+    c->error[0] = '\0';
+    c->t_first_byte_us = 0;
+    pd_chat_usage_init(&c->usage);
+}
+
+/* Fallback: when the attempt failed before the client got anything and the route's triggers
+ * say so, the next candidate gets the request. Returns 1 when a new attempt is under way. */
+static int try_next(pd_call *c, pd_result rc)
+{
+    if (!c->plan)
+        return 0;
+    pd_fallback f = judge_attempt(c, rc);
+    pd_breaker_params bp = pd_breaker_default_params();
+    int target = c->plan->cand[c->cand].target;
+    pd_breaker *b = target >= 0 && (size_t)target < c->ctx.w->n_targets ? &c->ctx.w->breakers[target] : NULL;
+    if (b && f == PD_FALLBACK_NO && rc == PD_OK && c->head.status < 500)
+        pd_breaker_success(b);
+    if (f == PD_FALLBACK_NO)
+        return 0;
+    if (b)
+        pd_breaker_failure(b, &bp, pd_now_us() / 1000);
+    size_t next = pd_route_plan_next(c->plan, c->cand, f);
+    if (next >= c->plan->n)
+        return 0;
+    reset_attempt(c);
+    c->cand = next;
+    pd_api_error e;
+    return start_attempt(c, &e) == 0;
+}
+
 static void on_done(void *ud, pd_result rc, const char *msg, const pd_upstream_timing *tm)
 {
     pd_call *c = ud;
     c->xfer = NULL;
     c->timing = *tm;
     c->upstream_ms = (double)tm->total_us / 1000.0;
+    if (c->state != STREAM && try_next(c, rc))
+        return;
     if (c->state == STREAM) {
         end_stream(c, rc, msg);
     } else if (rc == PD_OK && c->state == BODY) {
@@ -541,31 +625,55 @@ static void start_transfer(pd_call *c, pd_transfer_req *treq)
         pd_conn_begin(c->conn, c, on_client_gone);
 }
 
-void pd_relay_chat(pd_ingress_ctx *ctx, const pd_model_cfg *m, pd_chat_request *creq)
+/* Starts the request on the plan's candidate c->cand, or the first later one that can take it.
+ * 0 when a transfer is under way; -1 with e filled when none could be started. */
+static int start_attempt(pd_call *c, pd_api_error *e)
 {
-    pd_call *c = new_call(ctx, m);
-    pd_api_error e;
+    pd_openai_error_set(e, 502, NULL, "no_target", NULL, "no target of the route could take the request");
+    for (; c->cand < c->plan->n; c->cand++) {
+        const pd_route_candidate *cand = &c->plan->cand[c->cand];
+        const pd_model_cfg *m = pd_config_model(c->ctx.w->cfg, cand->model);
+        /* Redaction before a cloud target is not built yet: such a candidate is skipped, never
+         * sent the original text. */
+        if (!m || cand->redact)
+            continue;
+        c->model = m;
+        c->ops = pd_provider_ops_of(m->provider->kind);
+        if (!c->ops) {
+            pd_openai_error_set(e, 501, NULL, "provider_not_supported", NULL,
+                                "provider kind %s is not supported yet", pd_provider_kind_name(m->provider->kind));
+            continue;
+        }
+        c->passthrough = c->ops->native == c->dialect && c->ops->pass_event && c->creq.raw;
+        if (!c->passthrough)
+            c->dec = c->ops->decoder_new();
+        /* The client's original body (raw) is only for an upstream of the client's own dialect. */
+        pd_chat_request view = c->creq;
+        if (c->ops->native != c->dialect)
+            view.raw = NULL;
+        pd_transfer_req treq = {0};
+        if (c->ops->chat_request(m->provider, m, &view, &treq, e) != PD_OK) {
+            if (c->dec)
+                c->ops->decoder_free(c->dec);
+            c->dec = NULL;
+            continue; /* this upstream cannot honour the request; a later one may */
+        }
+        start_transfer(c, &treq);
+        return 0;
+    }
+    return -1;
+}
+
+void pd_relay_chat(pd_ingress_ctx *ctx, pd_route_plan *plan, pd_chat_request *creq)
+{
+    const pd_model_cfg *first = pd_config_model(ctx->w->cfg, plan->cand[0].model);
+    pd_call *c = new_call(ctx, first ? first : &ctx->w->cfg->models[0]);
     c->creq = *creq;
-    if (!c->ops) {
-        pd_openai_error_set(&e, 501, NULL, "provider_not_supported", NULL,
-                            "provider kind %s is not supported yet", pd_provider_kind_name(m->provider->kind));
-        fail_call(c, &e);
-        return;
-    }
-    c->passthrough = c->ops->native == c->dialect && c->ops->pass_event && c->creq.raw;
+    c->plan = plan;
     c->enc = c->dialect->encoder_new(&c->creq, ctx->id, c->creq.model);
-    if (!c->passthrough)
-        c->dec = c->ops->decoder_new();
-    /* The client's original body (raw) is only for an upstream of the client's own dialect. */
-    pd_chat_request view = c->creq;
-    if (c->ops->native != c->dialect)
-        view.raw = NULL;
-    pd_transfer_req treq = {0};
-    if (c->ops->chat_request(m->provider, m, &view, &treq, &e) != PD_OK) {
+    pd_api_error e;
+    if (start_attempt(c, &e) != 0)
         fail_call(c, &e);
-        return;
-    }
-    start_transfer(c, &treq);
 }
 
 void pd_relay_embed(pd_ingress_ctx *ctx, const pd_model_cfg *m, pd_embed_request *ereq)

@@ -20,10 +20,13 @@
 #include "canon/embed.h"
 #include "config/config.h"
 #include "ingress/ingress.h"
+#include "router/router.h"
 
-/* Serves ctx's request with model m. Takes ownership of creq (and frees it). The client is
- * answered exactly once, now (an error) or when the upstream has answered. */
-void pd_relay_chat(pd_ingress_ctx *ctx, const pd_model_cfg *m, pd_chat_request *creq);
+/* Serves ctx's request by the router's plan: the first candidate, then the next ones while an
+ * attempt fails before anything reached the client and the route's triggers allow (fallback).
+ * Takes ownership of plan (heap) and creq. The client is answered exactly once, now (an error)
+ * or when an upstream has answered. */
+void pd_relay_chat(pd_ingress_ctx *ctx, pd_route_plan *plan, pd_chat_request *creq);
 /* The same for an embeddings request (answered in OpenAI's embeddings shape). */
 void pd_relay_embed(pd_ingress_ctx *ctx, const pd_model_cfg *m, pd_embed_request *ereq);
 

@@ -18,6 +18,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "router/from_config.h"
 #include "server/worker.h"
 
 static int worker_count(const pd_config *cfg)
@@ -137,6 +138,32 @@ static void close_ledger(pd_ledger *ledger)
                 (unsigned long long)st.failed);
 }
 
+/* What every worker shares read-only for routing: the router and the PII patterns. */
+static int open_routing(const pd_config *cfg, pd_router **router, pd_pii_detector **pii)
+{
+    char err[512] = "";
+    pd_pii_params pp = pd_pii_default_params();
+    if (pd_router_from_config(cfg, router, err, sizeof(err)) != PD_OK) {
+        pd_log_info("%s", err);
+        return -1;
+    }
+    if (pd_pii_detector_new(&pp, pii) != PD_OK) {
+        pd_log_info("cannot build the PII detector");
+        return -1;
+    }
+    return 0;
+}
+
+static int attach_routing(pd_worker *w, const pd_config *cfg, const pd_router *router,
+                          const pd_pii_detector *pii)
+{
+    w->router = router;
+    w->n_targets = cfg->n_models;
+    w->breakers = pd_xcalloc(w->n_targets + 1, sizeof(*w->breakers));
+    w->open = pd_xcalloc(w->n_targets + 1, 1);
+    return pd_pii_scanner_new(pii, &w->scanner) == PD_OK ? 0 : -1;
+}
+
 int pd_server_run(pd_config *cfg)
 {
     char err[256] = "";
@@ -148,6 +175,8 @@ int pd_server_run(pd_config *cfg)
     pd_metrics_default_params(&mp);
     mp.shards = (unsigned)n;
     pd_metrics *metrics = pd_metrics_new(&mp);
+    pd_router *router = NULL;
+    pd_pii_detector *pii = NULL;
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -160,7 +189,7 @@ int pd_server_run(pd_config *cfg)
         pd_log_info("%s", err);
         goto out;
     }
-    if (!metrics || open_ledger(cfg, &ledger) != 0)
+    if (!metrics || open_routing(cfg, &router, &pii) != 0 || open_ledger(cfg, &ledger) != 0)
         goto out;
     for (int i = 0; i < n; i++) {
         if (!(ws[i] = pd_worker_new(i, cfg, log_fd, err, sizeof(err)))) {
@@ -170,6 +199,10 @@ int pd_server_run(pd_config *cfg)
         ws[i]->ledger = ledger;
         ws[i]->metrics = metrics;
         ws[i]->shard = pd_metrics_shard_at(metrics, (unsigned)i);
+        if (attach_routing(ws[i], cfg, router, pii) != 0) {
+            pd_log_info("worker %d: cannot set up routing", i);
+            goto out;
+        }
     }
     for (; started < n; started++) {
         if (pd_worker_start(ws[started]) != 0) {
@@ -191,6 +224,8 @@ out:
     free(ws);
     close_ledger(ledger); /* after the workers: their last records are queued by now */
     pd_metrics_free(metrics);
+    pd_router_free(router);
+    pd_pii_detector_free(pii);
     if (log_fd > STDERR_FILENO)
         close(log_fd);
     if (rc == 0)

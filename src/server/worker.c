@@ -380,6 +380,9 @@ void pd_worker_free(pd_worker *w)
     if (w->http)
         evhttp_free(w->http); /* closes connections: their close callbacks free the pd_conns */
     pd_upstream_free(w->upstream);
+    pd_pii_scanner_free(w->scanner);
+    free(w->breakers);
+    free(w->open);
     if (w->stop_ev)
         event_free(w->stop_ev);
     if (w->force_ev)

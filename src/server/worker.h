@@ -18,6 +18,8 @@
 #include "config/config.h"
 #include "ledger/ledger.h"
 #include "metrics/metrics.h"
+#include "pii/pii.h"
+#include "router/router.h"
 #include "upstream/client.h"
 
 struct event_base;
@@ -65,6 +67,11 @@ struct pd_worker {
     pd_ledger *ledger;        /* shared, thread-safe submit; NULL when off */
     pd_metrics *metrics;      /* shared for scrapes */
     pd_metrics_shard *shard;  /* this worker's counters: updated without a lock */
+    const pd_router *router;  /* shared, read-only */
+    pd_pii_scanner *scanner;  /* this worker's PII scratch space */
+    pd_breaker *breakers;     /* per target (router index), this worker's view of their health */
+    unsigned char *open;      /* scratch: which targets are open, for pd_route_ctx */
+    size_t n_targets;
 };
 
 /* Creates a worker bound to cfg's listen address. NULL on failure with a message in err. */

@@ -1,0 +1,14 @@
+/* from_config.h: builds the router (router.h) from the loaded configuration: every configured
+ * model is a target (its provider's compliance attributes; the embedded engine counts as
+ * local), every `routes:` entry a route. */
+#ifndef PD_ROUTER_FROM_CONFIG_H
+#define PD_ROUTER_FROM_CONFIG_H
+
+#include "config/config.h"
+#include "router/router.h"
+
+/* PD_ERR_INVALID with "FILE:LINE: routes[i]: ..." in err when a route is wrong. The router
+ * copies what it needs: cfg may be freed first. */
+pd_result pd_router_from_config(const pd_config *cfg, pd_router **out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,108 @@
+// Routing through the real gateway: fallback chains (connection refused, 429), the privacy split
+// (PII kept on a local target, or blocked naming only the types), explainability headers and
+// POST /v1/route/explain, checked from the mocks' own request logs.
+
+import { test, describe, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { startMock } from '../mock/openai-mock.mjs';
+import { startPendulum, freePort } from './lib/pendulum.mjs';
+import { postJSON, streamSSE, mockControl, mockChatRequests } from './lib/http.mjs';
+
+const T = { timeout: 20000 };
+const ROUTES = `routes:
+  - { name: chain, policy: fallback, targets: [dead-model, gpt-4o] }
+  - { name: busy-chain, policy: fallback, targets: [gpt-4o, local-model] }
+  - { name: private, policy: privacy, pii: { action: local }, local: local-model, cloud: gpt-4o }
+  - { name: strict, policy: privacy, pii: { action: block }, local: local-model, cloud: gpt-4o }`;
+
+const msg = (model, content, extra = {}) => ({ model, messages: [{ role: 'user', content }], ...extra });
+
+describe('routing', () => {
+  let cloud, local, pd;
+  before(async () => {
+    cloud = await startMock({ port: 0 });
+    local = await startMock({ port: 0 });
+    const dead = await freePort();
+    pd = await startPendulum({
+      providers: [
+        { name: 'cloud', kind: 'openai', base_url: `${cloud.url}/v1`, api_key: 'k' },
+        { name: 'dead', kind: 'openai', base_url: `http://127.0.0.1:${dead}/v1`, api_key: 'k' },
+        { name: 'home', kind: 'openai', base_url: `${local.url}/v1`, local: true },
+      ],
+      models: [
+        { name: 'gpt-4o', provider: 'cloud' },
+        { name: 'dead-model', provider: 'dead' },
+        { name: 'local-model', provider: 'home' },
+      ],
+      extra: ROUTES,
+    });
+  }, { timeout: 20000 });
+  after(async () => { await pd.stop(); await cloud.close(); await local.close(); });
+  beforeEach(() => { cloud.reset(); local.reset(); });
+
+  test('fallback: connection refused moves on to the next target; headers say so', T, async () => {
+    const r = await postJSON(`${pd.url}/v1/chat/completions`, msg('chain', 'hello'));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers['x-pendulum-route'], 'chain');
+    assert.equal(r.headers['x-pendulum-target'], 'gpt-4o');
+    assert.equal(r.headers['x-pendulum-attempts'], '2');
+    assert.ok(r.headers['x-pendulum-reason']);
+    assert.equal((await mockChatRequests(cloud.url)).length, 1);
+  });
+
+  test('fallback: a stream whose first target is down is served whole by the next', T, async () => {
+    const r = await streamSSE(`${pd.url}/v1/chat/completions`, msg('chain', 'stream', { stream: true }));
+    assert.equal(r.status, 200);
+    assert.equal(r.end, 'complete');
+    assert.equal(r.headers['x-pendulum-target'], 'gpt-4o');
+  });
+
+  test('fallback: 429 from the first target goes to the next; the first saw one request', T, async () => {
+    await mockControl(cloud.url, { count: 1, status: 429, headers: { 'retry-after': '1' } });
+    const r = await postJSON(`${pd.url}/v1/chat/completions`, msg('busy-chain', 'hi'));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers['x-pendulum-target'], 'local-model');
+    assert.equal((await mockChatRequests(cloud.url)).length, 1);
+    assert.equal((await mockChatRequests(local.url)).length, 1);
+  });
+
+  test('privacy local: PII never reaches the cloud; without PII the cloud serves', T, async () => {
+    const secret = 'jane.roe@example.org';
+    const r = await postJSON(`${pd.url}/v1/chat/completions`, msg('private', `mail ${secret} please`));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers['x-pendulum-target'], 'local-model');
+    assert.equal((await mockChatRequests(cloud.url)).length, 0, 'the cloud saw nothing');
+    const seen = await mockChatRequests(local.url);
+    assert.equal(seen.length, 1);
+    const plain = await postJSON(`${pd.url}/v1/chat/completions`, msg('private', 'what is 2+2'));
+    assert.equal(plain.headers['x-pendulum-target'], 'gpt-4o');
+    for (const req of await mockChatRequests(cloud.url))
+      assert.ok(!JSON.stringify(req.body).includes(secret));
+  });
+
+  test('privacy block: 400 naming the entity types, never the values; nothing sent', T, async () => {
+    const ssn = '536-22-8745';
+    const r = await postJSON(`${pd.url}/v1/chat/completions`, msg('strict', `my SSN is ${ssn}`));
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.error.code, 'pii_blocked');
+    assert.match(r.json.error.message, /US_SSN/);
+    assert.ok(!r.text.includes(ssn));
+    assert.equal((await mockChatRequests(cloud.url)).length + (await mockChatRequests(local.url)).length, 0);
+  });
+
+  test('POST /v1/route/explain: the decision and reasons, no upstream called', T, async () => {
+    const r = await postJSON(`${pd.url}/v1/route/explain`, msg('private', 'call me at jane.roe@example.org'));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.route, 'private');
+    assert.equal(r.json.candidates[0].model, 'local-model');
+    assert.ok(r.json.pii.types.includes('EMAIL'));
+    assert.equal((await mockChatRequests(cloud.url)).length + (await mockChatRequests(local.url)).length, 0);
+  });
+
+  test('compliance header: no target meets "hipaa" -> a clear 400, nothing sent', T, async () => {
+    const r = await postJSON(`${pd.url}/v1/chat/completions`, msg('gpt-4o', 'hi'), { headers: { 'x-pendulum-compliance': 'hipaa' } });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.error.code, 'compliance_unsatisfied');
+    assert.equal((await mockChatRequests(cloud.url)).length, 0);
+  });
+});
