@@ -17,6 +17,7 @@
 #include "proto/embed.h"
 #include "proto/openai.h"
 #include "providers/provider.h"
+#include "relay/redact.h"
 
 typedef enum call_state {
     WAIT_HEAD, /* request sent, no response head yet */
@@ -32,6 +33,9 @@ typedef struct pd_call {
     pd_chat_request creq;
     pd_route_plan *plan;       /* owned; NULL for embeddings */
     size_t cand;               /* the plan's candidate being tried */
+    pd_pii_vault *vault;       /* privacy redact: the placeholders' originals; NULL otherwise */
+    pd_result redact_rc;
+    pd_pii_restorer restore_text, restore_args; /* stream restore (placeholders split anywhere) */
     pd_embed_request ereq;     /* embeddings calls (is_embed) */
     int is_embed;
     const pd_dialect *dialect; /* the client's protocol */
@@ -153,6 +157,7 @@ static void free_call(pd_call *c)
     pd_chat_request_free(&c->creq);
     pd_embed_request_free(&c->ereq);
     free(c->plan);
+    pd_pii_vault_free(c->vault);
     if (c->dec)
         c->ops->decoder_free(c->dec);
     if (c->enc)
@@ -279,6 +284,41 @@ static void note_usage(pd_call *c, const pd_chat_usage *u)
     c->usage = *u; /* cumulative counts: assign, never add */
 }
 
+/* Redacted calls: text and tool-argument fragments go through a restorer (a placeholder may be
+ * split across fragments) and are written restored; a finish first flushes what is held back. */
+static pd_result emit_restored(pd_call *c, const pd_chat_event *ev, pd_pii_restorer *r, int finish)
+{
+    pd_buf text;
+    pd_buf_init(&text, 0);
+    pd_result rc = finish ? pd_pii_restorer_finish(r, &text)
+                          : pd_pii_restorer_feed(r, c->vault, ev->text, ev->text_len, &text);
+    if (rc == PD_OK && text.len) {
+        pd_chat_event out = *ev;
+        out.text = text.data;
+        out.text_len = text.len;
+        rc = c->dialect->encode(c->enc, &out, &c->out);
+    }
+    pd_buf_free(&text);
+    return rc;
+}
+
+static pd_result restore_event(pd_call *c, const pd_chat_event *ev)
+{
+    if (ev->kind == PD_EVENT_TEXT)
+        return emit_restored(c, ev, &c->restore_text, 0);
+    if (ev->kind == PD_EVENT_TOOL_ARGS)
+        return emit_restored(c, ev, &c->restore_args, 0);
+    if (ev->kind != PD_EVENT_FINISH && ev->kind != PD_EVENT_TOOL_START)
+        return PD_OK;
+    pd_chat_event held = *ev;
+    held.kind = PD_EVENT_TEXT;
+    pd_result rc = emit_restored(c, &held, &c->restore_text, 1);
+    held.kind = PD_EVENT_TOOL_ARGS;
+    if (!rc && ev->kind == PD_EVENT_FINISH)
+        rc = emit_restored(c, &held, &c->restore_args, 1);
+    return rc;
+}
+
 /* Translation path: one canonical event from the upstream's decoder. */
 static int on_canonical(void *ud, const pd_chat_event *ev)
 {
@@ -296,6 +336,12 @@ static int on_canonical(void *ud, const pd_chat_event *ev)
         snprintf(c->error, sizeof(c->error), "the upstream reported an error in the stream");
         return 1;
     }
+    if (c->vault && restore_event(c, ev) != PD_OK) {
+        break_stream(c, "restore_failed", "the redacted answer could not be restored");
+        return 1;
+    }
+    if (c->vault && (ev->kind == PD_EVENT_TEXT || ev->kind == PD_EVENT_TOOL_ARGS))
+        return 0; /* written by restore_event */
     if (c->dialect->encode(c->enc, ev, &c->out) != PD_OK) {
         break_stream(c, "upstream_untranslatable_event",
                      "the upstream's stream cannot be expressed in the client's protocol");
@@ -385,8 +431,11 @@ static pd_result translate_response(pd_call *c, const char *body, size_t len)
             r.model = pd_xstrdup(c->creq.model);
         if (!r.created)
             r.created = (int64_t)time(NULL);
+        if (c->vault)
+            rc = pd_restore_response(c->vault, &r);
         note_usage(c, &r.usage);
-        rc = c->dialect->write_response(&r, &c->out);
+        if (rc == PD_OK)
+            rc = c->dialect->write_response(&r, &c->out);
     }
     pd_chat_response_free(&r);
     return rc;
@@ -625,6 +674,18 @@ static void start_transfer(pd_call *c, pd_transfer_req *treq)
         pd_conn_begin(c->conn, c, on_client_gone);
 }
 
+/* Redacts the request in place, once per call (later candidates see the redacted text too). */
+static pd_result redact_call(pd_call *c)
+{
+    if (c->vault)
+        return c->redact_rc; /* a failed redaction stays failed: never send half-redacted text */
+    c->vault = pd_pii_vault_new(0, 0);
+    pd_pii_restorer_init(&c->restore_text);
+    pd_pii_restorer_init(&c->restore_args);
+    c->redact_rc = pd_redact_request(c->ctx.w->scanner, c->vault, &c->creq);
+    return c->redact_rc;
+}
+
 /* Starts the request on the plan's candidate c->cand, or the first later one that can take it.
  * 0 when a transfer is under way; -1 with e filled when none could be started. */
 static int start_attempt(pd_call *c, pd_api_error *e)
@@ -633,10 +694,8 @@ static int start_attempt(pd_call *c, pd_api_error *e)
     for (; c->cand < c->plan->n; c->cand++) {
         const pd_route_candidate *cand = &c->plan->cand[c->cand];
         const pd_model_cfg *m = pd_config_model(c->ctx.w->cfg, cand->model);
-        /* Redaction before a cloud target is not built yet: such a candidate is skipped, never
-         * sent the original text. */
-        if (!m || cand->redact)
-            continue;
+        if (!m || (cand->redact && redact_call(c) != PD_OK))
+            continue; /* a request that cannot be redacted is never sent to that target */
         c->model = m;
         c->ops = pd_provider_ops_of(m->provider->kind);
         if (!c->ops) {
@@ -644,12 +703,14 @@ static int start_attempt(pd_call *c, pd_api_error *e)
                                 "provider kind %s is not supported yet", pd_provider_kind_name(m->provider->kind));
             continue;
         }
-        c->passthrough = c->ops->native == c->dialect && c->ops->pass_event && c->creq.raw;
+        /* Redacted calls translate, so the answer can be restored event by event. */
+        c->passthrough = c->ops->native == c->dialect && c->ops->pass_event && c->creq.raw && !c->vault;
         if (!c->passthrough)
             c->dec = c->ops->decoder_new();
-        /* The client's original body (raw) is only for an upstream of the client's own dialect. */
+        /* The client's original body (raw) is only for an upstream of the client's own dialect,
+         * and never once the request has been redacted. */
         pd_chat_request view = c->creq;
-        if (c->ops->native != c->dialect)
+        if (c->ops->native != c->dialect || c->vault)
             view.raw = NULL;
         pd_transfer_req treq = {0};
         if (c->ops->chat_request(m->provider, m, &view, &treq, e) != PD_OK) {

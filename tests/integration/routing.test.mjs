@@ -106,3 +106,48 @@ describe('routing', () => {
     assert.equal((await mockChatRequests(cloud.url)).length, 0);
   });
 });
+
+describe('privacy redact', () => {
+  let cloud, local, pd;
+  before(async () => {
+    cloud = await startMock({ port: 0 });
+    local = await startMock({ port: 0 });
+    pd = await startPendulum({
+      providers: [
+        { name: 'cloud', kind: 'openai', base_url: `${cloud.url}/v1`, api_key: 'k' },
+        { name: 'home', kind: 'openai', base_url: `${local.url}/v1`, local: true },
+      ],
+      models: [{ name: 'gpt-4o', provider: 'cloud' }, { name: 'local-model', provider: 'home' }],
+      extra: 'routes:\n  - { name: masked, policy: privacy, pii: { action: redact }, local: local-model, cloud: gpt-4o }',
+    });
+  }, { timeout: 20000 });
+  after(async () => { await pd.stop(); await cloud.close(); await local.close(); });
+  beforeEach(() => { cloud.reset(); local.reset(); });
+
+  // The mock answers "mock reply to: <last user text>", so the placeholders come back in the
+  // answer (split across stream chunks) and Pendulum must restore the originals.
+  const secrets = ['jane.roe@example.org', '4111 1111 1111 1111'];
+  const text = `write to ${secrets[0]} card ${secrets[1]}`;
+
+  for (const stream of [false, true]) {
+    test(`redact (${stream ? 'stream' : 'whole'}): the cloud sees placeholders, the client the originals`, T, async () => {
+      const body = msg('masked', text, stream ? { stream: true } : {});
+      let content;
+      if (stream) {
+        const r = await streamSSE(`${pd.url}/v1/chat/completions`, body);
+        assert.equal(r.end, 'complete');
+        content = r.events.filter((e) => e.json?.choices?.[0]?.delta?.content).map((e) => e.json.choices[0].delta.content).join('');
+      } else {
+        const r = await postJSON(`${pd.url}/v1/chat/completions`, body);
+        assert.equal(r.status, 200, r.text);
+        content = r.json.choices[0].message.content;
+      }
+      assert.equal(content, `mock reply to: ${text}`);
+      const [up] = await mockChatRequests(cloud.url);
+      const sent = JSON.stringify(up.body);
+      for (const s of secrets) assert.ok(!sent.includes(s), `the cloud never saw ${s}`);
+      assert.match(sent, /<EMAIL_1>/);
+      assert.match(sent, /<CREDIT_CARD_1>/);
+    });
+  }
+});
