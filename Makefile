@@ -29,7 +29,7 @@ FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 LLAMA_PREFIX := $(shell scripts/llama.sh --prefix)
 
 .SECONDARY:
-.PHONY: all deps llama model run test unit integration fuzz bench clean format
+.PHONY: all deps llama model run test unit integration ui-test fuzz bench clean format
 all: $(BUILD)/release/pendulum
 
 # ---- compile, per variant --------------------------------------------------------------
@@ -94,6 +94,18 @@ integration: $(BUILD)/asan/pendulum model tests/node_modules/.package-lock.json
 	TINY_MODEL=$(CURDIR)/$(BUILD)/models/tiny.gguf \
 	    node --test --test-concurrency=1 tests/integration/
 
+# The web page's files are compiled in (src/ingress/ui_assets.c, committed; regenerated here).
+UI_ASSETS := ui/index.html ui/app.js ui/style.css
+src/ingress/ui_assets.c: $(UI_ASSETS) tools/embed_assets.sh
+	tools/embed_assets.sh $@ $(UI_ASSETS)
+
+tests/ui/node_modules/.package-lock.json: tests/ui/package-lock.json | deps
+	cd tests/ui && npm ci --no-audit --no-fund --loglevel=error
+
+ui-test: $(BUILD)/asan/pendulum tests/ui/node_modules/.package-lock.json
+	tools/embed_assets.sh --check src/ingress/ui_assets.c $(UI_ASSETS)
+	PENDULUM_BIN=$(CURDIR)/$(BUILD)/asan/pendulum node --test --test-concurrency=1 tests/ui/
+
 fuzz: $(FUZZ_BINS)
 	@scripts/run-fuzz.sh $(FUZZ_BINS)
 
@@ -102,6 +114,7 @@ test: deps
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory integration
+	$(MAKE) --no-print-directory ui-test
 
 bench: $(BUILD)/release/pendulum
 	bench/overhead

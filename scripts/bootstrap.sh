@@ -17,10 +17,11 @@ set -euo pipefail
 # which --no-install-recommends would skip); cmake git: llama.cpp (scripts/llama.sh);
 # wrk nginx-light: bench; curl ca-certificates: scripts and npm; sqlite3/libpq: the ledger;
 # postgresql: the ledger's tests (a throwaway cluster); prometheus: promtool checks /metrics;
-# libvectorscan-dev: the PII scanner; libpcre2-dev: its naive baseline in bench/pii.
+# libvectorscan-dev: the PII scanner; libpcre2-dev: its naive baseline in bench/pii;
+# chromium: the web page's test (driven by playwright-core from npm).
 PACKAGES=(build-essential pkg-config clang libclang-rt-dev libevent-dev libcurl4-openssl-dev
           libjansson-dev libyaml-dev cmake git wrk nginx-light curl ca-certificates
-          libsqlite3-dev libpq-dev postgresql prometheus libvectorscan-dev libpcre2-dev)
+          libsqlite3-dev libpq-dev postgresql prometheus libvectorscan-dev libpcre2-dev chromium)
 
 # node and npm may come from elsewhere than Debian (e.g. nodesource's nodejs bundles npm, and
 # Debian's npm would conflict with it): install Debian's only when the command is missing.

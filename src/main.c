@@ -7,6 +7,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "econ/calc.h"
+#include "econ/report.h"
 #include "pii/pii.h"
 #include "server/server.h"
 #include "upstream/client.h"
@@ -23,6 +24,7 @@ static const char usage_main[] =
     "  serve       run the gateway (see pendulum serve --help)\n"
     "  cost        what a workload costs on APIs and self-hosted (pendulum cost --help)\n"
     "  prices      the model price table (pendulum prices --help)\n"
+    "  report      what the traffic in the ledger cost (pendulum report --help)\n"
     "  pii         find or redact personal data and secrets in text (pendulum pii --help)\n"
     "\n"
     "options:\n"
@@ -132,6 +134,7 @@ static const command commands[] = {
     {"cost", pd_cost_cli},
     {"prices", pd_prices_cli},
     {"pii", pd_pii_cli},
+    {"report", pd_report_cli},
 };
 
 int main(int argc, char **argv)

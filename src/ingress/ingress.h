@@ -37,6 +37,10 @@ void pd_ingress_models(pd_ingress_ctx *ctx);
 void pd_ingress_healthz(pd_ingress_ctx *ctx);
 void pd_ingress_readyz(pd_ingress_ctx *ctx);
 void pd_ingress_metrics(pd_ingress_ctx *ctx);
+/* The web page and its JSON (ingress/ui.c, docs/dashboard.md). */
+void pd_ingress_ui(pd_ingress_ctx *ctx);
+void pd_ingress_ui_calc(pd_ingress_ctx *ctx);
+void pd_ingress_ui_dashboard(pd_ingress_ctx *ctx);
 
 /* Replies with a body and writes the request's log line. */
 void pd_reply_body(pd_ingress_ctx *ctx, int status, const char *content_type, const char *body,

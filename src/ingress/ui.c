@@ -212,13 +212,12 @@ static json_t *json_curve(const pd_calc_params *p, const pd_calc_result *r)
         json_array_append_new(steady, json_real(pd_calc_local_monthly(&p->local, v, false, NULL)));
     }
     for (size_t i = 0; i < r->n_apis; i++)
-        json_array_append_new(series, json_pack("{s:s, s:s, s:o}", "name", r->apis[i].name,
-                                                "kind", "api", "usd", apis[i]));
+        json_array_append_new(series, json_pack("{s:s, s:s, s:o}", "name", r->apis[i].name, "kind",
+                                                "api", "usd", apis[i]));
     json_array_append_new(series, json_pack("{s:s, s:s, s:o}", "name", "self-hosted, first year",
                                             "kind", "first_year", "usd", first));
-    json_array_append_new(series, json_pack("{s:s, s:s, s:o}", "name",
-                                            "self-hosted, steady state", "kind", "steady_state",
-                                            "usd", steady));
+    json_array_append_new(series, json_pack("{s:s, s:s, s:o}", "name", "self-hosted, steady state",
+                                            "kind", "steady_state", "usd", steady));
     return json_pack("{s:o, s:o}", "requests", vol, "series", series);
 }
 
