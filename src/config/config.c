@@ -52,6 +52,7 @@ typedef enum vtype {
     V_MS,       /* milliseconds, optional unit */
     V_BOOL,     /* true | false, stored in an int */
     V_REAL,     /* a number in (0, 1], stored in a double; absent = -1 */
+    V_USD,      /* a price, a number >= 0, stored in a double; absent = -1 */
     V_MAP,      /* a section: sub-table, stored at off */
     V_LIST,     /* list of maps: array at off, count at count_off */
     V_KEYLIST   /* list of secrets (api_keys): char ** at off, count at count_off */
@@ -175,6 +176,15 @@ static const field route_fields[] = {
 static const schema route_schema = {route_fields, N_OF(route_fields), sizeof(pd_route_cfg), NULL,
                                     route_end};
 
+static const field price_fields[] = {
+    STR("model", V_STR, F_REQUIRED, pd_price_cfg, model),
+    {.key = "input", .type = V_USD, AT(pd_price_cfg, input)},
+    {.key = "output", .type = V_USD, AT(pd_price_cfg, output)},
+    {.key = "cache_read", .type = V_USD, AT(pd_price_cfg, cache_read)},
+    {.key = "cache_write", .type = V_USD, AT(pd_price_cfg, cache_write)},
+};
+static const schema price_schema = {price_fields, N_OF(price_fields), sizeof(pd_price_cfg), NULL, NULL};
+
 /* `log:` fills fields of pd_config itself, so its section offset is 0. */
 static const field log_fields[] = {
     STR("file", V_STR, 0, pd_config, log_file),
@@ -192,6 +202,7 @@ static const field top_fields[] = {
     LIST("providers", pd_config, providers, n_providers, 256, provider_schema),
     LIST("models", pd_config, models, n_models, 4096, model_schema),
     LIST("routes", pd_config, routes, n_routes, 256, route_schema),
+    LIST("prices", pd_config, prices, n_prices, 1024, price_schema),
     {.key = "log", .type = V_MAP, .off = 0, .size = 0, .sub = &log_schema},
     STR("ledger", V_STR, 0, pd_config, ledger_url),
 };
@@ -288,7 +299,8 @@ static const char *want_of(vtype t)
     case V_SIZE: return "a size";
     case V_MS: return "a duration";
     case V_BOOL: return "true or false";
-    case V_REAL: return "a number";
+    case V_REAL:
+    case V_USD: return "a number";
     case V_MAP: return "a map";
     case V_LIST:
     case V_KEYLIST: return "a list";
@@ -618,7 +630,8 @@ static void apply_defaults(const schema *s, void *base)
         case V_SIZE:
         case V_MS:
         case V_BOOL: store_uint(dst, f->size, f->def); break;
-        case V_REAL: {
+        case V_REAL:
+        case V_USD: {
             double none = -1;
             memcpy(dst, &none, sizeof none);
             break;
@@ -712,6 +725,15 @@ static pd_result store_scalar(ctx *c, const field *f, char *s, int line, void *b
             memcpy(dst, &p, sizeof p);
         else
             rc = fail(c, line, path, "no provider named \"%s\"", s);
+        break;
+    }
+    case V_USD: {
+        char *end;
+        double v = strtod(s, &end);
+        if (*end || !(v >= 0 && v < 1e6))
+            rc = fail(c, line, path, "must be a price in USD per million tokens, not \"%s\"", s);
+        else
+            memcpy(dst, &v, sizeof v);
         break;
     }
     case V_REAL: {
@@ -1223,6 +1245,9 @@ void pd_config_free(pd_config *cfg)
     for (size_t i = 0; i < cfg->n_routes; i++)
         free_route(&cfg->routes[i]);
     free(cfg->routes);
+    for (size_t i = 0; i < cfg->n_prices; i++)
+        free(cfg->prices[i].model);
+    free(cfg->prices);
     free(cfg->log_file);
     free(cfg->ledger_url);
     free(cfg);

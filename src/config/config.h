@@ -92,6 +92,13 @@ typedef struct pd_limits {
     size_t max_upstream_bytes;    /* a non-streaming upstream body; default 64 MiB */
 } pd_limits;
 
+/* A price override (USD per million tokens); < 0 = keep the built-in price of that column. */
+typedef struct pd_price_cfg {
+    char *model;
+    double input, output, cache_read, cache_write;
+    int line;
+} pd_price_cfg;
+
 typedef struct pd_config {
     char *path;               /* the file it came from, or NULL (environment) */
     char *listen_host;        /* default "127.0.0.1" */
@@ -105,6 +112,8 @@ typedef struct pd_config {
     size_t n_models;
     pd_route_cfg *routes;
     size_t n_routes;
+    pd_price_cfg *prices;     /* `prices:` overrides of the built-in table (src/econ/prices.c) */
+    size_t n_prices;
     pd_limits limits;
     pd_timeouts timeouts;     /* defaults for providers (`upstream:` section) */
     char *log_file;           /* request log; NULL = stderr */

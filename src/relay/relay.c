@@ -71,8 +71,9 @@ static void price_call(pd_call *c)
 {
     pd_price price;
     pd_cost cost;
-    int priced = pd_prices_lookup(NULL, c->model->upstream_model, &price) == PD_OK ||
-                 pd_prices_lookup(NULL, c->model->name, &price) == PD_OK;
+    const pd_prices *table = c->ctx.w->prices; /* NULL: the built-in table */
+    int priced = pd_prices_lookup(table, c->model->upstream_model, &price) == PD_OK ||
+                 pd_prices_lookup(table, c->model->name, &price) == PD_OK;
     pd_cost_compute(priced ? &price : NULL, &c->usage, &cost);
     c->cost_usd = cost.known ? cost.usd : -1;
     if (pd_cost_header(&cost, c->cost, sizeof(c->cost)) != PD_OK)

@@ -138,6 +138,27 @@ static void close_ledger(pd_ledger *ledger)
                 (unsigned long long)st.failed);
 }
 
+/* The price table every worker prices requests with: built-in, overridden by `prices:`. */
+static int open_prices(const pd_config *cfg, pd_prices **out)
+{
+    char err[256] = "";
+    pd_price_override *o = pd_xcalloc(cfg->n_prices + 1, sizeof(*o));
+    for (size_t i = 0; i < cfg->n_prices; i++) {
+        const pd_price_cfg *p = &cfg->prices[i];
+        pd_price_override_init(&o[i], p->model);
+        /* a column the config leaves out keeps the built-in price */
+        o[i].input = p->input >= 0 ? p->input : PD_PRICE_KEEP;
+        o[i].output = p->output >= 0 ? p->output : PD_PRICE_KEEP;
+        o[i].cache_read = p->cache_read >= 0 ? p->cache_read : PD_PRICE_KEEP;
+        o[i].cache_write = p->cache_write >= 0 ? p->cache_write : PD_PRICE_KEEP;
+    }
+    pd_result rc = pd_prices_new(o, cfg->n_prices, out, err, sizeof(err));
+    free(o);
+    if (rc != PD_OK)
+        pd_log_info("prices: %s", err);
+    return rc == PD_OK ? 0 : -1;
+}
+
 /* What every worker shares read-only for routing: the router and the PII patterns. */
 static int open_routing(const pd_config *cfg, pd_router **router, pd_pii_detector **pii)
 {
@@ -177,6 +198,7 @@ int pd_server_run(pd_config *cfg)
     pd_metrics *metrics = pd_metrics_new(&mp);
     pd_router *router = NULL;
     pd_pii_detector *pii = NULL;
+    pd_prices *prices = NULL;
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -189,7 +211,8 @@ int pd_server_run(pd_config *cfg)
         pd_log_info("%s", err);
         goto out;
     }
-    if (!metrics || open_routing(cfg, &router, &pii) != 0 || open_ledger(cfg, &ledger) != 0)
+    if (!metrics || open_prices(cfg, &prices) != 0 || open_routing(cfg, &router, &pii) != 0 ||
+        open_ledger(cfg, &ledger) != 0)
         goto out;
     for (int i = 0; i < n; i++) {
         if (!(ws[i] = pd_worker_new(i, cfg, log_fd, err, sizeof(err)))) {
@@ -199,6 +222,7 @@ int pd_server_run(pd_config *cfg)
         ws[i]->ledger = ledger;
         ws[i]->metrics = metrics;
         ws[i]->shard = pd_metrics_shard_at(metrics, (unsigned)i);
+        ws[i]->prices = prices;
         if (attach_routing(ws[i], cfg, router, pii) != 0) {
             pd_log_info("worker %d: cannot set up routing", i);
             goto out;
@@ -226,6 +250,7 @@ out:
     pd_metrics_free(metrics);
     pd_router_free(router);
     pd_pii_detector_free(pii);
+    pd_prices_free(prices);
     if (log_fd > STDERR_FILENO)
         close(log_fd);
     if (rc == 0)

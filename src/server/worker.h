@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "econ/prices.h"
 #include "ledger/ledger.h"
 #include "metrics/metrics.h"
 #include "pii/pii.h"
@@ -68,6 +69,7 @@ struct pd_worker {
     pd_metrics *metrics;      /* shared for scrapes */
     pd_metrics_shard *shard;  /* this worker's counters: updated without a lock */
     const pd_router *router;  /* shared, read-only */
+    const pd_prices *prices;  /* shared, read-only: the built-in table with config overrides */
     pd_pii_scanner *scanner;  /* this worker's PII scratch space */
     pd_breaker *breakers;     /* per target (router index), this worker's view of their health */
     unsigned char *open;      /* scratch: which targets are open, for pd_route_ctx */

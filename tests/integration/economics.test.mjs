@@ -69,3 +69,22 @@ describe('ledger and metrics', () => {
     for (const line of pd.stderrText.split('\n')) assert.ok(!line.includes('load 1'), 'no prompt in the log');
   });
 });
+
+describe('price overrides from the config', () => {
+  let mock, pd;
+  before(async () => {
+    mock = await startMock({ port: 0 });
+    pd = await startPendulum({
+      providers: mockProviders(mock.port), models: MOCK_MODELS, ledger: 'off',
+      extra: 'prices:\n  - { model: real-name, input: 1.0, output: 2.0 }\n  - { model: gpt-4o, output: 20 }',
+    });
+  }, { timeout: 20000 });
+  after(async () => { await pd.stop(); await mock.close(); });
+
+  test('an unknown model gets a price; a known one keeps the columns not overridden', T, async () => {
+    const a = await postJSON(`${pd.url}/v1/chat/completions`, { ...chat('hello there'), model: 'renamed' });
+    assert.equal(a.headers['x-pendulum-cost-usd'], (8 * 1e-6 + 5 * 2e-6).toFixed(6));
+    const b = await postJSON(`${pd.url}/v1/chat/completions`, chat('hello there'));
+    assert.equal(b.headers['x-pendulum-cost-usd'], (8 * 2.5e-6 + 5 * 20e-6).toFixed(6));
+  });
+});

@@ -297,7 +297,7 @@ static void key_errors(void)
 {
     expect_err("listen: 127.0.0.1:8080\nlistn: 1\n",
                "t.yaml:2: listn: unknown key (expected one of: listen, workers, api_keys, limits, "
-               "upstream, providers, models, routes, log, ledger)");
+               "upstream, providers, models, routes, prices, log, ledger)");
     expect_err("providers:\n  - name: a\n    kind: openai\n    bse_url: http://x\n",
                "t.yaml:4: providers[0].bse_url: unknown key (expected one of: name, kind, "
                "base_url, api_key, timeouts, local, retention_days, hipaa_baa, zdr)");
