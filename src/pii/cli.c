@@ -76,9 +76,11 @@ static pd_result read_all(FILE *f, pd_buf *b)
 /* Length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
-    size_t k = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
-               : s[0] >= 0xf0 && s[0] <= 0xf4                ? 4
-                                                               : 0;
+    size_t k = s[0] < 0x80                    ? 1
+               : s[0] >= 0xc2 && s[0] <= 0xdf ? 2
+               : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+               : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4
+                                              : 0;
     if (k == 0 || k > n)
         return 0;
     for (size_t i = 1; i < k; i++)
@@ -162,9 +164,9 @@ static int run(const options *o, const pd_buf *in)
         fprintf(stderr, "pendulum pii: %s\n", pd_result_str(rc));
         goto out;
     }
-    int w = o->json ? print_json(f, n, o->redact ? &red : NULL)
-                    : o->redact ? (fwrite(red.data, 1, red.len, stdout) == red.len ? 0 : -1)
-                                : print_plain(f, n);
+    int w = o->json     ? print_json(f, n, o->redact ? &red : NULL)
+            : o->redact ? (fwrite(red.data, 1, red.len, stdout) == red.len ? 0 : -1)
+                        : print_plain(f, n);
     status = (w == 0 && fflush(stdout) == 0) ? 0 : 1;
 out:
     pd_buf_free(&red);

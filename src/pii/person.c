@@ -103,9 +103,9 @@ static size_t read_word(const char *t, size_t len, size_t i, name_tok *w)
     return j;
 }
 
-static const char *const particles[] = {"van", "von", "de", "da", "del", "della", "di", "dos",
-                                        "das", "du", "la", "le", "der", "den", "ter", "bin",
-                                        "al", "y", "e", NULL};
+static const char *const particles[] = {"van", "von", "de", "da", "del", "della", "di",
+                                        "dos", "das", "du", "la", "le",  "der",   "den",
+                                        "ter", "bin", "al", "y",  "e",   NULL};
 
 static int particle_at(const char *t, size_t len, size_t i, size_t *end)
 {

@@ -140,7 +140,7 @@ double pii_entropy(const char *s, size_t n);
 /* ---- tables (tables.c) --------------------------------------------------------------------- */
 typedef struct pii_issuer {
     const char *name;
-    unsigned lo, hi;  /* prefix range, compared on the first `digits` digits */
+    unsigned lo, hi; /* prefix range, compared on the first `digits` digits */
     unsigned digits;
     unsigned lengths; /* bit n set: n digits allowed */
 } pii_issuer;

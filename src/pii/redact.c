@@ -201,8 +201,8 @@ static pd_result copy_escaped(pd_pii_vault *v, const char *t, size_t a, size_t b
 static int findings_ok(size_t len, const pd_pii_finding *f, size_t count)
 {
     for (size_t k = 0; k < count; k++)
-        if ((unsigned)f[k].type >= PD_PII_TYPE_COUNT || f[k].start >= f[k].end ||
-            f[k].end > len || (k > 0 && f[k].start < f[k - 1].end))
+        if ((unsigned)f[k].type >= PD_PII_TYPE_COUNT || f[k].start >= f[k].end || f[k].end > len ||
+            (k > 0 && f[k].start < f[k - 1].end))
             return 0;
     return 1;
 }
@@ -235,8 +235,8 @@ pd_result pd_pii_redact_text(pd_pii_scanner *s, pd_pii_vault *v, const char *tex
 
 /* ---- restore ------------------------------------------------------------------------------ */
 /* Appends the value of placeholder p[0..plen) when the vault has it, else the text itself. */
-static pd_result put_value(const pd_pii_vault *v, int type, size_t num, const char *p,
-                           size_t plen, pd_buf *out)
+static pd_result put_value(const pd_pii_vault *v, int type, size_t num, const char *p, size_t plen,
+                           pd_buf *out)
 {
     if (num == 0 || num > v->count[type])
         return pd_buf_append(out, p, plen);

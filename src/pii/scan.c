@@ -178,7 +178,7 @@ struct pd_pii_scanner {
     size_t *covered; /* per pattern, see pii_ctx */
     char *padded;    /* the text followed by PAD_LEN newlines (see PAD_LEN) */
     size_t padded_cap;
-    pii_ctx ctx;     /* validation state of the scan in progress */
+    pii_ctx ctx; /* validation state of the scan in progress */
     size_t nfind;
     int overflow;
 };
@@ -228,8 +228,8 @@ static int validate_batch(pd_pii_scanner *s)
     return 0;
 }
 
-static int on_match(unsigned id, unsigned long long from, unsigned long long to,
-                    unsigned flags, void *ud)
+static int on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
+                    void *ud)
 {
     (void)flags;
     pd_pii_scanner *s = ud;
@@ -300,11 +300,9 @@ static int word_at(const pii_ctx *c, size_t i, size_t hi, const char *w, size_t 
     for (size_t k = 0; k < wl; k++)
         if (pii_lower(t[k]) != (unsigned char)w[k])
             return 0;
-    if (i > 0 && is_letterish((unsigned char)c->text[i - 1]) &&
-        is_letterish((unsigned char)w[0]))
+    if (i > 0 && is_letterish((unsigned char)c->text[i - 1]) && is_letterish((unsigned char)w[0]))
         return 0;
-    if (wl <= 4 && i + wl < c->len && is_letterish(t[wl]) &&
-        is_letterish((unsigned char)w[wl - 1]))
+    if (wl <= 4 && i + wl < c->len && is_letterish(t[wl]) && is_letterish((unsigned char)w[wl - 1]))
         return 0;
     return 1;
 }
@@ -374,7 +372,6 @@ float pii_context(const pii_ctx *c, pd_pii_type t, size_t start, size_t end, int
     }
     return -r->neg_penalty;
 }
-
 
 /* ---- resolution --------------------------------------------------------------------------- */
 static int by_start(const void *a, const void *b)
@@ -450,8 +447,8 @@ pd_result pd_pii_scan(pd_pii_scanner *s, const char *text, size_t len,
     for (int k = 0; k < 2; k++) {
         if (!s->det->db[k])
             continue;
-        hs_error_t err = hs_scan(s->det->db[k], s->padded, (unsigned)(len + PAD_LEN), 0,
-                                 s->scratch, on_match, s);
+        hs_error_t err = hs_scan(s->det->db[k], s->padded, (unsigned)(len + PAD_LEN), 0, s->scratch,
+                                 on_match, s);
         if (!s->overflow && err != HS_SUCCESS)
             return PD_ERR_INVALID;
         if (s->overflow || validate_batch(s))

@@ -366,4 +366,3 @@ int pii_v_urlcred(pii_ctx *c, const pii_pattern *p, size_t s, size_t e)
         return 0;
     return pii_emit(c, PD_PII_SECRET, vs, ve, p->base, p->name);
 }
-

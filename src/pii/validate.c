@@ -11,7 +11,6 @@
 #include <string.h>
 #include <strings.h>
 
-
 /* ---- checksums ---------------------------------------------------------------------------- */
 int pii_luhn_ok(const char *d, size_t n)
 {
@@ -45,7 +44,6 @@ int pii_iban_ok(const char *s, size_t n)
     return rem == 1;
 }
 
-
 int pii_nhs_ok(const char *d, size_t n)
 {
     if (n != 10 || pii_all_same(d, n))
@@ -68,8 +66,7 @@ static unsigned num(const char *d, size_t n)
 }
 
 /* Numbers the SSA never issued or that were published (Woolworth's wallet card, ads). */
-static const char *const ssn_invalid[] = {"078051120", "219099999", "123456789", "457555462",
-                                          NULL};
+static const char *const ssn_invalid[] = {"078051120", "219099999", "123456789", "457555462", NULL};
 
 int pii_ssn_ok(const char *d)
 {
@@ -119,8 +116,8 @@ static size_t digits_of(const char *t, size_t s, size_t e, char *out, size_t max
 }
 
 /* ---- EMAIL -------------------------------------------------------------------------------- */
-static const char *const image_tlds[] = {"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp",
-                                         "ico", "tif", "tiff", "avif", NULL};
+static const char *const image_tlds[] = {"png", "jpg", "jpeg", "gif",  "svg",  "webp",
+                                         "bmp", "ico", "tif",  "tiff", "avif", NULL};
 
 /* A user name inside a URL (scheme://user@host or ...://user:pass@host) is not an email. */
 static int inside_url_userinfo(const char *t, size_t ls)
@@ -237,18 +234,16 @@ typedef struct cc_rule {
 
 /* E.164 country codes with their national number lengths (ITU-T E.164 assignments). */
 static const cc_rule cc_rules[] = {
-    {"1", 10, 10},   {"7", 10, 10},   {"20", 8, 10},   {"27", 9, 9},    {"30", 10, 10},
-    {"31", 9, 9},    {"32", 8, 9},    {"33", 9, 9},    {"34", 9, 9},    {"36", 8, 9},
-    {"39", 6, 11},   {"40", 9, 9},    {"41", 9, 9},    {"43", 4, 13},   {"44", 9, 10},
-    {"45", 8, 8},    {"46", 7, 9},    {"47", 8, 8},    {"48", 9, 9},    {"49", 6, 12},
-    {"51", 8, 9},    {"52", 10, 10},  {"54", 10, 11},  {"55", 10, 11},  {"56", 8, 9},
-    {"57", 8, 10},   {"58", 10, 10},  {"60", 8, 10},   {"61", 9, 9},    {"62", 8, 12},
-    {"63", 8, 10},   {"64", 8, 10},   {"65", 8, 8},    {"66", 8, 9},    {"81", 9, 10},
-    {"82", 8, 10},   {"84", 9, 10},   {"86", 10, 11},  {"90", 10, 10},  {"91", 10, 10},
-    {"92", 9, 10},   {"94", 9, 9},    {"98", 10, 10},  {"212", 9, 9},   {"234", 8, 10},
-    {"254", 9, 9},   {"351", 9, 9},   {"352", 6, 11},  {"353", 7, 9},   {"358", 6, 11},
-    {"380", 9, 9},   {"420", 9, 9},   {"852", 8, 8},   {"880", 10, 10}, {"966", 9, 9},
-    {"971", 8, 9},   {"972", 8, 9},   {NULL, 0, 0},
+    {"1", 10, 10},  {"7", 10, 10},  {"20", 8, 10},  {"27", 9, 9},   {"30", 10, 10}, {"31", 9, 9},
+    {"32", 8, 9},   {"33", 9, 9},   {"34", 9, 9},   {"36", 8, 9},   {"39", 6, 11},  {"40", 9, 9},
+    {"41", 9, 9},   {"43", 4, 13},  {"44", 9, 10},  {"45", 8, 8},   {"46", 7, 9},   {"47", 8, 8},
+    {"48", 9, 9},   {"49", 6, 12},  {"51", 8, 9},   {"52", 10, 10}, {"54", 10, 11}, {"55", 10, 11},
+    {"56", 8, 9},   {"57", 8, 10},  {"58", 10, 10}, {"60", 8, 10},  {"61", 9, 9},   {"62", 8, 12},
+    {"63", 8, 10},  {"64", 8, 10},  {"65", 8, 8},   {"66", 8, 9},   {"81", 9, 10},  {"82", 8, 10},
+    {"84", 9, 10},  {"86", 10, 11}, {"90", 10, 10}, {"91", 10, 10}, {"92", 9, 10},  {"94", 9, 9},
+    {"98", 10, 10}, {"212", 9, 9},  {"234", 8, 10}, {"254", 9, 9},  {"351", 9, 9},  {"352", 6, 11},
+    {"353", 7, 9},  {"358", 6, 11}, {"380", 9, 9},  {"420", 9, 9},  {"852", 8, 8},  {"880", 10, 10},
+    {"966", 9, 9},  {"971", 8, 9},  {"972", 8, 9},  {NULL, 0, 0},
 };
 
 static int nanp_ok(const char *d)
@@ -284,12 +279,12 @@ static float national_score(const char *t, const dgroups *g, size_t i, size_t j,
     size_t ng = j - i + 1;
     const size_t *L = g->len + i;
     float best = 0;
-#define TRY(cond, score, nm)                                                                     \
-    do {                                                                                         \
-        if ((cond) && (score) > best) {                                                          \
-            best = (score);                                                                      \
-            *name = (nm);                                                                        \
-        }                                                                                        \
+#define TRY(cond, score, nm)                                                                       \
+    do {                                                                                           \
+        if ((cond) && (score) > best) {                                                            \
+            best = (score);                                                                        \
+            *name = (nm);                                                                          \
+        }                                                                                          \
     } while (0)
     /* US/CA: (415) 555-2671, 415-555-2671, 415.555.2671, 1-415-555-2671, 4155552671 */
     if (n == 10 && nanp_ok(d)) {
@@ -302,8 +297,8 @@ static float national_score(const char *t, const dgroups *g, size_t i, size_t j,
         TRY(ng == 4 && L[0] == 1 && L[1] == 3 && L[2] == 3, 0.6f, "nanp");
     /* UK: 020 7946 0958, 0161 496 0000, 07700 900123, 01632 960 001 */
     if ((n == 10 || n == 11) && d[0] == '0' && strchr("12378", d[1])) {
-        int shape = (ng == 2 && L[0] >= 4 && L[0] <= 5) || (ng == 3 && L[0] >= 3 && L[0] <= 5 &&
-                                                           L[1] >= 3 && L[1] <= 4);
+        int shape = (ng == 2 && L[0] >= 4 && L[0] <= 5) ||
+                    (ng == 3 && L[0] >= 3 && L[0] <= 5 && L[1] >= 3 && L[1] <= 4);
         TRY(shape && (paren || uniform_sep(t, g, i, j, " -")), 0.6f, "uk_national");
         TRY(ng == 1, 0.3f, "uk_national");
     }
@@ -440,8 +435,7 @@ static const char *card_issuer(const char *d, size_t n)
     return NULL;
 }
 
-static int card_emit(pii_ctx *c, const pii_pattern *p, size_t s, size_t e, const char *d,
-                     size_t n)
+static int card_emit(pii_ctx *c, const pii_pattern *p, size_t s, size_t e, const char *d, size_t n)
 {
     if (n < 12 || n > 19 || pii_all_same(d, n) || !card_issuer(d, n) || !pii_luhn_ok(d, n))
         return -1;
