@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "proto/jsonw.h"
+
+#include <jansson.h>
 
 typedef pd_result (*rewrite_fn)(void *ud, const char *text, size_t len, pd_buf *out);
 
@@ -23,13 +26,13 @@ static pd_result rewrite(char **s, rewrite_fn fn, void *ud)
     return rc;
 }
 
-static pd_result rewrite_message(pd_chat_message *m, rewrite_fn fn, void *ud)
+static pd_result rewrite_message(pd_chat_message *m, rewrite_fn fn, rewrite_fn args_fn, void *ud)
 {
     pd_result rc = PD_OK;
     for (size_t i = 0; i < m->n_parts && !rc; i++)
         rc = rewrite(&m->parts[i].text, fn, ud);
     for (size_t i = 0; i < m->n_tool_calls && !rc; i++)
-        rc = rewrite(&m->tool_calls[i].arguments, fn, ud);
+        rc = rewrite(&m->tool_calls[i].arguments, args_fn, ud);
     if (!rc)
         rc = rewrite(&m->name, fn, ud);
     if (!rc)
@@ -50,6 +53,48 @@ static pd_result redact_one(void *ud, const char *text, size_t len, pd_buf *out)
     return pd_pii_redact_text(r->s, r->v, text, len, out);
 }
 
+/* JSON tool arguments: each decoded string is redacted (escapes would hide a value from the
+ * patterns), then the document is written again; invalid JSON is redacted as plain text. */
+static pd_result redact_strings(redactor *r, json_t *v)
+{
+    pd_result rc = PD_OK;
+    if (json_is_string(v)) {
+        pd_buf out;
+        pd_buf_init(&out, 0);
+        rc = pd_pii_redact_text(r->s, r->v, json_string_value(v), json_string_length(v), &out);
+        if (!rc && json_string_setn(v, out.data ? out.data : "", out.len) != 0)
+            rc = PD_ERR_NOMEM;
+        pd_buf_free(&out);
+    } else if (json_is_array(v)) {
+        for (size_t i = 0; !rc && i < json_array_size(v); i++)
+            rc = redact_strings(r, json_array_get(v, i));
+    } else if (json_is_object(v)) {
+        const char *key;
+        json_t *item;
+        json_object_foreach(v, key, item) {
+            if (!rc)
+                rc = redact_strings(r, item);
+        }
+    }
+    return rc;
+}
+
+static pd_result redact_arguments(void *ud, const char *text, size_t len, pd_buf *out)
+{
+    json_t *doc = json_loadb(text, len, JSON_DECODE_ANY, NULL);
+    if (!doc)
+        return redact_one(ud, text, len, out);
+    pd_result rc = redact_strings(ud, doc);
+    char *dump = rc ? NULL : pd_jw_dump(doc);
+    json_decref(doc);
+    if (!rc && !dump)
+        rc = PD_ERR_NOMEM;
+    if (!rc)
+        rc = redact_one(ud, dump, strlen(dump), out); /* keys and anything the decoding missed */
+    free(dump);
+    return rc;
+}
+
 static pd_result restore_one(void *ud, const char *text, size_t len, pd_buf *out)
 {
     return pd_pii_restore(ud, text, len, out);
@@ -60,7 +105,7 @@ pd_result pd_redact_request(pd_pii_scanner *s, pd_pii_vault *v, pd_chat_request 
     redactor r = {s, v};
     pd_result rc = PD_OK;
     for (size_t i = 0; i < req->n_messages && !rc; i++)
-        rc = rewrite_message(&req->messages[i], redact_one, &r);
+        rc = rewrite_message(&req->messages[i], redact_one, redact_arguments, &r);
     return rc;
 }
 
@@ -68,6 +113,6 @@ pd_result pd_restore_response(const pd_pii_vault *v, pd_chat_response *r)
 {
     pd_result rc = PD_OK;
     for (size_t i = 0; i < r->n_choices && !rc; i++)
-        rc = rewrite_message(&r->choices[i].message, restore_one, (void *)v);
+        rc = rewrite_message(&r->choices[i].message, restore_one, restore_one, (void *)v);
     return rc;
 }

@@ -13,6 +13,8 @@
  * fixed-size, so a plan costs the scan and the score, and no more. */
 #include "router/router.h"
 
+#include <jansson.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -717,6 +719,39 @@ static pd_result scan_one(planner *pl, const char *text)
     return PD_OK;
 }
 
+/* Tool-call arguments are JSON: a value's escapes (\n before a key, \" around a name) would hide
+ * it from patterns that need a boundary, so the decoded strings are scanned too. */
+static pd_result scan_json_strings(planner *pl, const json_t *v)
+{
+    pd_result rc = PD_OK;
+    if (json_is_string(v))
+        return scan_one(pl, json_string_value(v));
+    if (json_is_array(v)) {
+        for (size_t i = 0; !rc && i < json_array_size(v); i++)
+            rc = scan_json_strings(pl, json_array_get(v, i));
+    } else if (json_is_object(v)) {
+        const char *key;
+        json_t *item;
+        json_object_foreach((json_t *)v, key, item) {
+            if (!rc)
+                rc = scan_one(pl, key);
+            if (!rc)
+                rc = scan_json_strings(pl, item);
+        }
+    }
+    return rc;
+}
+
+static pd_result scan_arguments(planner *pl, const char *text)
+{
+    pd_result rc = scan_one(pl, text);
+    json_t *doc = rc || !text ? NULL : json_loads(text, JSON_DECODE_ANY, NULL);
+    if (doc)
+        rc = scan_json_strings(pl, doc);
+    json_decref(doc);
+    return rc;
+}
+
 /* Every text the request carries that could reach an upstream. */
 static pd_result scan_message(planner *pl, const pd_chat_message *m)
 {
@@ -725,7 +760,7 @@ static pd_result scan_message(planner *pl, const pd_chat_message *m)
         if (m->parts[j].kind == PD_PART_TEXT || m->parts[j].kind == PD_PART_REFUSAL)
             rc = scan_one(pl, m->parts[j].text);
     for (size_t j = 0; !rc && j < m->n_tool_calls; j++)
-        rc = scan_one(pl, m->tool_calls[j].arguments);
+        rc = scan_arguments(pl, m->tool_calls[j].arguments);
     if (!rc)
         rc = scan_one(pl, m->refusal);
     if (!rc)
