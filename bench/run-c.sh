@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# bench/run-c.sh: builds and runs the in-process C benchmarks against libpendulum.a.
+#
+#   bench/run-c.sh translate [SECONDS]   dialect translation per request and per stream event
+#   bench/run-c.sh route [SECONDS]       routing decision (score + PII scan + policy)
+#
+# SECONDS: per measurement (default 1.5; each benchmark makes about ten measurements).
+# BUILD (default build) is the build directory; the library is made there with the Makefile
+# (release variant) and the benchmark binary goes to $BUILD/bench/. LIB_SRC, when set, is
+# passed to make (to build the library from a subset of src/).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+PKGS=(libevent_pthreads libevent libcurl jansson yaml-0.1 sqlite3 libpq libhs)
+
+usage() { echo "usage: bench/run-c.sh translate|route [seconds per measurement]" >&2; exit 2; }
+[ $# -ge 1 ] || usage
+case "$1" in translate | route) ;; *) usage ;; esac
+NAME=$1
+shift
+
+cd "$ROOT"
+case "$BUILD" in /*) OUT=$BUILD ;; *) OUT=$ROOT/$BUILD ;; esac
+LIB="$OUT/release/libpendulum.a"
+make_args=(-j2 "BUILD=$BUILD")
+[ -n "${LIB_SRC:-}" ] && make_args+=("LIB_SRC=$LIB_SRC")
+make "${make_args[@]}" "$LIB" >&2
+
+mkdir -p "$OUT/bench"
+# shellcheck disable=SC2046
+cc -std=c11 -D_GNU_SOURCE -O2 -g -Isrc -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla \
+    $(pkg-config --cflags "${PKGS[@]}") "bench/$NAME.c" "$LIB" \
+    $(pkg-config --libs "${PKGS[@]}") -lpthread -lm -o "$OUT/bench/$NAME"
+exec "$OUT/bench/$NAME" "$@"
