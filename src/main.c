@@ -9,6 +9,7 @@
 #include "econ/calc.h"
 #include "econ/report.h"
 #include "pii/pii.h"
+#include "router/from_config.h"
 #include "server/server.h"
 #include "upstream/client.h"
 
@@ -24,6 +25,7 @@ static const char usage_main[] =
     "  serve       run the gateway (see pendulum serve --help)\n"
     "  cost        what a workload costs on APIs and self-hosted (pendulum cost --help)\n"
     "  prices      the model price table (pendulum prices --help)\n"
+    "  route       the routing decision for a request, without sending it (--explain)\n"
     "  report      what the traffic in the ledger cost (pendulum report --help)\n"
     "  pii         find or redact personal data and secrets in text (pendulum pii --help)\n"
     "\n"
@@ -135,6 +137,7 @@ static const command commands[] = {
     {"prices", pd_prices_cli},
     {"pii", pd_pii_cli},
     {"report", pd_report_cli},
+    {"route", pd_route_cli},
 };
 
 int main(int argc, char **argv)

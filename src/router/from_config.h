@@ -11,4 +11,7 @@
  * copies what it needs: cfg may be freed first. */
 pd_result pd_router_from_config(const pd_config *cfg, pd_router **out, char *err, size_t errlen);
 
+/* `pendulum route --config FILE --explain < request.json` (router/cli.c); argv[0] is "route". */
+int pd_route_cli(int argc, char **argv);
+
 #endif

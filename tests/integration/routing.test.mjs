@@ -151,3 +151,33 @@ describe('privacy redact', () => {
     });
   }
 });
+
+describe('pendulum route --explain', () => {
+  test('prints the same decision as the endpoint, without a server', T, async () => {
+    const { spawnSync } = await import('node:child_process');
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { pendulumBin } = await import('./lib/pendulum.mjs');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pendulum-route-'));
+    const cfg = path.join(dir, 'p.yaml');
+    fs.writeFileSync(cfg, [
+      'providers:',
+      '  - { name: home, kind: openai, base_url: "http://127.0.0.1:9/v1", local: true }',
+      '  - { name: cloud, kind: openai, base_url: "http://127.0.0.1:9/v1", api_key: "" }',
+      'models: [ { name: llama, provider: home }, { name: gpt-4o, provider: cloud } ]',
+      'routes:',
+      '  - { name: auto, policy: privacy, pii: { action: local }, local: llama, cloud: gpt-4o }',
+    ].join('\n') + '\n');
+    const run = (content) => spawnSync(pendulumBin(), ['route', '--config', cfg, '--explain'],
+      { input: JSON.stringify(msg('auto', content)), encoding: 'utf8' });
+    const pii = run('write to a.b@example.com');
+    assert.equal(pii.status, 0, pii.stderr);
+    const a = JSON.parse(pii.stdout);
+    assert.deepEqual(a.candidates.map((c) => c.model), ['llama']);
+    assert.deepEqual(a.pii.types, ['EMAIL']);
+    const plain = JSON.parse(run('what is 2+2').stdout);
+    assert.equal(plain.candidates[0].model, 'gpt-4o');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
