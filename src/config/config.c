@@ -125,6 +125,12 @@ static const field limit_fields[] = {
 };
 static const schema limits_schema = {limit_fields, N_OF(limit_fields), 0, NULL, NULL};
 
+static const field local_cost_fields[] = {
+    {.key = "usd_per_hour", .type = V_USD, AT(pd_provider_cfg, usd_per_hour)},
+    {.key = "requests_per_hour", .type = V_USD, AT(pd_provider_cfg, requests_per_hour)},
+};
+static const schema local_cost_schema = {local_cost_fields, N_OF(local_cost_fields), 0, NULL, NULL};
+
 static const field provider_fields[] = {
     STR("name", V_STR, F_REQUIRED, pd_provider_cfg, name),
     STR("kind", V_KIND, F_REQUIRED, pd_provider_cfg, kind),
@@ -135,6 +141,7 @@ static const field provider_fields[] = {
     NUM("retention_days", V_INT, pd_provider_cfg, retention_days, UINT32_MAX /* -1: unknown */, 0, 36500),
     NUM("hipaa_baa", V_BOOL, pd_provider_cfg, hipaa_baa, 0, 0, 1),
     NUM("zdr", V_BOOL, pd_provider_cfg, zdr, 0, 0, 1),
+    {.key = "cost", .type = V_MAP, .off = 0, .size = 0, .sub = &local_cost_schema},
 };
 static const schema provider_schema = {provider_fields, N_OF(provider_fields),
                                        sizeof(pd_provider_cfg), provider_begin, provider_end};

@@ -48,6 +48,9 @@ typedef struct pd_provider_cfg {
     int retention_days;   /* -1 (default) unknown; 0 nothing kept */
     int hipaa_baa;        /* default 0 */
     int zdr;              /* zero data retention; default 0 */
+    /* Local targets' cost model (`cost: {usd_per_hour, requests_per_hour}`): a request costs
+     * usd_per_hour / requests_per_hour. < 0 (default): no cost model, cost unknown. */
+    double usd_per_hour, requests_per_hour;
     int line;             /* line in the config file, for messages; 0 when from the environment */
 } pd_provider_cfg;
 

@@ -66,11 +66,24 @@ typedef struct pd_call {
 /* ---- ending a call ----------------------------------------------------------------------- */
 
 /* The request's cost from the usage the upstream reported, priced by the upstream's model name
- * (then the client's); unknown price or usage stays "unknown", never $0. */
+ * (then the client's); a provider with a local cost model (`cost:`) charges its amortised
+ * hardware price per request. Unknown price or usage stays "unknown", never $0. */
 static void price_call(pd_call *c)
 {
     pd_price price;
     pd_cost cost;
+    const pd_provider_cfg *p = c->model->provider;
+    if (p->usd_per_hour >= 0 && p->requests_per_hour > 0 && c->attempts && c->status < 400) {
+        pd_local_cost lc;
+        pd_local_cost_default(&lc);
+        lc.hardware_usd_per_hour = p->usd_per_hour;
+        lc.requests_per_hour = p->requests_per_hour;
+        pd_cost_local(&lc, &cost);
+        c->cost_usd = cost.known ? cost.usd : -1;
+        if (pd_cost_header(&cost, c->cost, sizeof(c->cost)) != PD_OK)
+            snprintf(c->cost, sizeof(c->cost), "unknown");
+        return;
+    }
     const pd_prices *table = c->ctx.w->prices; /* NULL: the built-in table */
     int priced = pd_prices_lookup(table, c->model->upstream_model, &price) == PD_OK ||
                  pd_prices_lookup(table, c->model->name, &price) == PD_OK;

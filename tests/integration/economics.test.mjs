@@ -75,7 +75,9 @@ describe('price overrides from the config', () => {
   before(async () => {
     mock = await startMock({ port: 0 });
     pd = await startPendulum({
-      providers: mockProviders(mock.port), models: MOCK_MODELS, ledger: 'off',
+      providers: [...mockProviders(mock.port),
+        { name: 'home', kind: 'openai', base_url: `${mock.url}/v1`, local: true, cost: { usd_per_hour: 1.006, requests_per_hour: 800 } }],
+      models: [...MOCK_MODELS, { name: 'local-llama', provider: 'home' }], ledger: 'off',
       extra: 'prices:\n  - { model: real-name, input: 1.0, output: 2.0 }\n  - { model: gpt-4o, output: 20 }',
     });
   }, { timeout: 20000 });
@@ -86,5 +88,11 @@ describe('price overrides from the config', () => {
     assert.equal(a.headers['x-pendulum-cost-usd'], (8 * 1e-6 + 5 * 2e-6).toFixed(6));
     const b = await postJSON(`${pd.url}/v1/chat/completions`, chat('hello there'));
     assert.equal(b.headers['x-pendulum-cost-usd'], (8 * 2.5e-6 + 5 * 20e-6).toFixed(6));
+  });
+
+  test('a local target with a cost model charges its hardware price per request', T, async () => {
+    const r = await postJSON(`${pd.url}/v1/chat/completions`, { ...chat('hello there'), model: 'local-llama' });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers['x-pendulum-cost-usd'], (1.006 / 800).toFixed(6));
   });
 });

@@ -48,7 +48,8 @@ function scalar(v) {
 }
 
 function flowMap(o) {
-  return '{ ' + Object.entries(o).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${scalar(v)}`).join(', ') + ' }';
+  const value = (v) => (v && typeof v === 'object' && !Array.isArray(v) ? flowMap(v) : scalar(v));
+  return '{ ' + Object.entries(o).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${value(v)}`).join(', ') + ' }';
 }
 
 export const DEFAULT_LIMITS = {
