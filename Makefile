@@ -6,10 +6,15 @@ PKGS     := libevent_pthreads libevent libcurl jansson yaml-0.1 sqlite3 libpq li
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
+LLAMA_PREFIX := $(shell scripts/llama.sh --prefix)
+# The embedded engine (src/engine) links the pinned llama.cpp, built by scripts/llama.sh.
+LLAMA_LIBS := -L$(LLAMA_PREFIX)/lib -Wl,-rpath,$(LLAMA_PREFIX)/lib -lllama -lggml -lggml-base
+LLAMA_STAMP := $(LLAMA_PREFIX)/.built
+
 CC       ?= cc
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla
-BASE     := -std=c11 -D_GNU_SOURCE -Isrc $(WARN) $(PKG_CFLAGS) -MMD -MP
-LIBS     := $(PKG_LIBS) -lpthread -lm
+BASE     := -std=c11 -D_GNU_SOURCE -Isrc -I$(LLAMA_PREFIX)/include $(WARN) $(PKG_CFLAGS) -MMD -MP
+LIBS     := $(PKG_LIBS) $(LLAMA_LIBS) -lpthread -lm
 
 SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 
@@ -26,15 +31,14 @@ LIB_SRC  := $(sort $(wildcard src/*/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
-LLAMA_PREFIX := $(shell scripts/llama.sh --prefix)
 
 .SECONDARY:
-.PHONY: all deps llama model run test unit integration ui-test pii-eval fuzz bench bench-pii clean format
+.PHONY: all deps llama model run test unit integration ui-test pii-eval engine-test fuzz bench bench-pii clean format
 all: $(BUILD)/release/pendulum
 
 # ---- compile, per variant --------------------------------------------------------------
 define variant
-$(BUILD)/$(1)/obj/%.o: %.c
+$(BUILD)/$(1)/obj/%.o: %.c | $(LLAMA_STAMP)
 	@mkdir -p $$(dir $$@)
 	$$(or $$(VARIANT_$(1)_CC),$$(CC)) $$(BASE) $$(VARIANT_$(1)_CFLAGS) -c $$< -o $$@
 
@@ -42,7 +46,7 @@ $(BUILD)/$(1)/libpendulum.a: $$(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$$(LIB_SRC))
 	@rm -f $$@
 	ar rcs $$@ $$^
 
-$(BUILD)/$(1)/pendulum: $(BUILD)/$(1)/obj/src/main.o $(BUILD)/$(1)/libpendulum.a
+$(BUILD)/$(1)/pendulum: $(BUILD)/$(1)/obj/src/main.o $(BUILD)/$(1)/obj/tools/bench_local.o $(BUILD)/$(1)/libpendulum.a
 	$$(CC) $$(VARIANT_$(1)_LDFLAGS) -o $$@ $$^ $$(LIBS)
 
 $(BUILD)/$(1)/tests/%: $(BUILD)/$(1)/obj/tests/unit/%.o $(BUILD)/$(1)/libpendulum.a
@@ -64,8 +68,12 @@ FUZZ_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 deps:
 	@scripts/bootstrap.sh
 
-llama: deps
+# Built once per machine into a cache outside the clone (scripts/llama.sh), about 5 minutes.
+$(LLAMA_STAMP):
+	@scripts/bootstrap.sh
 	@scripts/llama.sh >/dev/null
+
+llama: deps $(LLAMA_STAMP)
 
 $(BUILD)/mkmodel: tools/mkmodel.c | llama
 	@mkdir -p build
@@ -109,6 +117,11 @@ $(BUILD)/release/bench_pii: bench/pii/bench.c $(BUILD)/release/libpendulum.a
 bench-pii: $(BUILD)/release/bench_pii
 	$(BUILD)/release/bench_pii
 
+# The embedded engine against the pinned llama-server on the tiny model (greedy equality,
+# logprobs, concurrency, stop strings, cancellation, prefix reuse, embeddings): tests/engine.
+engine-test: model
+	OUT=$(CURDIR)/$(BUILD)/engine-tests tests/engine/run.sh $(CURDIR)/$(BUILD)/models/tiny.gguf
+
 # The web page's files are compiled in (src/ingress/ui_assets.c, committed; regenerated here).
 UI_ASSETS := ui/index.html ui/app.js ui/style.css
 src/ingress/ui_assets.c: $(UI_ASSETS) tools/embed_assets.sh
@@ -128,6 +141,7 @@ test: deps
 	$(MAKE) --no-print-directory $(BUILD)/release/pendulum $(BUILD)/asan/pendulum
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory pii-eval
+	$(MAKE) --no-print-directory engine-test
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory integration
 	$(MAKE) --no-print-directory ui-test

@@ -26,6 +26,7 @@ static const char usage_main[] =
     "  cost        what a workload costs on APIs and self-hosted (pendulum cost --help)\n"
     "  prices      the model price table (pendulum prices --help)\n"
     "  route       the routing decision for a request, without sending it (--explain)\n"
+    "  bench-local speed of the embedded engine on a GGUF model (pendulum bench-local --help)\n"
     "  report      what the traffic in the ledger cost (pendulum report --help)\n"
     "  pii         find or redact personal data and secrets in text (pendulum pii --help)\n"
     "\n"
@@ -126,6 +127,8 @@ static int cmd_serve(int argc, char **argv)
     return rc;
 }
 
+int pd_bench_local_cli(int argc, char **argv); /* tools/bench_local.c */
+
 typedef struct command {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -138,6 +141,7 @@ static const command commands[] = {
     {"pii", pd_pii_cli},
     {"report", pd_report_cli},
     {"route", pd_route_cli},
+    {"bench-local", pd_bench_local_cli},
 };
 
 int main(int argc, char **argv)
