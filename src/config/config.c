@@ -142,6 +142,11 @@ static const field provider_fields[] = {
     NUM("hipaa_baa", V_BOOL, pd_provider_cfg, hipaa_baa, 0, 0, 1),
     NUM("zdr", V_BOOL, pd_provider_cfg, zdr, 0, 0, 1),
     {.key = "cost", .type = V_MAP, .off = 0, .size = 0, .sub = &local_cost_schema},
+    STR("model_path", V_STR, 0, pd_provider_cfg, model_path),
+    NUM("ctx_size", V_INT, pd_provider_cfg, ctx_size, 0, 0, 10000000),
+    NUM("parallel", V_INT, pd_provider_cfg, parallel, 4, 1, 64),
+    NUM("threads", V_INT, pd_provider_cfg, threads, 0, 0, 8),
+    NUM("batch_size", V_INT, pd_provider_cfg, batch_size, 512, 1, 65536),
 };
 static const schema provider_schema = {provider_fields, N_OF(provider_fields),
                                        sizeof(pd_provider_cfg), provider_begin, provider_end};
@@ -942,6 +947,8 @@ static pd_result provider_end(ctx *c, void *items, size_t i, yaml_node_t *node, 
                         "duplicate provider name \"%s\" (first on line %d)", p->name, all[j].line);
         }
     }
+    if (p->kind == PD_KIND_LLAMA && !p->model_path)
+        return fail(c, line_of(node), path, "kind llama needs model_path (a GGUF file)");
     if (!p->base_url)
         p->base_url = default_base_url(p->kind);
     if (!p->api_key && !map_get(c, node, "api_key"))
@@ -1242,6 +1249,7 @@ void pd_config_free(pd_config *cfg)
         free(cfg->providers[i].name);
         free(cfg->providers[i].base_url);
         free(cfg->providers[i].api_key);
+        free(cfg->providers[i].model_path);
     }
     free(cfg->providers);
     for (size_t i = 0; i < cfg->n_models; i++) {

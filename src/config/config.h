@@ -51,6 +51,12 @@ typedef struct pd_provider_cfg {
     /* Local targets' cost model (`cost: {usd_per_hour, requests_per_hour}`): a request costs
      * usd_per_hour / requests_per_hour. < 0 (default): no cost model, cost unknown. */
     double usd_per_hour, requests_per_hour;
+    /* kind llama (the embedded engine, src/engine): the GGUF file and how to run it. */
+    char *model_path;      /* required for kind llama */
+    uint32_t ctx_size;     /* KV cells in total; 0 (default) = the model's trained context */
+    uint32_t parallel;     /* sequences decoded together; default 4 */
+    uint32_t threads;      /* CPU threads; 0 (default) = online CPUs, at most 8 */
+    uint32_t batch_size;   /* tokens per decode step; default 512 */
     int line;             /* line in the config file, for messages; 0 when from the environment */
 } pd_provider_cfg;
 

@@ -383,7 +383,8 @@ static void text_append(slot *s, const char *p, size_t n)
         s->text_cap = (s->text_len + n) * 2 + 64;
         s->text = pd_xrealloc(s->text, s->text_cap);
     }
-    memcpy(s->text + s->text_len, p, n);
+    if (n)
+        memcpy(s->text + s->text_len, p, n);
     s->text_len += n;
 }
 
@@ -411,9 +412,11 @@ static void send_text(pd_engine *eng, slot *s, size_t n, bool stopped)
            (stopped ? s->toks[k].start < (int64_t)n : s->toks[k].end <= (int64_t)n))
         k++;
     pd_engine_job_push_text(s->job, eng->vocab, s->choice, s->text, n, s->toks, k);
-    memmove(s->text, s->text + n, s->text_len - n);
+    if (s->text_len > n) /* memmove of nothing from a NULL buffer is still undefined */
+        memmove(s->text, s->text + n, s->text_len - n);
     s->text_len -= n;
-    memmove(s->toks, s->toks + k, (s->n_toks - k) * sizeof *s->toks);
+    if (s->n_toks > k)
+        memmove(s->toks, s->toks + k, (s->n_toks - k) * sizeof *s->toks);
     s->n_toks -= k;
     for (size_t i = 0; i < s->n_toks; i++) {
         s->toks[i].start -= (int64_t)n;
@@ -496,7 +499,8 @@ static void prompt_done(pd_engine *eng, slot *s0)
         if (s->state != SLOT_COPY || s->job != job)
             continue;
         llama_memory_seq_cp(llama_get_memory(eng->ctx), s0->seq, s->seq, -1, -1);
-        memcpy(s->cache, s0->cache, (size_t)s0->n_cache * sizeof *s->cache);
+        if (s0->n_cache)
+            memcpy(s->cache, s0->cache, (size_t)s0->n_cache * sizeof *s->cache);
         s->n_cache = s0->n_cache;
         s->state = SLOT_GEN;
         accept_token(eng, s, pd_engine_sample(eng->ctx, s->smpl, s0->out_idx), s0->out_idx);

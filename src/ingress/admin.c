@@ -35,13 +35,25 @@ void pd_ingress_healthz(pd_ingress_ctx *ctx)
     pd_reply_json(ctx, 200, ok, sizeof(ok) - 1);
 }
 
-/* Ready = accepting work. While draining after SIGTERM it answers 503 so balancers move away. */
+static int engines_ready(const pd_worker *w)
+{
+    for (size_t i = 0; w->engines && i < w->cfg->n_providers; i++)
+        if (w->engines[i] && pd_engine_state_get(w->engines[i]) != PD_ENGINE_READY)
+            return 0;
+    return 1;
+}
+
+/* Ready = accepting work: every embedded model loaded, and not draining after SIGTERM (then 503,
+ * so balancers move away). */
 void pd_ingress_readyz(pd_ingress_ctx *ctx)
 {
     static const char ready[] = "{\"status\":\"ready\"}";
     static const char draining[] = "{\"status\":\"draining\"}";
+    static const char loading[] = "{\"status\":\"loading\"}";
     if (ctx->w->draining)
         pd_reply_json(ctx, 503, draining, sizeof(draining) - 1);
+    else if (!engines_ready(ctx->w))
+        pd_reply_json(ctx, 503, loading, sizeof(loading) - 1);
     else
         pd_reply_json(ctx, 200, ready, sizeof(ready) - 1);
 }

@@ -2,6 +2,7 @@
 #include "relay/relay.h"
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "core/log.h"
 #include "econ/cost.h"
 #include "econ/prices.h"
+#include "engine/engine.h"
 #include "proto/embed.h"
 #include "proto/openai.h"
 #include "providers/provider.h"
@@ -42,6 +44,11 @@ typedef struct pd_call {
     int passthrough;           /* client and upstream speak the same dialect: relay verbatim */
     void *dec, *enc;           /* translation path: upstream decoder, client encoder */
     pd_transfer *xfer;
+    pd_engine_job *job;        /* kind llama: the embedded engine's job instead of a transfer */
+    struct event *engine_ev;   /* activated by the engine's inference thread (its wake-up) */
+    pd_chat_response eresp;    /* kind llama, whole answers: built from the events */
+    pd_api_error engine_err;   /* an error the engine reported before any output */
+    int engine_failed;
     call_state state;
     pd_upstream_head head;
     pd_sse_parser sse;
@@ -168,6 +175,10 @@ static void free_call(pd_call *c)
     log_call(c);
     record_call(c, pd_now_us());
     pd_worker_call_finished(c->ctx.w);
+    pd_engine_job_free(c->job); /* cancels a running job; no wake-up after it returns */
+    if (c->engine_ev)
+        event_free(c->engine_ev);
+    pd_chat_response_free(&c->eresp);
     pd_chat_request_free(&c->creq);
     pd_embed_request_free(&c->ereq);
     free(c->plan);
@@ -630,6 +641,8 @@ static void on_client_gone(void *ud)
     pd_call *c = ud;
     pd_transfer_cancel(c->xfer);
     c->xfer = NULL;
+    pd_engine_job_free(c->job); /* the engine frees the sequence at its next step */
+    c->job = NULL;
     c->conn = NULL; /* being freed by evhttp */
     c->status = 499;
     snprintf(c->error, sizeof(c->error), "client disconnected");
@@ -653,6 +666,7 @@ static pd_call *new_call(pd_ingress_ctx *ctx, const pd_model_cfg *m)
     c->dialect = ctx->dialect;
     pd_chat_request_init(&c->creq);
     pd_embed_request_init(&c->ereq);
+    pd_chat_response_init(&c->eresp);
     pd_chat_usage_init(&c->usage);
     c->cost_usd = -1;
     c->chunk = evbuffer_new();
@@ -688,6 +702,117 @@ static void start_transfer(pd_call *c, pd_transfer_req *treq)
         pd_conn_begin(c->conn, c, on_client_gone);
 }
 
+/* ---- the embedded engine (kind llama) ------------------------------------------------------ *
+ * No HTTP: the request goes to the engine's inference thread as a job; its events come back
+ * through the job's queue, one wake-up (event_active on this worker's loop) per decode step, and
+ * are written in the client's dialect like a translating upstream's. */
+
+static void engine_wake(void *ud)
+{
+    event_active(ud, EV_READ, 0); /* thread-safe: evthread_use_pthreads */
+}
+
+static int on_engine_event(void *ud, const pd_engine_event *ev)
+{
+    pd_call *c = ud;
+    const pd_chat_event *ce = &ev->chat;
+    if (!c->t_first_byte_us)
+        c->t_first_byte_us = pd_now_us();
+    if (c->state == WAIT_HEAD) {
+        if (ce->kind == PD_EVENT_ERROR) { /* nothing sent yet: the client gets a real status */
+            pd_openai_error_set(&c->engine_err, ce->error_status ? ce->error_status : 500, ce->error_type,
+                                ce->error_code, NULL, "%.*s", (int)ce->text_len, ce->text ? ce->text : "");
+            c->engine_failed = 1;
+            return 0;
+        }
+        if (c->creq.stream)
+            start_stream(c);
+        else
+            c->state = BODY;
+    }
+    if (c->state == STREAM)
+        return on_canonical(c, ce);
+    if (ce->kind == PD_EVENT_USAGE)
+        note_usage(c, &ce->usage);
+    if (ce->kind == PD_EVENT_ERROR && !c->engine_failed) {
+        pd_openai_error_set(&c->engine_err, 500, NULL, ce->error_code, NULL, "%.*s", (int)ce->text_len,
+                            ce->text ? ce->text : "");
+        c->engine_failed = 1;
+    }
+    return pd_engine_response_add(&c->eresp, ev) != PD_OK;
+}
+
+static void finish_engine(pd_call *c)
+{
+    if (c->state == STREAM) {
+        if (!c->stream_broken && !c->stream_done) {
+            c->dialect->encode_end(c->enc, &c->out);
+            c->stream_done = 1;
+        }
+        flush_out(c);
+        release_conn(c);
+        evhttp_send_reply_end(c->ctx.req);
+    } else if (c->engine_failed) {
+        reply_api_error(c, &c->engine_err);
+    } else {
+        pd_chat_response *r = &c->eresp;
+        if (!r->id)
+            r->id = pd_xstrdup(c->ctx.id);
+        if (!r->model)
+            r->model = pd_xstrdup(c->creq.model);
+        if (!r->created)
+            r->created = (int64_t)time(NULL);
+        note_usage(c, &r->usage);
+        pd_buf_reset(&c->out);
+        if (c->dialect->write_response(r, &c->out) != PD_OK) {
+            reply_error(c, 500, NULL, "%s", "cannot write the answer");
+        } else {
+            price_call(c);
+            evhttp_add_header(evhttp_request_get_output_headers(c->ctx.req), "x-pendulum-cost-usd", c->cost);
+            reply_now(c, 200, c->out.data, c->out.len);
+        }
+    }
+    free_call(c);
+}
+
+static void on_engine_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pd_call *c = arg;
+    bool done = pd_engine_job_poll(c->job, on_engine_event, c);
+    if (c->state == STREAM)
+        flush_out(c);
+    if (done || c->stream_broken)
+        finish_engine(c);
+}
+
+static int start_engine(pd_call *c, const pd_model_cfg *m, pd_api_error *e)
+{
+    pd_worker *w = c->ctx.w;
+    pd_engine *eng = w->engines ? w->engines[m->provider - w->cfg->providers] : NULL;
+    if (!eng) {
+        pd_openai_error_set(e, 503, NULL, "engine_unavailable", NULL, "the embedded model of %s is not running",
+                            m->provider->name);
+        return -1;
+    }
+    c->model = m;
+    c->ops = NULL;
+    c->engine_ev = event_new(w->base, -1, 0, on_engine_wake, c);
+    pd_engine_sink sink = {engine_wake, c->engine_ev};
+    if (!c->engine_ev || pd_engine_submit(eng, &c->creq, &sink, &c->job, e) != PD_OK) {
+        if (c->engine_ev)
+            event_free(c->engine_ev);
+        c->engine_ev = NULL;
+        return -1;
+    }
+    c->t_upstream_us = pd_now_us();
+    c->attempts++;
+    if (c->conn)
+        pd_conn_begin(c->conn, c, on_client_gone);
+    return 0;
+}
+
 /* Redacts the request in place, once per call (later candidates see the redacted text too). */
 static pd_result redact_call(pd_call *c)
 {
@@ -710,6 +835,11 @@ static int start_attempt(pd_call *c, pd_api_error *e)
         const pd_model_cfg *m = pd_config_model(c->ctx.w->cfg, cand->model);
         if (!m || (cand->redact && redact_call(c) != PD_OK))
             continue; /* a request that cannot be redacted is never sent to that target */
+        if (m->provider->kind == PD_KIND_LLAMA) {
+            if (start_engine(c, m, e) == 0)
+                return 0;
+            continue;
+        }
         c->model = m;
         c->ops = pd_provider_ops_of(m->provider->kind);
         if (!c->ops) {

@@ -159,6 +159,39 @@ static int open_prices(const pd_config *cfg, pd_prices **out)
     return rc == PD_OK ? 0 : -1;
 }
 
+/* One embedded engine per `kind: llama` provider, loading in the background (/readyz says
+ * not ready until every one is loaded). */
+static int open_engines(const pd_config *cfg, pd_engine ***out)
+{
+    pd_engine **engines = pd_xcalloc(cfg->n_providers + 1, sizeof(*engines));
+    *out = engines;
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        const pd_provider_cfg *p = &cfg->providers[i];
+        if (p->kind != PD_KIND_LLAMA)
+            continue;
+        char err[512] = "";
+        pd_engine_params ep = pd_engine_default_params();
+        ep.model_path = p->model_path;
+        ep.name = p->name;
+        ep.ctx_size = p->ctx_size;
+        ep.parallel = p->parallel;
+        ep.threads = (int32_t)p->threads;
+        ep.batch_size = p->batch_size;
+        if (pd_engine_open(&ep, &engines[i], err, sizeof(err)) != PD_OK) {
+            pd_log_info("provider %s: %s", p->name, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void close_engines(const pd_config *cfg, pd_engine **engines)
+{
+    for (size_t i = 0; engines && i < cfg->n_providers; i++)
+        pd_engine_close(engines[i]);
+    free(engines);
+}
+
 /* What every worker shares read-only for routing: the router and the PII patterns. */
 static int open_routing(const pd_config *cfg, pd_router **router, pd_pii_detector **pii)
 {
@@ -199,6 +232,7 @@ int pd_server_run(pd_config *cfg)
     pd_router *router = NULL;
     pd_pii_detector *pii = NULL;
     pd_prices *prices = NULL;
+    pd_engine **engines = NULL;
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -212,7 +246,7 @@ int pd_server_run(pd_config *cfg)
         goto out;
     }
     if (!metrics || open_prices(cfg, &prices) != 0 || open_routing(cfg, &router, &pii) != 0 ||
-        open_ledger(cfg, &ledger) != 0)
+        open_ledger(cfg, &ledger) != 0 || open_engines(cfg, &engines) != 0)
         goto out;
     for (int i = 0; i < n; i++) {
         if (!(ws[i] = pd_worker_new(i, cfg, log_fd, err, sizeof(err)))) {
@@ -223,6 +257,7 @@ int pd_server_run(pd_config *cfg)
         ws[i]->metrics = metrics;
         ws[i]->shard = pd_metrics_shard_at(metrics, (unsigned)i);
         ws[i]->prices = prices;
+        ws[i]->engines = engines;
         if (attach_routing(ws[i], cfg, router, pii) != 0) {
             pd_log_info("worker %d: cannot set up routing", i);
             goto out;
@@ -248,6 +283,7 @@ out:
     free(ws);
     close_ledger(ledger); /* after the workers: their last records are queued by now */
     pd_metrics_free(metrics);
+    close_engines(cfg, engines); /* after the workers: no job is left */
     pd_router_free(router);
     pd_pii_detector_free(pii);
     pd_prices_free(prices);

@@ -17,6 +17,7 @@
 
 #include "config/config.h"
 #include "econ/prices.h"
+#include "engine/engine.h"
 #include "ledger/ledger.h"
 #include "metrics/metrics.h"
 #include "pii/pii.h"
@@ -70,6 +71,8 @@ struct pd_worker {
     pd_metrics_shard *shard;  /* this worker's counters: updated without a lock */
     const pd_router *router;  /* shared, read-only */
     const pd_prices *prices;  /* shared, read-only: the built-in table with config overrides */
+    pd_engine *const *engines; /* per provider index: the embedded engine of a kind llama
+                                  provider (thread-safe submit), else NULL */
     pd_pii_scanner *scanner;  /* this worker's PII scratch space */
     pd_breaker *breakers;     /* per target (router index), this worker's view of their health */
     unsigned char *open;      /* scratch: which targets are open, for pd_route_ctx */

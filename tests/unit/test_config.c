@@ -300,7 +300,8 @@ static void key_errors(void)
                "upstream, providers, models, routes, prices, log, ledger)");
     expect_err("providers:\n  - name: a\n    kind: openai\n    bse_url: http://x\n",
                "t.yaml:4: providers[0].bse_url: unknown key (expected one of: name, kind, "
-               "base_url, api_key, timeouts, local, retention_days, hipaa_baa, zdr, cost)");
+               "base_url, api_key, timeouts, local, retention_days, hipaa_baa, zdr, cost, model_path, "
+               "ctx_size, parallel, threads, batch_size)");
     expect_err("upstream:\n  connect_ms: 1\n  conect_ms: 2\n",
                "t.yaml:3: upstream.conect_ms: unknown key (expected one of: connect_ms, ttfb_ms, "
                "idle_ms, total_ms)");
@@ -482,7 +483,7 @@ static void provider_defaults(void)
                        "  - {name: a, kind: anthropic}\n"
                        "  - {name: c, kind: cohere, api_key: mine}\n"
                        "  - {name: l, kind: ollama}\n"
-                       "  - {name: e, kind: llama}\n"
+                       "  - {name: e, kind: llama, model_path: /m.gguf}\n"
                        "models:\n"
                        "  - {name: m, provider: a}\n";
     pd_config *cfg = load(yaml);
