@@ -26,49 +26,7 @@
 extern const pd_provider_ops pd_provider_anthropic;
 
 #define GOLDEN_DIR "tests/golden/anthropic/"
-
-static char *read_file(const char *name, size_t *len)
-{
-    char path[256];
-    snprintf(path, sizeof path, GOLDEN_DIR "%s", name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    pd_buf b;
-    pd_buf_init(&b, 0);
-    char tmp[4096];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        pd_buf_append(&b, tmp, n);
-    fclose(f);
-    pd_buf_append(&b, "", 0);
-    if (len)
-        *len = b.len;
-    return b.data;
-}
-
-/* Compares got with the golden file `name` byte for byte. */
-static void check_golden(const char *name, const char *got, size_t got_len)
-{
-    size_t len = 0;
-    char *want = read_file(name, &len);
-    bool same = want && len == got_len && memcmp(want, got, len) == 0;
-    if (!same && getenv("PD_GOLDEN_UPDATE")) {
-        char path[256];
-        snprintf(path, sizeof path, GOLDEN_DIR "%s", name);
-        FILE *f = fopen(path, "wb");
-        if (f) {
-            fwrite(got, 1, got_len, f);
-            fclose(f);
-        }
-        fprintf(stderr, "  updated %s\n", path);
-    } else if (!same) {
-        fprintf(stderr, "  golden %s differs:\n  want: %s\n  got:  %.*s\n", name,
-                want ? want : "(missing)", (int)got_len, got);
-    }
-    CHECK(same || getenv("PD_GOLDEN_UPDATE"));
-    free(want);
-}
+#include "golden.h"
 
 /* ---- request validation -------------------------------------------------------------- */
 
