@@ -50,9 +50,8 @@
 // Request log entries: as in openai-mock.mjs {seq, method, path, headers, body, received_at,
 // finished_at, status, aborted, aborted_at, cut}.
 
-import http from 'node:http';
+import { listen, runCli } from './serve.mjs';
 import { createHash } from 'node:crypto';
-import { pathToFileURL } from 'node:url';
 
 const MAX_BODY = 64 * 1024 * 1024;
 const DEFAULT_MODELS = ['claude-mock', 'claude-real-name'];
@@ -513,23 +512,7 @@ export async function startMock(opts = {}) {
     });
   }
 
-  const server = http.createServer({ keepAliveTimeout: 30000 }, (req, res) => {
-    const parts = [];
-    let size = 0;
-    req.on('data', (c) => {
-      size += c.length;
-      if (size > MAX_BODY) { req.destroy(); return; }
-      parts.push(c);
-    });
-    req.on('end', () => handle(req, res, parts.length === 1 ? parts[0] : Buffer.concat(parts)));
-    req.on('error', () => {});
-  });
-  server.on('clientError', (err, socket) => socket.destroy());
-
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => { server.off('error', reject); resolve(); });
-  });
+  const server = await listen(host, opts.port ?? 0, MAX_BODY, handle);
   const port = server.address().port;
 
   return {
@@ -566,16 +549,4 @@ function parseArgs(argv) {
   return o;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  let mock;
-  try {
-    mock = await startMock(parseArgs(process.argv.slice(2)));
-  } catch (e) {
-    process.stderr.write(`anthropic-mock: ${e.message}\n`);
-    process.exit(2);
-  }
-  process.stdout.write(`listening ${mock.port}\n`);
-  const stop = () => mock.close().then(() => process.exit(0));
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-}
+await runCli('anthropic-mock', import.meta.url, startMock, parseArgs);

@@ -49,9 +49,8 @@
 //                         (status stays 200, as Ollama does mid-stream)
 // Lines are counted from 1 and include the final done:true object.
 
-import http from 'node:http';
+import { listen, runCli } from './serve.mjs';
 import { createHash } from 'node:crypto';
-import { pathToFileURL } from 'node:url';
 
 const MAX_BODY = 64 * 1024 * 1024;
 const CREATED = '2025-01-02T03:04:05.123456789Z';
@@ -423,23 +422,7 @@ export async function startMock(opts = {}) {
     });
   }
 
-  const server = http.createServer({ keepAliveTimeout: 30000 }, (req, res) => {
-    const parts = [];
-    let size = 0;
-    req.on('data', (c) => {
-      size += c.length;
-      if (size > MAX_BODY) { req.destroy(); return; }
-      parts.push(c);
-    });
-    req.on('end', () => handle(req, res, parts.length === 1 ? parts[0] : Buffer.concat(parts)));
-    req.on('error', () => {});
-  });
-  server.on('clientError', (err, socket) => socket.destroy());
-
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => { server.off('error', reject); resolve(); });
-  });
+  const server = await listen(host, opts.port ?? 0, MAX_BODY, handle);
   const port = server.address().port;
 
   return {
@@ -475,16 +458,4 @@ function parseArgs(argv) {
   return o;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  let mock;
-  try {
-    mock = await startMock(parseArgs(process.argv.slice(2)));
-  } catch (e) {
-    process.stderr.write(`ollama-mock: ${e.message}\n`);
-    process.exit(2);
-  }
-  process.stdout.write(`listening ${mock.port}\n`);
-  const stop = () => mock.close().then(() => process.exit(0));
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-}
+await runCli('ollama-mock', import.meta.url, startMock, parseArgs);
