@@ -135,7 +135,7 @@ pd_result pd_anthropic_parse_chat_request(const char *body, size_t len, pd_chat_
    Errors (PD_ERR_INVALID, err 400 invalid_request_error, code "unsupported_parameter" or
    "unsupported_value", message "... cannot be honoured by provider kind anthropic"): n > 1,
    logprobs true or top_logprobs > 0, response_format json_object / json_schema (the
-   2023-06-01 API has no equivalent; the tool-forcing workaround is not implemented), custom
+   2023-06-01 API has no equivalent; the tool-forcing workaround is not provided), custom
    tools or tool calls, audio parts, FILE parts other than base64 PDFs, no user or assistant
    turn left to send. PD_ERR_TOO_LARGE: out's limit (err: 413). Nothing is appended on error. */
 pd_result pd_anthropic_write_chat_request(const pd_chat_request *req, const char *model,

@@ -101,7 +101,7 @@ typedef struct pd_provider_ops {
     pd_result (*parse_embed_response)(const char *body, size_t len, struct pd_embed_response *out);
 } pd_provider_ops;
 
-/* The table for a kind; NULL when that kind is not implemented yet. */
+/* The table for a kind; NULL for kind llama (served in-process by src/engine, not over HTTP). */
 const pd_provider_ops *pd_provider_ops_of(pd_provider_kind kind);
 
 /* Shared by providers: base_url + path, the JSON headers (plus up to two extra header lines,

@@ -138,7 +138,7 @@ static const struct {
     {409, 409, PD_TRIG_RATE_LIMIT, PD_FALLBACK_RETRY},
     {429, 429, PD_TRIG_RATE_LIMIT, PD_FALLBACK_RETRY},
     {401, 404, PD_TRIG_AUTH, PD_FALLBACK_NEXT},
-    {501, 501, PD_TRIG_SERVER, PD_FALLBACK_NEXT}, /* not implemented there; maybe elsewhere */
+    {501, 501, PD_TRIG_SERVER, PD_FALLBACK_NEXT}, /* that upstream lacks the feature; another may have it */
     {529, 529, PD_TRIG_OVERLOADED, PD_FALLBACK_RETRY},
     {500, 599, PD_TRIG_SERVER, PD_FALLBACK_RETRY},
 };
