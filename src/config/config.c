@@ -36,7 +36,7 @@
 #define MAX_SCALAR (64u * 1024) /* one value after ${VAR} expansion */
 #define MAX_VAR_NAME 128
 #define MAX_PATH 256 /* a key path in messages, e.g. providers[3].timeouts.idle_ms */
-#define MAX_FIELDS 16
+#define MAX_FIELDS 32 /* keys in one section of the schema (providers have the most) */
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -147,6 +147,8 @@ static const field provider_fields[] = {
     NUM("parallel", V_INT, pd_provider_cfg, parallel, 4, 1, 64),
     NUM("threads", V_INT, pd_provider_cfg, threads, 0, 0, 8),
     NUM("batch_size", V_INT, pd_provider_cfg, batch_size, 512, 1, 65536),
+    NUM("embeddings", V_BOOL, pd_provider_cfg, embeddings, 0, 0, 1),
+    STR("pooling", V_STR, 0, pd_provider_cfg, pooling),
 };
 static const schema provider_schema = {provider_fields, N_OF(provider_fields),
                                        sizeof(pd_provider_cfg), provider_begin, provider_end};
@@ -892,6 +894,8 @@ static pd_result fail_unknown(ctx *c, const schema *s, const yaml_node_t *k, con
 static pd_result load_map(ctx *c, const schema *s, yaml_node_t *node, void *base, const char *path)
 {
     yaml_node_t *keys[MAX_FIELDS] = {0}, *vals[MAX_FIELDS] = {0};
+    if (s->n_fields > MAX_FIELDS) /* a schema table grew past the arrays above: a bug */
+        return fail(c, line_of(node), path, "internal: more than %d keys in this section", MAX_FIELDS);
     if (!is_null(node)) {
         if (node->type != YAML_MAPPING_NODE)
             return fail_type(c, node, path, "a map");
@@ -949,6 +953,8 @@ static pd_result provider_end(ctx *c, void *items, size_t i, yaml_node_t *node, 
     }
     if (p->kind == PD_KIND_LLAMA && !p->model_path)
         return fail(c, line_of(node), path, "kind llama needs model_path (a GGUF file)");
+    if (p->pooling && strcmp(p->pooling, "mean") && strcmp(p->pooling, "cls") && strcmp(p->pooling, "last"))
+        return fail(c, line_of(node), path, "pooling must be mean, cls or last, not \"%s\"", p->pooling);
     if (!p->base_url)
         p->base_url = default_base_url(p->kind);
     if (!p->api_key && !map_get(c, node, "api_key"))
@@ -1250,6 +1256,7 @@ void pd_config_free(pd_config *cfg)
         free(cfg->providers[i].base_url);
         free(cfg->providers[i].api_key);
         free(cfg->providers[i].model_path);
+        free(cfg->providers[i].pooling);
     }
     free(cfg->providers);
     for (size_t i = 0; i < cfg->n_models; i++) {

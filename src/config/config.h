@@ -57,6 +57,8 @@ typedef struct pd_provider_cfg {
     uint32_t parallel;     /* sequences decoded together; default 4 */
     uint32_t threads;      /* CPU threads; 0 (default) = online CPUs, at most 8 */
     uint32_t batch_size;   /* tokens per decode step; default 512 */
+    int embeddings;        /* also serve /v1/embeddings; default 0 */
+    char *pooling;         /* embeddings: mean | cls | last; NULL = the model's own */
     int line;             /* line in the config file, for messages; 0 when from the environment */
 } pd_provider_cfg;
 

@@ -775,11 +775,40 @@ static void finish_engine(pd_call *c)
     free_call(c);
 }
 
+/* An embeddings job wakes once, when its vectors are ready. */
+static void finish_engine_embed(pd_call *c)
+{
+    pd_embed_response r;
+    pd_api_error e;
+    pd_embed_response_init(&r);
+    pd_result rc = pd_engine_job_embeddings(c->job, &r, &e);
+    if (rc == PD_ERR_PARTIAL) {
+        pd_embed_response_free(&r);
+        return; /* not done yet: wait for the next wake-up */
+    }
+    if (rc != PD_OK) {
+        reply_api_error(c, &e);
+    } else {
+        c->usage.prompt_tokens = r.prompt_tokens;
+        pd_buf_reset(&c->out);
+        if (pd_embed_write_openai_response(&r, c->ereq.encoding, c->ereq.model, &c->out) == PD_OK)
+            reply_now(c, 200, c->out.data, c->out.len);
+        else
+            reply_error(c, 500, NULL, "%s", "cannot write the embeddings");
+    }
+    pd_embed_response_free(&r);
+    free_call(c);
+}
+
 static void on_engine_wake(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     pd_call *c = arg;
+    if (c->is_embed) {
+        finish_engine_embed(c);
+        return;
+    }
     bool done = pd_engine_job_poll(c->job, on_engine_event, c);
     if (c->state == STREAM)
         flush_out(c);
@@ -787,10 +816,15 @@ static void on_engine_wake(evutil_socket_t fd, short what, void *arg)
         finish_engine(c);
 }
 
+static pd_engine *engine_of(pd_worker *w, const pd_model_cfg *m)
+{
+    return w->engines ? w->engines[m->provider - w->cfg->providers] : NULL;
+}
+
 static int start_engine(pd_call *c, const pd_model_cfg *m, pd_api_error *e)
 {
     pd_worker *w = c->ctx.w;
-    pd_engine *eng = w->engines ? w->engines[m->provider - w->cfg->providers] : NULL;
+    pd_engine *eng = engine_of(w, m);
     if (!eng) {
         pd_openai_error_set(e, 503, NULL, "engine_unavailable", NULL, "the embedded model of %s is not running",
                             m->provider->name);
@@ -800,7 +834,10 @@ static int start_engine(pd_call *c, const pd_model_cfg *m, pd_api_error *e)
     c->ops = NULL;
     c->engine_ev = event_new(w->base, -1, 0, on_engine_wake, c);
     pd_engine_sink sink = {engine_wake, c->engine_ev};
-    if (!c->engine_ev || pd_engine_submit(eng, &c->creq, &sink, &c->job, e) != PD_OK) {
+    pd_result rc = !c->engine_ev ? PD_ERR_NOMEM
+                   : c->is_embed ? pd_engine_embed(eng, &c->ereq, &sink, &c->job, e)
+                                 : pd_engine_submit(eng, &c->creq, &sink, &c->job, e);
+    if (rc != PD_OK) {
         if (c->engine_ev)
             event_free(c->engine_ev);
         c->engine_ev = NULL;
@@ -887,6 +924,11 @@ void pd_relay_embed(pd_ingress_ctx *ctx, const pd_model_cfg *m, pd_embed_request
     pd_api_error e;
     c->ereq = *ereq;
     c->is_embed = 1;
+    if (m->provider->kind == PD_KIND_LLAMA) {
+        if (start_engine(c, m, &e) != 0)
+            fail_call(c, &e);
+        return;
+    }
     if (!c->ops || !c->ops->embed_request) {
         pd_openai_error_set(&e, 400, NULL, "embeddings_not_supported", "model",
                             "model %s is served by provider kind %s, which has no embeddings", m->name,

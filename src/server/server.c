@@ -177,6 +177,11 @@ static int open_engines(const pd_config *cfg, pd_engine ***out)
         ep.parallel = p->parallel;
         ep.threads = (int32_t)p->threads;
         ep.batch_size = p->batch_size;
+        ep.embeddings = p->embeddings;
+        if (p->pooling)
+            ep.pooling = !strcmp(p->pooling, "mean") ? PD_ENGINE_POOLING_MEAN
+                         : !strcmp(p->pooling, "cls") ? PD_ENGINE_POOLING_CLS
+                                                      : PD_ENGINE_POOLING_LAST;
         if (pd_engine_open(&ep, &engines[i], err, sizeof(err)) != PD_OK) {
             pd_log_info("provider %s: %s", p->name, err);
             return -1;

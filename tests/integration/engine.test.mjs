@@ -17,7 +17,8 @@ describe('embedded engine (kind: llama)', { skip: skip || false }, () => {
   let pd, client;
   before(async () => {
     pd = await startPendulum({
-      providers: [{ name: 'local', kind: 'llama', model_path: process.env.TINY_MODEL, ctx_size: 2048, parallel: 2, threads: 1 }],
+      providers: [{ name: 'local', kind: 'llama', model_path: process.env.TINY_MODEL, ctx_size: 2048, parallel: 2, threads: 1,
+        embeddings: true, pooling: 'mean' }],
       models: [{ name: 'tiny', provider: 'local' }],
       ledger: 'off',
     });
@@ -36,6 +37,27 @@ describe('embedded engine (kind: llama)', { skip: skip || false }, () => {
     const final = await client.chat.completions.stream({ ...params, stream_options: { include_usage: true } }).finalChatCompletion();
     assert.equal(final.choices[0].message.content, whole.choices[0].message.content);
     assert.equal(final.usage.completion_tokens, 12);
+  });
+
+  test('non-streaming logprobs in OpenAI shape', T, async () => {
+    const r = await client.chat.completions.create({ ...params, max_tokens: 3, logprobs: true, top_logprobs: 2 });
+    const lp = r.choices[0].logprobs.content;
+    assert.equal(lp.length, 3);
+    for (const t of lp) {
+      assert.ok(t.logprob <= 0 && typeof t.token === 'string');
+      assert.equal(t.top_logprobs.length, 2);
+      assert.ok(t.top_logprobs[0].logprob >= t.top_logprobs[1].logprob);
+    }
+  });
+
+  test('/v1/embeddings from the same model: one normalised vector per input', T, async () => {
+    const r = await client.embeddings.create({ model: 'tiny', input: ['hello', 'a longer second input'] });
+    assert.equal(r.data.length, 2);
+    for (const d of r.data) {
+      const norm = Math.sqrt(d.embedding.reduce((a, x) => a + x * x, 0));
+      assert.ok(Math.abs(norm - 1) < 1e-3, `L2-normalised (${norm})`);
+    }
+    assert.notDeepEqual(r.data[0].embedding, r.data[1].embedding);
   });
 
   test('a prompt longer than the context: 400 context_length_exceeded', T, async () => {

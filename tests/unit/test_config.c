@@ -301,7 +301,7 @@ static void key_errors(void)
     expect_err("providers:\n  - name: a\n    kind: openai\n    bse_url: http://x\n",
                "t.yaml:4: providers[0].bse_url: unknown key (expected one of: name, kind, "
                "base_url, api_key, timeouts, local, retention_days, hipaa_baa, zdr, cost, model_path, "
-               "ctx_size, parallel, threads, batch_size)");
+               "ctx_size, parallel, threads, batch_size, embeddings, pooling)");
     expect_err("upstream:\n  connect_ms: 1\n  conect_ms: 2\n",
                "t.yaml:3: upstream.conect_ms: unknown key (expected one of: connect_ms, ttfb_ms, "
                "idle_ms, total_ms)");
