@@ -675,8 +675,10 @@ static pd_call *new_call(pd_ingress_ctx *ctx, const pd_model_cfg *m)
     pd_buf_init(&c->out, 0);
     c->conn = pd_worker_conn_of(ctx->w, ctx->req);
     pd_worker_call_started(ctx->w);
-    if (!c->chunk)
-        pd_xmalloc(SIZE_MAX); /* aborts: a small internal allocation failed */
+    if (!c->chunk) { /* a small internal allocation: the house rule is to abort */
+        fprintf(stderr, "pendulum: out of memory (evbuffer)\n");
+        abort();
+    }
     return c;
 }
 

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canon/chat.h"
 #include "core/buf.h"
+#include "proto/openai.h"
 #include "test.h"
 
 static char *read_file(const char *name, size_t *len)
@@ -53,6 +55,29 @@ static void check_golden(const char *name, const char *got, size_t got_len)
     }
     CHECK(same || getenv("PD_GOLDEN_UPDATE"));
     free(want);
+}
+
+/* A request parser must refuse body with a 400 invalid_request_error naming param, with a
+   message containing message, and leave the request empty. */
+typedef pd_result (*golden_parse_fn)(const char *body, size_t len, pd_chat_request *out,
+                                     pd_api_error *err);
+
+static inline void expect_parse_error(golden_parse_fn parse, const char *body, const char *param,
+                                      const char *message)
+{
+    pd_chat_request r;
+    pd_api_error e;
+    pd_result rc = parse(body, strlen(body), &r, &e);
+    CHECK(rc == PD_ERR_INVALID);
+    CHECK(e.status == 400);
+    CHECK_STR(e.type, "invalid_request_error");
+    CHECK_STR(e.param, param);
+    if (!strstr(e.message, message)) {
+        fprintf(stderr, "  message \"%s\" lacks \"%s\" (body %s)\n", e.message, message, body);
+        CHECK(0);
+    }
+    CHECK(r.raw == NULL && r.messages == NULL && r.model == NULL); /* left empty */
+    pd_chat_request_free(&r);
 }
 
 #endif

@@ -15,19 +15,7 @@
 
 static void expect_invalid(const char *body, const char *param, const char *message)
 {
-    pd_chat_request r;
-    pd_api_error e;
-    pd_result rc = pd_openai_parse_chat_request(body, strlen(body), &r, &e);
-    CHECK(rc == PD_ERR_INVALID);
-    CHECK(e.status == 400);
-    CHECK_STR(e.type, "invalid_request_error");
-    CHECK_STR(e.param, param);
-    if (!strstr(e.message, message)) {
-        fprintf(stderr, "  message \"%s\" lacks \"%s\" (body %s)\n", e.message, message, body);
-        CHECK(0);
-    }
-    CHECK(r.raw == NULL && r.messages == NULL && r.model == NULL); /* left empty */
-    pd_chat_request_free(&r);
+    expect_parse_error(pd_openai_parse_chat_request, body, param, message);
 }
 
 #define MSGS "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]"
