@@ -53,6 +53,7 @@ typedef enum vtype {
     V_BOOL,     /* true | false, stored in an int */
     V_REAL,     /* a number in (0, 1], stored in a double; absent = -1 */
     V_USD,      /* a price, a number >= 0, stored in a double; absent = -1 */
+    V_LOGPROB,  /* a log-probability, a number <= 0, stored in a double; absent = 1 (unset) */
     V_MAP,      /* a section: sub-table, stored at off */
     V_LIST,     /* list of maps: array at off, count at count_off */
     V_KEYLIST   /* list of secrets (api_keys): char ** at off, count at count_off */
@@ -174,6 +175,23 @@ static const field route_pii_fields[] = {
 };
 static const schema route_pii_schema = {route_pii_fields, N_OF(route_pii_fields), 0, NULL, NULL};
 
+/* `retry:` and `confidence:` fill fields of the route itself, as `pii:` does. */
+static const field route_retry_fields[] = {
+    NUM("attempts", V_INT, pd_route_cfg, retry_attempts, 0, 0, 10),
+    NUM("base_ms", V_MS, pd_route_cfg, retry_base_ms, 200, 1, HOUR_MS),
+    NUM("max_ms", V_MS, pd_route_cfg, retry_max_ms, 10000, 1, HOUR_MS),
+};
+static const schema route_retry_schema = {route_retry_fields, N_OF(route_retry_fields), 0, NULL, NULL};
+
+static const field route_confidence_fields[] = {
+    {.key = "min_mean", .type = V_LOGPROB, AT(pd_route_cfg, min_mean_logprob)},
+    {.key = "min_window", .type = V_LOGPROB, AT(pd_route_cfg, min_window_logprob)},
+    NUM("window", V_INT, pd_route_cfg, confidence_window, 8, 1, 64),
+    NUM("after_tokens", V_INT, pd_route_cfg, decide_after_tokens, 16, 1, 4096),
+};
+static const schema route_confidence_schema = {route_confidence_fields, N_OF(route_confidence_fields), 0,
+                                               NULL, NULL};
+
 static pd_result route_end(ctx *c, void *items, size_t i, yaml_node_t *node, const char *path);
 
 static const field route_fields[] = {
@@ -186,6 +204,10 @@ static const field route_fields[] = {
     {.key = "pii", .type = V_MAP, .off = 0, .size = 0, .sub = &route_pii_schema},
     KEYLIST("on", pd_route_cfg, on, n_on, 16),
     STR("compliance", V_STR, 0, pd_route_cfg, compliance),
+    {.key = "retry", .type = V_MAP, .off = 0, .size = 0, .sub = &route_retry_schema},
+    NUM("max_attempts", V_INT, pd_route_cfg, max_attempts, 8, 1, 64),
+    NUM("deadline_ms", V_MS, pd_route_cfg, deadline_ms, 0, 0, DAY_MS),
+    {.key = "confidence", .type = V_MAP, .off = 0, .size = 0, .sub = &route_confidence_schema},
 };
 static const schema route_schema = {route_fields, N_OF(route_fields), sizeof(pd_route_cfg), NULL,
                                     route_end};
@@ -314,7 +336,8 @@ static const char *want_of(vtype t)
     case V_MS: return "a duration";
     case V_BOOL: return "true or false";
     case V_REAL:
-    case V_USD: return "a number";
+    case V_USD:
+    case V_LOGPROB: return "a number";
     case V_MAP: return "a map";
     case V_LIST:
     case V_KEYLIST: return "a list";
@@ -650,6 +673,11 @@ static void apply_defaults(const schema *s, void *base)
             memcpy(dst, &none, sizeof none);
             break;
         }
+        case V_LOGPROB: {
+            double none = 1;
+            memcpy(dst, &none, sizeof none);
+            break;
+        }
         case V_LISTEN: {
             pd_config *cfg = base;
             free(cfg->listen_host);
@@ -746,6 +774,15 @@ static pd_result store_scalar(ctx *c, const field *f, char *s, int line, void *b
         double v = strtod(s, &end);
         if (*end || !(v >= 0 && v < 1e6))
             rc = fail(c, line, path, "must be a price in USD per million tokens, not \"%s\"", s);
+        else
+            memcpy(dst, &v, sizeof v);
+        break;
+    }
+    case V_LOGPROB: {
+        char *end;
+        double v = strtod(s, &end);
+        if (*end || !(v <= 0 && v > -1000))
+            rc = fail(c, line, path, "must be a log-probability (a number from -1000 to 0), not \"%s\"", s);
         else
             memcpy(dst, &v, sizeof v);
         break;

@@ -89,6 +89,13 @@ typedef struct pd_route_cfg {
     char **on;               /* fallback triggers by name; none = all */
     size_t n_on;
     char *compliance;        /* tags every target must meet, e.g. "hipaa, eu" */
+    /* Resilience (router/resilience.h): retry: {attempts, base_ms, max_ms}, max_attempts,
+     * deadline_ms, confidence: {min_mean, min_window, window, after_tokens}. */
+    uint32_t retry_attempts, retry_base_ms, retry_max_ms; /* defaults 0, 200, 10000 */
+    uint32_t max_attempts;                                /* default 8 */
+    uint32_t deadline_ms;                                 /* default 0: none */
+    double min_mean_logprob, min_window_logprob;          /* > 0 (default): unset */
+    uint32_t confidence_window, decide_after_tokens;      /* defaults 8, 16 */
     int line;
 } pd_route_cfg;
 

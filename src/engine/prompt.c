@@ -119,7 +119,17 @@ pd_result pd_engine_render(const char *tmpl, const pd_chat_request *req, char **
         msgs[i].content = text;
         total += strlen(text) + 64;
     }
-    rc = apply(tmpl, msgs, n, total, out, out_len);
+    /* A conversation that ends with the assistant's words is continued, not answered anew (as
+     * llama-server's prefill_assistant): the turns before it with the assistant's header, then
+     * its text, so generation picks up where it stops. */
+    bool prefill = n >= 2 && req->messages[n - 1].role == PD_ROLE_ASSISTANT;
+    rc = apply(tmpl, msgs, prefill ? n - 1 : n, total, out, out_len);
+    if (!rc && prefill) {
+        size_t add = strlen(msgs[n - 1].content);
+        *out = pd_xrealloc(*out, *out_len + add + 1);
+        memcpy(*out + *out_len, msgs[n - 1].content, add + 1);
+        *out_len += add;
+    }
     if (rc)
         pd_openai_error_set(err, 400, NULL, NULL, "messages",
                             "the chat template could not format these messages");

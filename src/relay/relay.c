@@ -65,6 +65,18 @@ typedef struct pd_call {
     uint64_t t_first_out_us;       /* the first answer bytes went to the client */
     pd_upstream_timing timing;     /* curl's, of the upstream transfer */
     int attempts;
+    /* Resilience (router/resilience.h). */
+    struct event *retry_ev;        /* a retry of the same target waiting out its backoff */
+    uint32_t cand_retries;         /* retries spent on the current candidate */
+    int client_streaming;          /* the client's 200 head is out: later attempts continue it */
+    int continuable;               /* a broken stream may be continued by a later candidate */
+    int tool_started;              /* the client got a tool call: the answer cannot be continued */
+    pd_buf sent;                   /* the answer text the client got so far (choice 0) */
+    int has_prefix;                /* creq's last message is the continuation prefix */
+    int faulted;                   /* the attempt's stream failed; fault_* say how */
+    pd_failure fault_kind;
+    int fault_status;
+    char fault_code[48];
     double cost_usd;               /* < 0: unknown */
     char cost[PD_COST_HEADER_MAX]; /* x-pendulum-cost-usd: dollars, or "unknown" */
     char error[200];
@@ -178,6 +190,9 @@ static void free_call(pd_call *c)
     pd_engine_job_free(c->job); /* cancels a running job; no wake-up after it returns */
     if (c->engine_ev)
         event_free(c->engine_ev);
+    if (c->retry_ev)
+        event_free(c->retry_ev);
+    pd_buf_free(&c->sent);
     pd_chat_response_free(&c->eresp);
     pd_chat_request_free(&c->creq);
     pd_embed_request_free(&c->ereq);
@@ -283,6 +298,22 @@ static void break_stream(pd_call *c, const char *code, const char *why)
     c->dialect->encode_error(c->enc, &e, &c->out);
 }
 
+/* An upstream fault in the middle of a stream (a reset, a timeout, a malformed or an error
+ * event). When a later candidate may continue the answer, nothing is written yet (end_stream
+ * decides); otherwise the stream ends as broken now. Either way the attempt stops. */
+static void stream_fault(pd_call *c, pd_failure kind, int status, const char *code, const char *why)
+{
+    if (c->faulted || c->stream_broken || c->stream_done)
+        return;
+    c->faulted = 1;
+    c->fault_kind = kind;
+    c->fault_status = status;
+    snprintf(c->fault_code, sizeof(c->fault_code), "%s", code);
+    snprintf(c->error, sizeof(c->error), "%s", why);
+    if (!c->continuable)
+        break_stream(c, code, why);
+}
+
 /* Pass-through path: one upstream SSE event. */
 static int on_event(void *ud, const pd_sse_event *ev)
 {
@@ -344,14 +375,36 @@ static pd_result restore_event(pd_call *c, const pd_chat_event *ev)
     return rc;
 }
 
+/* What the client has of the answer, for a continuation's prefix. */
+static void note_sent(pd_call *c, const pd_chat_event *ev)
+{
+    if (!c->continuable)
+        return;
+    if (ev->kind == PD_EVENT_TOOL_START)
+        c->tool_started = 1;
+    if (ev->kind == PD_EVENT_TEXT && ev->choice == 0 && pd_buf_append(&c->sent, ev->text, ev->text_len) != PD_OK)
+        c->continuable = 0; /* longer than a request may be: not continued */
+}
+
 /* Translation path: one canonical event from the upstream's decoder. */
 static int on_canonical(void *ud, const pd_chat_event *ev)
 {
     pd_call *c = ud;
-    if (c->stream_broken)
+    if (c->stream_broken || c->faulted)
         return 1;
     if (ev->kind == PD_EVENT_USAGE)
         note_usage(c, &ev->usage);
+    if (ev->kind == PD_EVENT_ROLE && c->has_prefix)
+        return 0; /* a continuation: the client's message has begun already */
+    if (ev->kind == PD_EVENT_ERROR && c->continuable) {
+        char why[300];
+        snprintf(why, sizeof(why), "the upstream reported an error in the stream: %.*s", (int)ev->text_len,
+                 ev->text ? ev->text : "");
+        stream_fault(c, PD_FAIL_HTTP, ev->error_status ? ev->error_status : 500,
+                     ev->error_code ? ev->error_code : ev->error_type ? ev->error_type : "upstream_stream_error",
+                     why);
+        return 1;
+    }
     if (ev->kind == PD_EVENT_ERROR) {
         pd_api_error e;
         pd_openai_error_set(&e, ev->error_status ? ev->error_status : 502, ev->error_type,
@@ -372,6 +425,7 @@ static int on_canonical(void *ud, const pd_chat_event *ev)
                      "the upstream's stream cannot be expressed in the client's protocol");
         return 1;
     }
+    note_sent(c, ev);
     return 0;
 }
 
@@ -387,32 +441,36 @@ static size_t client_backlog(pd_call *c)
 
 static int stream_body(pd_call *c, const char *data, size_t len)
 {
-    if (c->stream_done || c->stream_broken)
-        return c->stream_broken; /* after the end marker the transfer finishes by itself */
+    if (c->stream_done || c->stream_broken || c->faulted)
+        return c->stream_broken || c->faulted; /* after the end marker the transfer finishes by itself */
     if (c->passthrough) {
         if (pd_sse_feed(&c->sse, data, len, on_event, c) == PD_ERR_TOO_LARGE)
             break_stream(c, "upstream_malformed_event", "an upstream stream event exceeded the size limit");
     } else {
         pd_result rc = c->ops->decode(c->dec, data, len, on_canonical, c);
         if (rc == PD_ERR_INVALID)
-            break_stream(c, "upstream_malformed_event", "the upstream sent a malformed stream event");
-        if (!c->stream_broken && c->ops->decoder_done(c->dec) && !c->stream_done) {
+            stream_fault(c, PD_FAIL_HTTP, 502, "upstream_malformed_event",
+                         "the upstream sent a malformed stream event");
+        if (!c->stream_broken && !c->faulted && c->ops->decoder_done(c->dec) && !c->stream_done) {
             c->dialect->encode_end(c->enc, &c->out);
             c->stream_done = 1;
         }
     }
     flush_out(c);
-    if (!c->stream_broken && client_backlog(c) > MAX_CLIENT_BACKLOG) {
+    if (!c->stream_broken && !c->faulted && client_backlog(c) > MAX_CLIENT_BACKLOG) {
         break_stream(c, "client_too_slow", "the client stopped reading the stream");
         flush_out(c);
     }
-    return c->stream_broken;
+    return c->stream_broken || c->faulted;
 }
 
 static void start_stream(pd_call *c)
 {
     c->state = STREAM;
     c->status = 200;
+    if (c->client_streaming)
+        return; /* a continuation: the client's stream is open */
+    c->client_streaming = 1;
     pd_reply_headers(&c->ctx, "text/event-stream");
     routing_headers(c);
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->ctx.req);
@@ -421,24 +479,36 @@ static void start_stream(pd_call *c)
     evhttp_send_reply_start(c->ctx.req, 200, NULL);
 }
 
-static void end_stream(pd_call *c, pd_result rc, const char *msg)
+static int continue_stream(pd_call *c);
+
+/* The attempt's stream is over; complete: its upstream ended it properly. Returns 1 when a
+ * later candidate continues the answer (the client's stream stays open); otherwise the client's
+ * stream is ended: with its end marker, or as broken. */
+static int end_stream(pd_call *c, int complete, pd_result rc, const char *msg)
 {
-    if (!c->passthrough && !c->stream_done && !c->stream_broken && rc == PD_OK &&
-        c->ops->decoder_done(c->dec)) {
+    if (complete && !c->stream_done && !c->stream_broken && !c->faulted) {
         c->dialect->encode_end(c->enc, &c->out);
         c->stream_done = 1;
     }
     if (!c->stream_done && !c->stream_broken) {
-        char why[200];
-        if (rc == PD_OK)
-            snprintf(why, sizeof(why), "the upstream stream ended without its end marker");
-        else
-            snprintf(why, sizeof(why), "the upstream stream broke: %s", msg);
-        break_stream(c, rc == PD_ERR_TIMEOUT ? "upstream_timeout" : "upstream_stream_error", why);
+        if (!c->faulted) {
+            char why[200];
+            if (rc == PD_OK)
+                snprintf(why, sizeof(why), "the upstream stream ended without its end marker");
+            else
+                snprintf(why, sizeof(why), "the upstream stream broke: %s", msg);
+            stream_fault(c, rc == PD_ERR_TIMEOUT ? PD_FAIL_TIMEOUT : PD_FAIL_CONNECT, 0,
+                         rc == PD_ERR_TIMEOUT ? "upstream_timeout" : "upstream_stream_error", why);
+        }
+        flush_out(c);
+        if (continue_stream(c))
+            return 1;
+        break_stream(c, c->fault_code, c->error);
     }
     flush_out(c);
     release_conn(c);
     evhttp_send_reply_end(c->ctx.req);
+    return 0;
 }
 
 /* ---- whole bodies ------------------------------------------------------------------------ */
@@ -556,12 +626,16 @@ static int on_body(void *ud, const char *data, size_t len)
 }
 
 static int start_attempt(pd_call *c, pd_api_error *e);
+static void fail_call(pd_call *c, pd_api_error *e);
 
 /* How this attempt failed, in the router's terms; PD_FALLBACK_NO when it did not (or when the
  * client already has part of the answer). */
 static pd_fallback judge_attempt(pd_call *c, pd_result rc)
 {
     const pd_route_candidate *cand = &c->plan->cand[c->cand];
+    if (c->job && c->engine_failed)
+        return pd_route_should_fallback(cand->triggers, PD_FAIL_HTTP, c->engine_err.status,
+                                        c->engine_err.code, c->engine_err.message);
     if (c->state == WAIT_HEAD && rc != PD_OK && rc != PD_ERR_CLOSED)
         return pd_route_should_fallback(cand->triggers, rc == PD_ERR_TIMEOUT ? PD_FAIL_TIMEOUT : PD_FAIL_CONNECT,
                                         0, NULL, NULL);
@@ -582,35 +656,150 @@ static void reset_attempt(pd_call *c)
     if (c->dec)
         c->ops->decoder_free(c->dec);
     c->dec = NULL;
+    pd_engine_job_free(c->job);
+    c->job = NULL;
+    if (c->engine_ev)
+        event_free(c->engine_ev);
+    c->engine_ev = NULL;
+    c->engine_failed = 0;
+    pd_chat_response_free(&c->eresp);
     c->state = WAIT_HEAD;
+    c->faulted = 0;
     c->error[0] = '\0';
     c->t_first_byte_us = 0;
     pd_chat_usage_init(&c->usage);
 }
 
-/* Fallback: when the attempt failed before the client got anything and the route's triggers
- * say so, the next candidate gets the request. Returns 1 when a new attempt is under way. */
+static pd_breaker *breaker_of(pd_call *c, int target)
+{
+    pd_worker *w = c->ctx.w;
+    return target >= 0 && (size_t)target < w->n_targets ? &w->breakers[target] : NULL;
+}
+
+/* The attempt's verdict for its target's circuit breaker: a failure that warrants a fallback
+ * counts against it, anything the upstream answered below 500 for it. */
+static void judge_breaker(pd_call *c, pd_fallback f, int upstream_ok)
+{
+    pd_breaker *b = breaker_of(c, c->plan->cand[c->cand].target);
+    pd_breaker_params bp = pd_breaker_default_params();
+    if (!b)
+        return;
+    if (f != PD_FALLBACK_NO)
+        pd_breaker_failure(b, &bp, pd_now_us() / 1000);
+    else if (upstream_ok)
+        pd_breaker_success(b);
+}
+
+/* May one more attempt start `wait_ms` from now, within the route's attempt budget and
+ * deadline? */
+static int within_budget(pd_call *c, uint64_t wait_ms)
+{
+    const pd_route_resilience *res = c->plan->res;
+    if ((uint32_t)c->attempts >= res->max_attempts)
+        return 0;
+    uint64_t at_us = pd_now_us() + wait_ms * 1000;
+    return !res->deadline_ms || at_us < c->ctx.t_start_us + (uint64_t)res->deadline_ms * 1000;
+}
+
+/* The upstream's own word on when to come back: retry-after-ms (OpenAI), else Retry-After in
+ * seconds; -1 when absent or an HTTP date (then our backoff decides). */
+static int64_t retry_after_ms(const pd_upstream_head *h)
+{
+    char *end;
+    if (h->retry_after_ms[0]) {
+        double v = strtod(h->retry_after_ms, &end);
+        if (*end == '\0' && v >= 0 && v < 1e9)
+            return (int64_t)v;
+    }
+    if (h->retry_after[0]) {
+        double v = strtod(h->retry_after, &end);
+        if (*end == '\0' && v >= 0 && v < 1e6)
+            return (int64_t)(v * 1000);
+    }
+    return -1;
+}
+
+static uint64_t next_random(pd_worker *w)
+{
+    uint64_t z = (w->rng += 0x9e3779b97f4a7c15ull); /* splitmix64 */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pd_call *c = arg;
+    pd_api_error e;
+    if (start_attempt(c, &e) != 0)
+        fail_call(c, &e);
+}
+
+/* A transient failure of the current candidate: try it again after a backoff (full jitter) or
+ * the upstream's Retry-After, when the route allows another retry and the wait fits the budget.
+ * Returns 1 when the retry is scheduled. */
+static int retry_same(pd_call *c)
+{
+    const pd_route_candidate *cand = &c->plan->cand[c->cand];
+    if (c->cand_retries >= cand->res->retries)
+        return 0;
+    int64_t ra = retry_after_ms(&c->head);
+    uint64_t wait = pd_route_backoff_ms(cand->res, c->cand_retries, ra, next_random(c->ctx.w));
+    if ((ra >= 0 && wait > cand->res->backoff_max_ms) || !within_budget(c, wait))
+        return 0; /* the upstream asks for a longer wait than the route allows: move on */
+    if (!c->retry_ev)
+        c->retry_ev = evtimer_new(c->ctx.w->base, on_retry_timer, c);
+    if (!c->retry_ev)
+        return 0;
+    reset_attempt(c);
+    c->cand_retries++;
+    struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
+    evtimer_add(c->retry_ev, &tv);
+    return 1;
+}
+
+/* After a failed attempt that the client has seen nothing of: retry the same candidate, or go
+ * to the next one the route's triggers allow. Returns 1 when the call goes on (or was answered
+ * and freed); 0 when the caller answers with this attempt's outcome. */
 static int try_next(pd_call *c, pd_result rc)
 {
     if (!c->plan)
         return 0;
     pd_fallback f = judge_attempt(c, rc);
-    pd_breaker_params bp = pd_breaker_default_params();
-    int target = c->plan->cand[c->cand].target;
-    pd_breaker *b = target >= 0 && (size_t)target < c->ctx.w->n_targets ? &c->ctx.w->breakers[target] : NULL;
-    if (b && f == PD_FALLBACK_NO && rc == PD_OK && c->head.status < 500)
-        pd_breaker_success(b);
+    judge_breaker(c, f, rc == PD_OK && c->head.status < 500);
     if (f == PD_FALLBACK_NO)
         return 0;
-    if (b)
-        pd_breaker_failure(b, &bp, pd_now_us() / 1000);
+    if (f == PD_FALLBACK_RETRY && retry_same(c))
+        return 1;
     size_t next = pd_route_plan_next(c->plan, c->cand, f);
-    if (next >= c->plan->n)
+    if (next >= c->plan->n || !within_budget(c, 0))
         return 0;
     reset_attempt(c);
     c->cand = next;
+    c->cand_retries = 0;
     pd_api_error e;
-    return start_attempt(c, &e) == 0;
+    if (start_attempt(c, &e) != 0) {
+        if (c->client_streaming) {
+            c->state = STREAM;
+            break_stream(c, "no_target", e.message);
+            end_stream(c, 0, PD_OK, NULL);
+            free_call(c);
+        } else {
+            fail_call(c, &e);
+        }
+    }
+    return 1;
+}
+
+/* A continuation's attempt failed before it streamed anything: the client's stream (already
+ * open) ends as broken. */
+static void end_continuation(pd_call *c, const char *why)
+{
+    c->state = STREAM;
+    break_stream(c, "upstream_stream_error", why);
+    end_stream(c, 0, PD_OK, NULL);
 }
 
 static void on_done(void *ud, pd_result rc, const char *msg, const pd_upstream_timing *tm)
@@ -622,7 +811,14 @@ static void on_done(void *ud, pd_result rc, const char *msg, const pd_upstream_t
     if (c->state != STREAM && try_next(c, rc))
         return;
     if (c->state == STREAM) {
-        end_stream(c, rc, msg);
+        int complete = c->passthrough ? c->stream_done : rc == PD_OK && c->ops->decoder_done(c->dec);
+        if (end_stream(c, complete, rc, msg))
+            return; /* continued by the next candidate */
+    } else if (c->client_streaming) {
+        char why[200];
+        snprintf(why, sizeof(why), "the continuing upstream failed: %s",
+                 c->head.status ? "error status" : msg ? msg : "no answer");
+        end_continuation(c, why);
     } else if (rc == PD_OK && c->state == BODY) {
         end_body(c);
     } else if (c->state == BODY && c->error[0]) {
@@ -635,6 +831,65 @@ static void on_done(void *ud, pd_result rc, const char *msg, const pd_upstream_t
     free_call(c);
 }
 
+/* The continuation's prefix: the answer the client has so far, as the last (assistant)
+ * message; upstreams that support it (Anthropic, llama.cpp, the embedded engine) continue it. */
+static void set_prefix(pd_call *c)
+{
+    pd_chat_request *r = &c->creq;
+    if (!c->has_prefix) {
+        r->messages = pd_xrealloc(r->messages, (r->n_messages + 1) * sizeof(*r->messages));
+        pd_chat_message *m = &r->messages[r->n_messages++];
+        memset(m, 0, sizeof(*m));
+        m->role = PD_ROLE_ASSISTANT;
+        m->form = PD_CONTENT_STRING;
+        m->parts = pd_xcalloc(1, sizeof(*m->parts));
+        m->n_parts = 1;
+        m->parts[0].kind = PD_PART_TEXT;
+        c->has_prefix = 1;
+    }
+    pd_chat_part *p = &r->messages[r->n_messages - 1].parts[0];
+    free(p->text);
+    p->text = pd_xstrndup(c->sent.data ? c->sent.data : "", c->sent.len);
+    json_decref(r->raw); /* the client's body no longer says what is asked */
+    r->raw = NULL;
+}
+
+/* A stream broke after the client got part of the answer: when the route's triggers allow, the
+ * next candidate continues it from the text sent so far, and a stream comment says so. */
+static int continue_stream(pd_call *c)
+{
+    if (!c->continuable || c->tool_started)
+        return 0;
+    const pd_route_candidate *cand = &c->plan->cand[c->cand];
+    pd_fallback f = pd_route_should_fallback(cand->triggers, c->fault_kind, c->fault_status, c->fault_code, NULL);
+    judge_breaker(c, f, 0);
+    size_t next = pd_route_plan_next(c->plan, c->cand, PD_FALLBACK_NEXT);
+    if (f == PD_FALLBACK_NO || next >= c->plan->n || !within_budget(c, 0))
+        return 0;
+    char from[128], why[sizeof(c->error)], code[sizeof(c->fault_code)];
+    snprintf(from, sizeof(from), "%s", c->model->name);
+    snprintf(why, sizeof(why), "%s", c->error);
+    snprintf(code, sizeof(code), "%s", c->fault_code);
+    size_t have = c->sent.len;
+    set_prefix(c);
+    reset_attempt(c);
+    c->cand = next;
+    c->cand_retries = 0;
+    pd_api_error e;
+    if (start_attempt(c, &e) != 0) {
+        c->state = STREAM;
+        break_stream(c, code, why);
+        return 0;
+    }
+    char note[512];
+    int n = snprintf(note, sizeof(note),
+                     ": pendulum: the stream from %s broke (%s) after %zu bytes of answer; %s continues it\n\n",
+                     from, code, have, c->model->name);
+    if (n > 0 && pd_buf_append(&c->out, note, (size_t)n < sizeof(note) ? (size_t)n : sizeof(note) - 1) == PD_OK)
+        flush_out(c);
+    return 1;
+}
+
 /* The client went away (connection closed): stop the upstream now. */
 static void on_client_gone(void *ud)
 {
@@ -644,6 +899,8 @@ static void on_client_gone(void *ud)
     pd_engine_job_free(c->job); /* the engine frees the sequence at its next step */
     c->job = NULL;
     c->conn = NULL; /* being freed by evhttp */
+    if (c->plan && c->attempts)
+        pd_breaker_abandon(breaker_of(c, c->plan->cand[c->cand].target)); /* no verdict */
     c->status = 499;
     snprintf(c->error, sizeof(c->error), "client disconnected");
     /* While streaming, evhttp detached the request from the dead connection and left it to us. */
@@ -673,6 +930,7 @@ static pd_call *new_call(pd_ingress_ctx *ctx, const pd_model_cfg *m)
     pd_sse_init(&c->sse, 0);
     pd_buf_init(&c->body, ctx->w->cfg->limits.max_upstream_bytes);
     pd_buf_init(&c->out, 0);
+    pd_buf_init(&c->sent, 0);
     c->conn = pd_worker_conn_of(ctx->w, ctx->req);
     pd_worker_call_started(ctx->w);
     if (!c->chunk) { /* a small internal allocation: the house rule is to abort */
@@ -747,13 +1005,12 @@ static int on_engine_event(void *ud, const pd_engine_event *ev)
 static void finish_engine(pd_call *c)
 {
     if (c->state == STREAM) {
-        if (!c->stream_broken && !c->stream_done) {
-            c->dialect->encode_end(c->enc, &c->out);
-            c->stream_done = 1;
-        }
-        flush_out(c);
-        release_conn(c);
-        evhttp_send_reply_end(c->ctx.req);
+        if (end_stream(c, !c->faulted, PD_OK, NULL))
+            return; /* continued by the next candidate */
+    } else if (c->engine_failed && try_next(c, PD_OK)) {
+        return;
+    } else if (c->client_streaming) {
+        end_continuation(c, c->engine_failed ? c->engine_err.message : "the continuing model gave no answer");
     } else if (c->engine_failed) {
         reply_api_error(c, &c->engine_err);
     } else {
@@ -814,7 +1071,7 @@ static void on_engine_wake(evutil_socket_t fd, short what, void *arg)
     bool done = pd_engine_job_poll(c->job, on_engine_event, c);
     if (c->state == STREAM)
         flush_out(c);
-    if (done || c->stream_broken)
+    if (done || c->stream_broken || c->faulted)
         finish_engine(c);
 }
 
@@ -861,7 +1118,29 @@ static pd_result redact_call(pd_call *c)
     pd_pii_restorer_init(&c->restore_text);
     pd_pii_restorer_init(&c->restore_args);
     c->redact_rc = pd_redact_request(c->ctx.w->scanner, c->vault, &c->creq);
+    c->continuable = 0; /* a prefix would carry restored (original) values to the next target */
     return c->redact_rc;
+}
+
+/* A candidate whose circuit is open is not sent to (e says why, for when none is left). */
+static int circuit_open(pd_call *c, const pd_route_candidate *cand, pd_api_error *e)
+{
+    pd_breaker *b = breaker_of(c, cand->target);
+    pd_breaker_params bp = pd_breaker_default_params();
+    if (!b || !pd_breaker_is_open(b, &bp, pd_now_us() / 1000))
+        return 0;
+    pd_openai_error_set(e, 503, NULL, "circuit_open", NULL,
+                        "no target of the route can take the request now: the circuit of %s is open", cand->model);
+    return 1;
+}
+
+/* The attempt is going out: a half-open circuit lets exactly this one through as its probe. */
+static void admit(pd_call *c, const pd_route_candidate *cand)
+{
+    pd_breaker *b = breaker_of(c, cand->target);
+    pd_breaker_params bp = pd_breaker_default_params();
+    if (b)
+        pd_breaker_allow(b, &bp, pd_now_us() / 1000);
 }
 
 /* Starts the request on the plan's candidate c->cand, or the first later one that can take it.
@@ -874,9 +1153,13 @@ static int start_attempt(pd_call *c, pd_api_error *e)
         const pd_model_cfg *m = pd_config_model(c->ctx.w->cfg, cand->model);
         if (!m || (cand->redact && redact_call(c) != PD_OK))
             continue; /* a request that cannot be redacted is never sent to that target */
+        if (circuit_open(c, cand, e))
+            continue;
         if (m->provider->kind == PD_KIND_LLAMA) {
-            if (start_engine(c, m, e) == 0)
+            if (start_engine(c, m, e) == 0) {
+                admit(c, cand);
                 return 0;
+            }
             continue;
         }
         c->model = m;
@@ -887,7 +1170,10 @@ static int start_attempt(pd_call *c, pd_api_error *e)
             continue;
         }
         /* Redacted calls translate, so the answer can be restored event by event. */
-        c->passthrough = c->ops->native == c->dialect && c->ops->pass_event && c->creq.raw && !c->vault;
+        /* A stream that a later candidate may continue is translated, so the client's stream
+         * is the encoder's from the start. */
+        c->passthrough = c->ops->native == c->dialect && c->ops->pass_event && c->creq.raw && !c->vault &&
+                         !(c->continuable && c->creq.stream);
         if (!c->passthrough)
             c->dec = c->ops->decoder_new();
         /* The client's original body (raw) is only for an upstream of the client's own dialect,
@@ -902,6 +1188,7 @@ static int start_attempt(pd_call *c, pd_api_error *e)
             c->dec = NULL;
             continue; /* this upstream cannot honour the request; a later one may */
         }
+        admit(c, cand);
         start_transfer(c, &treq);
         return 0;
     }
@@ -915,6 +1202,12 @@ void pd_relay_chat(pd_ingress_ctx *ctx, pd_route_plan *plan, pd_chat_request *cr
     c->creq = *creq;
     c->plan = plan;
     c->enc = c->dialect->encoder_new(&c->creq, ctx->id, c->creq.model);
+    const pd_chat_message *last = c->creq.n_messages ? &c->creq.messages[c->creq.n_messages - 1] : NULL;
+    /* Continuing a broken stream needs a next candidate, one choice, and a conversation that does
+     * not already end with the assistant's words (the prefix would be ambiguous). */
+    c->continuable = plan->n > 1 && c->creq.stream && !(c->creq.sampling.has_n && c->creq.sampling.n > 1) &&
+                     last && last->role != PD_ROLE_ASSISTANT;
+    pd_buf_init(&c->sent, ctx->w->cfg->limits.max_body_bytes);
     pd_api_error e;
     if (start_attempt(c, &e) != 0)
         fail_call(c, &e);

@@ -47,6 +47,13 @@ static pd_result fill_route(const pd_config *cfg, const pd_route_cfg *rc, pd_rou
         }
         d->triggers |= bit;
     }
+    d->res = (pd_route_resilience){
+        .retries = rc->retry_attempts, .backoff_base_ms = rc->retry_base_ms,
+        .backoff_max_ms = rc->retry_max_ms, .max_attempts = rc->max_attempts,
+        .deadline_ms = rc->deadline_ms, .min_mean_logprob = rc->min_mean_logprob,
+        .min_window_logprob = rc->min_window_logprob, .window_tokens = rc->confidence_window,
+        .decide_after_tokens = rc->decide_after_tokens,
+    };
     char why[200];
     if (rc->compliance && pd_route_compliance_parse(rc->compliance, &d->compliance, why, sizeof(why))) {
         snprintf(err, errlen, "%s:%d: route '%s': %s", where, rc->line, rc->name, why);

@@ -49,9 +49,11 @@ struct pd_route {
     bool has_below[PD_ROUTE_MAX_TIERS];
     pd_route_pii pii_action;
     unsigned triggers, compliance;
+    pd_route_resilience res;
 };
 
 struct pd_router {
+    pd_route_resilience defaults; /* of plain models and of routes defined without */
     pd_route *routes;
     size_t n_routes;
     target *targets;
@@ -75,6 +77,7 @@ static const struct {
     {"overloaded", PD_TRIG_OVERLOADED},
     {"context", PD_TRIG_CONTEXT},
     {"auth", PD_TRIG_AUTH},
+    {"low_confidence", PD_TRIG_LOW_CONFIDENCE},
 };
 
 static const struct {
@@ -432,6 +435,7 @@ static pd_result build_route(const pd_router *r, pd_route *rt, const pd_route_de
     rt->pii_action = d->pii_action;
     rt->triggers = d->triggers ? d->triggers : PD_TRIG_DEFAULT;
     rt->compliance = d->compliance;
+    rt->res = d->res.max_attempts ? d->res : r->defaults; /* zero-filled: the defaults */
     switch (d->policy) {
     case PD_POLICY_FALLBACK:
     case PD_POLICY_SPECULATIVE:
@@ -539,6 +543,7 @@ pd_result pd_router_new(const pd_route_def *routes, size_t n_routes, const pd_ta
 {
     *out = NULL;
     pd_router *r = pd_xcalloc(1, sizeof *r);
+    r->defaults = pd_route_resilience_default();
     pd_result rc = copy_targets(r, targets, n_targets, err, errlen);
     if (!rc)
         rc = copy_route_names(r, routes, n_routes, err, errlen);
@@ -908,6 +913,7 @@ static void fill_candidate(planner *pl, const leaf *l, pd_route_candidate *c)
     c->local = t->local;
     c->redact = pl->pii_found && pl->pii_rank == 1 && !t->local;
     c->open = is_open(pl->ctx, l->target);
+    c->res = via ? &via->res : &pl->r->defaults;
 }
 
 /* Healthy first, open circuits after them (both in plan order), capped. */
@@ -949,6 +955,7 @@ static pd_result plan_begin(planner *pl, const char *name, ref *x)
         pl->p->route = pl->r->routes[i].name;
         pl->p->policy = pl->r->routes[i].policy;
         pl->p->is_route = true;
+        pl->p->res = &pl->r->routes[i].res;
         return PD_OK;
     }
     i = find_target(pl->r, name);
@@ -959,6 +966,7 @@ static pd_result plan_begin(planner *pl, const char *name, ref *x)
     }
     *x = (ref){false, i};
     pl->p->route = pl->r->targets[i].model;
+    pl->p->res = &pl->r->defaults;
     reason_add(pl, "%s: a model, not a route", pl->p->route);
     return PD_OK;
 }
@@ -1154,6 +1162,12 @@ bool pd_breaker_allow(pd_breaker *b, const pd_breaker_params *bp, uint64_t now_m
 void pd_breaker_success(pd_breaker *b)
 {
     pd_breaker_init(b);
+}
+
+void pd_breaker_abandon(pd_breaker *b)
+{
+    if (b && b->state == PD_BREAKER_HALF_OPEN)
+        b->probing = false;
 }
 
 void pd_breaker_failure(pd_breaker *b, const pd_breaker_params *bp, uint64_t now_ms)

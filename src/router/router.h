@@ -63,6 +63,7 @@
 #include "core/result.h"
 #include "pii/pii.h"
 #include "proto/openai.h"
+#include "router/resilience.h"
 #include "router/score.h"
 
 #define PD_ROUTE_MAX_CANDIDATES 16
@@ -106,11 +107,13 @@ enum {
     PD_TRIG_OVERLOADED = 1u << 4, /* 529 and Anthropic's overloaded_error */
     PD_TRIG_CONTEXT = 1u << 5,    /* context length exceeded: go to a larger-context target */
     PD_TRIG_AUTH = 1u << 6,       /* 401, 402, 403, 404: this provider refuses; another may not */
-    PD_TRIG_ALL = (1u << 7) - 1,
+    PD_TRIG_LOW_CONFIDENCE = 1u << 7, /* the answer's token log-probabilities are below the
+                                         route's confidence thresholds (pd_route_resilience) */
+    PD_TRIG_ALL = (1u << 8) - 1,
     PD_TRIG_DEFAULT = PD_TRIG_ALL
 };
 /* Names for config: "connect", "timeout", "rate_limit", "server", "overloaded", "context",
-   "auth"; the bit, or 0 for an unknown name. */
+   "auth", "low_confidence"; the bit, or 0 for an unknown name. */
 unsigned pd_route_trigger_from_name(const char *name);
 
 typedef enum pd_failure {
@@ -188,6 +191,7 @@ typedef struct pd_route_def {
     pd_route_pii pii_action; /* privacy */
     unsigned triggers;       /* PD_TRIG_* ; 0 means PD_TRIG_DEFAULT */
     unsigned compliance;     /* PD_COMPLY_* every target below must meet */
+    pd_route_resilience res;
 } pd_route_def;
 
 /* ---- the router --------------------------------------------------------------------------- */
@@ -236,6 +240,7 @@ typedef struct pd_route_candidate {
     bool local;
     bool redact; /* replace PII by placeholders before sending (pii/pii.h vault) */
     bool open;   /* open circuit: moved to the end */
+    const pd_route_resilience *res; /* of `via` (defaults for a plain model); in the router */
 } pd_route_candidate;
 
 typedef struct pd_route_plan {
@@ -245,6 +250,7 @@ typedef struct pd_route_plan {
     pd_route_candidate cand[PD_ROUTE_MAX_CANDIDATES];
     size_t n;
     unsigned race; /* > 1: the first `race` candidates may be started at once */
+    const pd_route_resilience *res; /* of the route asked for; in the router */
     bool scored;   /* a tiered route was on the path */
     double score;
     pd_score_features features;
@@ -327,6 +333,9 @@ bool pd_breaker_allow(pd_breaker *b, const pd_breaker_params *bp, uint64_t now_m
 /* What pd_route_ctx.open wants: true when pd_breaker_allow would say no (does not change b). */
 bool pd_breaker_is_open(const pd_breaker *b, const pd_breaker_params *bp, uint64_t now_ms);
 void pd_breaker_success(pd_breaker *b);
+/* The request let through ended without a verdict (its client left): when it was the probe,
+   the next request may probe instead. NULL is a no-op. */
+void pd_breaker_abandon(pd_breaker *b);
 void pd_breaker_failure(pd_breaker *b, const pd_breaker_params *bp, uint64_t now_ms);
 
 #endif

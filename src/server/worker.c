@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "ingress/ingress.h"
 #include "proto/openai.h"
 
@@ -341,6 +342,7 @@ pd_worker *pd_worker_new(int id, const pd_config *cfg, int log_fd, char *err, si
     w->id = id;
     w->cfg = cfg;
     w->log_fd = log_fd;
+    w->rng = (uint64_t)pd_wall_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t)id; /* jitter need not be secret */
     w->listen_fd = open_listener(cfg, err, errlen);
     if (w->listen_fd < 0)
         goto fail;

@@ -62,6 +62,7 @@ struct pd_worker {
     size_t inflight; /* requests being served */
     int draining;    /* SIGTERM seen: no new connections, exit when inflight reaches 0 */
     uint64_t seq;    /* request counter, part of request ids */
+    uint64_t rng;    /* this worker's random state (retry jitter), seeded at start-up */
     struct event *stop_ev, *force_ev;
     pthread_t thread;
     int listen_fd;
