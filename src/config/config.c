@@ -55,7 +55,8 @@ typedef enum vtype {
     V_USD,      /* a price, a number >= 0, stored in a double; absent = -1 */
     V_MAP,      /* a section: sub-table, stored at off */
     V_LIST,     /* list of maps: array at off, count at count_off */
-    V_KEYLIST   /* list of secrets (api_keys): char ** at off, count at count_off */
+    V_KEYLIST,  /* list of secrets (api_keys): char ** at off, count at count_off */
+    V_NUMLIST   /* list of positive numbers (weights): double * at off, count at count_off */
 } vtype;
 
 #define F_REQUIRED 1u
@@ -101,6 +102,8 @@ typedef struct schema {
     {.key = (k), .type = V_LIST, AT(S, m), .count_off = offsetof(S, cnt), .max = (most), .sub = &(sch)}
 #define KEYLIST(k, S, m, cnt, most) \
     {.key = (k), .type = V_KEYLIST, AT(S, m), .count_off = offsetof(S, cnt), .max = (most)}
+#define NUMLIST(k, S, m, cnt, most) \
+    {.key = (k), .type = V_NUMLIST, AT(S, m), .count_off = offsetof(S, cnt), .max = (most)}
 
 static void provider_begin(ctx *c, void *item);
 static pd_result provider_end(ctx *c, void *items, size_t i, yaml_node_t *node, const char *path);
@@ -186,6 +189,8 @@ static const field route_fields[] = {
     {.key = "pii", .type = V_MAP, .off = 0, .size = 0, .sub = &route_pii_schema},
     KEYLIST("on", pd_route_cfg, on, n_on, 16),
     STR("compliance", V_STR, 0, pd_route_cfg, compliance),
+    STR("strategy", V_STR, 0, pd_route_cfg, strategy),
+    NUMLIST("weights", pd_route_cfg, weights, n_weights, 16),
 };
 static const schema route_schema = {route_fields, N_OF(route_fields), sizeof(pd_route_cfg), NULL,
                                     route_end};
@@ -317,7 +322,8 @@ static const char *want_of(vtype t)
     case V_USD: return "a number";
     case V_MAP: return "a map";
     case V_LIST:
-    case V_KEYLIST: return "a list";
+    case V_KEYLIST:
+    case V_NUMLIST: return "a list";
     default: return "a string";
     }
 }
@@ -851,12 +857,54 @@ static pd_result load_keylist(ctx *c, const field *f, yaml_node_t *v, void *base
     return PD_OK;
 }
 
+/* A positive finite number (a weight). */
+static pd_result parse_positive(ctx *c, const yaml_node_t *item, const char *path, double *out)
+{
+    char *s = NULL, *end = NULL;
+    pd_result rc = scalar_text(c, item, path, "a number", 0, &s);
+    if (rc)
+        return rc;
+    double v = s && *s ? strtod(s, &end) : 0;
+    if (!s || !*s || *end || !(v > 0 && v < 1e12))
+        rc = fail(c, line_of(item), path, "must be a positive number, not \"%s\"", s ? s : "");
+    else
+        *out = v;
+    free(s);
+    return rc;
+}
+
+/* weights: every item a positive number; the count is checked by whoever reads the list. */
+static pd_result load_numlist(ctx *c, const field *f, yaml_node_t *v, void *base, const char *path)
+{
+    if (is_null(v))
+        return PD_OK;
+    pd_result rc = check_list(c, f, v, path);
+    if (rc)
+        return rc;
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    double *nums = pd_xcalloc(n ? n : 1, sizeof *nums);
+    memcpy((char *)base + f->off, &nums, sizeof nums);
+    size_t *count = (size_t *)((char *)base + f->count_off);
+    for (size_t i = 0; i < n && !rc; i++) {
+        yaml_node_t *item = node_at(c, v->data.sequence.items.start[i]);
+        char p[MAX_PATH];
+        path_join(p, path, NULL, 0, i);
+        if (!item)
+            return fail(c, line_of(v), p, "missing item");
+        rc = parse_positive(c, item, p, &nums[i]);
+        if (!rc)
+            ++*count;
+    }
+    return rc;
+}
+
 static pd_result load_value(ctx *c, const field *f, yaml_node_t *v, void *base, const char *path)
 {
     switch (f->type) {
     case V_MAP: return load_map(c, f->sub, v, (char *)base + f->off, path);
     case V_LIST: return load_list(c, f, v, base, path);
     case V_KEYLIST: return load_keylist(c, f, v, base, path);
+    case V_NUMLIST: return load_numlist(c, f, v, base, path);
     default: break;
     }
     char *s = NULL;
@@ -1240,6 +1288,8 @@ static void free_route(pd_route_cfg *r)
     free(r->pii_action);
     free_strs(r->on, r->n_on);
     free(r->compliance);
+    free(r->strategy);
+    free(r->weights);
 }
 
 void pd_config_free(pd_config *cfg)

@@ -89,6 +89,10 @@ typedef struct pd_route_cfg {
     char **on;               /* fallback triggers by name; none = all */
     size_t n_on;
     char *compliance;        /* tags every target must meet, e.g. "hipaa, eu" */
+    char *strategy;          /* balance: least_outstanding (NULL) | round_robin | random |
+                                weighted | latency */
+    double *weights;         /* balance + weighted: one positive number per target */
+    size_t n_weights;
     int line;
 } pd_route_cfg;
 

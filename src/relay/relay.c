@@ -65,6 +65,7 @@ typedef struct pd_call {
     uint64_t t_first_out_us;       /* the first answer bytes went to the client */
     pd_upstream_timing timing;     /* curl's, of the upstream transfer */
     int attempts;
+    int load_target;               /* 1 + the target this attempt counts in the worker's load */
     double cost_usd;               /* < 0: unknown */
     char cost[PD_COST_HEADER_MAX]; /* x-pendulum-cost-usd: dollars, or "unknown" */
     char error[200];
@@ -168,8 +169,26 @@ static void log_call(pd_call *c)
     pd_log_request(c->ctx.w->log_fd, &r);
 }
 
+/* Balance load (worker.h): each attempt is counted from its start to its end, exactly once. */
+static void hold_target(pd_call *c)
+{
+    c->load_target = 1 + (int)(c->model - c->ctx.w->cfg->models); /* router index = model index */
+    pd_worker_target_begin(c->ctx.w, c->load_target - 1);
+}
+
+static void release_target(pd_call *c)
+{
+    bool ok =
+        c->t_first_byte_us && !c->engine_failed && c->head.status < 500 && c->head.status != 429;
+    if (c->load_target)
+        pd_worker_target_end(c->ctx.w, c->load_target - 1,
+                             ok ? c->t_first_byte_us - c->t_upstream_us : 0, ok);
+    c->load_target = 0;
+}
+
 static void free_call(pd_call *c)
 {
+    release_target(c);
     if (!c->cost[0])
         price_call(c);
     log_call(c);
@@ -618,6 +637,7 @@ static void on_done(void *ud, pd_result rc, const char *msg, const pd_upstream_t
     pd_call *c = ud;
     c->xfer = NULL;
     c->timing = *tm;
+    release_target(c);
     c->upstream_ms = (double)tm->total_us / 1000.0;
     if (c->state != STREAM && try_next(c, rc))
         return;
@@ -700,6 +720,7 @@ static void start_transfer(pd_call *c, pd_transfer_req *treq)
         free_call(c);
         return;
     }
+    hold_target(c);
     if (c->conn)
         pd_conn_begin(c->conn, c, on_client_gone);
 }
@@ -847,6 +868,7 @@ static int start_engine(pd_call *c, const pd_model_cfg *m, pd_api_error *e)
     }
     c->t_upstream_us = pd_now_us();
     c->attempts++;
+    hold_target(c);
     if (c->conn)
         pd_conn_begin(c->conn, c, on_client_gone);
     return 0;

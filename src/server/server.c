@@ -220,6 +220,8 @@ static int attach_routing(pd_worker *w, const pd_config *cfg, const pd_router *r
     w->n_targets = cfg->n_models;
     w->breakers = pd_xcalloc(w->n_targets + 1, sizeof(*w->breakers));
     w->open = pd_xcalloc(w->n_targets + 1, 1);
+    w->outstanding = pd_xcalloc(w->n_targets + 1, sizeof(*w->outstanding));
+    w->latency_ewma_ms = pd_xcalloc(w->n_targets + 1, sizeof(*w->latency_ewma_ms));
     return pd_pii_scanner_new(pii, &w->scanner) == PD_OK ? 0 : -1;
 }
 

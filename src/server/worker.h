@@ -12,6 +12,7 @@
 #define PD_SERVER_WORKER_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -76,6 +77,10 @@ struct pd_worker {
     pd_pii_scanner *scanner;  /* this worker's PII scratch space */
     pd_breaker *breakers;     /* per target (router index), this worker's view of their health */
     unsigned char *open;      /* scratch: which targets are open, for pd_route_ctx */
+    /* Balance inputs per target (router index): this worker's own view, so no lock. */
+    uint32_t *outstanding;   /* attempts in flight to the target from this worker */
+    double *latency_ewma_ms; /* EWMA of the target's time to first byte; 0 = no sample */
+    uint64_t rng;            /* xorshift64* state for pd_worker_random; never 0 */
     size_t n_targets;
 };
 
@@ -98,5 +103,21 @@ void pd_conn_end(pd_conn *c);
 
 void pd_worker_call_started(pd_worker *w);
 void pd_worker_call_finished(pd_worker *w);
+
+/* ---- per-target load (balance routes, router.h "Balance") ------------------------------------
+ * An ATTEMPT (one upstream transfer or one engine job for one target) is counted in flight
+ * from pd_worker_target_begin to pd_worker_target_end; the caller pairs them exactly once per
+ * attempt, including attempts that end in a fallback and clients that go away. The latency is
+ * the attempt's time to first byte (request sent -> response head, or the engine's first event):
+ * it measures queueing and prefill, what a balancer can influence, and not the answer's length.
+ * It enters an exponentially weighted moving average with alpha PD_WORKER_EWMA_ALPHA (0.3: a
+ * replica that slows down dominates the average after about 3 answers, one outlier fades after
+ * about 5). Only successful attempts (ok) give a sample: a replica that fails fast must not look
+ * fast. A target index out of range is ignored. Worker thread only. */
+#define PD_WORKER_EWMA_ALPHA 0.3
+void pd_worker_target_begin(pd_worker *w, int target);
+void pd_worker_target_end(pd_worker *w, int target, uint64_t latency_us, bool ok);
+/* 64 random bits from this worker's generator (seeded per worker; not for secrets). */
+uint64_t pd_worker_random(pd_worker *w);
 
 #endif
