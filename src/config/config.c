@@ -134,6 +134,14 @@ static const field local_cost_fields[] = {
 };
 static const schema local_cost_schema = {local_cost_fields, N_OF(local_cost_fields), 0, NULL, NULL};
 
+static const field health_fields[] = {
+    NUM("enabled", V_BOOL, pd_health_check_cfg, enabled, 1, 0, 1),
+    STR("path", V_STR, 0, pd_health_check_cfg, path),
+    NUM("interval_ms", V_MS, pd_health_check_cfg, interval_ms, 5000, 100, HOUR_MS),
+    NUM("timeout_ms", V_MS, pd_health_check_cfg, timeout_ms, 1000, 10, 60000),
+};
+static const schema health_schema = {health_fields, N_OF(health_fields), 0, NULL, NULL};
+
 static const field provider_fields[] = {
     STR("name", V_STR, F_REQUIRED, pd_provider_cfg, name),
     STR("kind", V_KIND, F_REQUIRED, pd_provider_cfg, kind),
@@ -152,6 +160,7 @@ static const field provider_fields[] = {
     NUM("batch_size", V_INT, pd_provider_cfg, batch_size, 512, 1, 65536),
     NUM("embeddings", V_BOOL, pd_provider_cfg, embeddings, 0, 0, 1),
     STR("pooling", V_STR, 0, pd_provider_cfg, pooling),
+    MAP("health_check", pd_provider_cfg, health, health_schema),
 };
 static const schema provider_schema = {provider_fields, N_OF(provider_fields),
                                        sizeof(pd_provider_cfg), provider_begin, provider_end};
@@ -987,6 +996,30 @@ static void provider_begin(ctx *c, void *item)
     p->timeouts = c->cfg->timeouts; /* `upstream:` is loaded before `providers:` */
 }
 
+/* Only local HTTP servers are probed: cloud providers have breakers and fallback, and the
+ * embedded engine reports its own state. An explicit health_check elsewhere is a mistake. */
+static pd_result provider_health(ctx *c, pd_provider_cfg *p, yaml_node_t *node, const char *path)
+{
+    pd_health_check_cfg *h = &p->health;
+    int http = p->kind == PD_KIND_OPENAI || p->kind == PD_KIND_OLLAMA;
+    yaml_node_t *given = map_get(c, node, "health_check");
+    char sub[MAX_PATH];
+    path_join(sub, path, "health_check", 12, 0);
+    if (given && !is_null(given) && h->enabled && (!p->local || !http))
+        return fail(c, line_of(given), sub,
+                    "only providers with local: true of kind openai or ollama are probed "
+                    "(say enabled: false, or remove it)");
+    if (h->path && h->path[0] != '/')
+        return fail(c, line_of(given), sub,
+                    "path must start with / (it is taken from the "
+                    "base_url's scheme://host:port), not \"%s\"",
+                    h->path);
+    if (!h->path)
+        h->path = pd_xstrdup(p->kind == PD_KIND_OLLAMA ? "/" : "/health");
+    h->enabled = h->enabled && p->local && http;
+    return PD_OK;
+}
+
 static pd_result provider_end(ctx *c, void *items, size_t i, yaml_node_t *node, const char *path)
 {
     pd_provider_cfg *all = items, *p = &all[i];
@@ -1005,6 +1038,9 @@ static pd_result provider_end(ctx *c, void *items, size_t i, yaml_node_t *node, 
         return fail(c, line_of(node), path, "pooling must be mean, cls or last, not \"%s\"", p->pooling);
     if (!p->base_url)
         p->base_url = default_base_url(p->kind);
+    pd_result rc = provider_health(c, p, node, path);
+    if (rc)
+        return rc;
     if (!p->api_key && !map_get(c, node, "api_key"))
         p->api_key = default_api_key(p->kind);
     return PD_OK;
@@ -1307,6 +1343,7 @@ void pd_config_free(pd_config *cfg)
         free(cfg->providers[i].api_key);
         free(cfg->providers[i].model_path);
         free(cfg->providers[i].pooling);
+        free(cfg->providers[i].health.path);
     }
     free(cfg->providers);
     for (size_t i = 0; i < cfg->n_models; i++) {

@@ -54,7 +54,8 @@ static pd_route_plan *plan_request(pd_ingress_ctx *ctx, const pd_chat_request *c
     pd_breaker_params bp = pd_breaker_default_params();
     uint64_t now_ms = pd_now_us() / 1000;
     for (size_t i = 0; i < w->n_targets; i++)
-        w->open[i] = pd_breaker_is_open(&w->breakers[i], &bp, now_ms) ? PD_TARGET_OPEN : 0;
+        w->open[i] = (pd_breaker_is_open(&w->breakers[i], &bp, now_ms) ? PD_TARGET_OPEN : 0) |
+                     (pd_health_target(w->health, i) == PD_HEALTH_DOWN ? PD_TARGET_DOWN : 0);
     pd_route_plan *plan = pd_xmalloc(sizeof(*plan));
     if (pd_router_plan(w->router, creq->model, creq, &rctx, plan, &e) != PD_OK) {
         free(plan);

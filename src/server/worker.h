@@ -24,6 +24,7 @@
 #include "pii/pii.h"
 #include "router/router.h"
 #include "upstream/client.h"
+#include "upstream/health.h"
 
 struct event_base;
 struct event;
@@ -75,6 +76,7 @@ struct pd_worker {
     pd_engine *const *engines; /* per provider index: the embedded engine of a kind llama
                                   provider (thread-safe submit), else NULL */
     pd_pii_scanner *scanner;  /* this worker's PII scratch space */
+    const pd_health *health;  /* shared: active health checks (read with relaxed atomics) */
     pd_breaker *breakers;     /* per target (router index), this worker's view of their health */
     unsigned char *open;      /* scratch: which targets are open, for pd_route_ctx */
     /* Balance inputs per target (router index): this worker's own view, so no lock. */

@@ -1,12 +1,13 @@
 // Load balancing across replicas of one model (policy balance: weighted, least_outstanding,
-// latency), checked from the replicas' own request logs. One worker, so that the per-worker
-// in-flight counts and latency averages the strategies read are the ones these requests build.
+// latency) and active health checks of local replicas, checked from the replicas' own request
+// logs. The balance gateway has one worker, so that the per-worker in-flight counts and latency
+// averages the strategies read are the ones these requests build.
 
 import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startMock } from '../mock/openai-mock.mjs';
 import { startPendulum } from './lib/pendulum.mjs';
-import { postJSON, mockControl, mockChatRequests, waitFor } from './lib/http.mjs';
+import { request, postJSON, mockControl, mockRequests, mockChatRequests, waitFor } from './lib/http.mjs';
 
 const T = { timeout: 30000 };
 const msg = (model, content) => ({ model, messages: [{ role: 'user', content }] });
@@ -117,5 +118,70 @@ describe('balance', () => {
     assert.ok(['la', 'lb'].includes(r.json.balance.pick));
     assert.equal(r.json.candidates[0].model, r.json.balance.pick);
     assert.match(r.json.reason, /least_outstanding/);
+  });
+});
+
+// Active health checks: a local replica whose /health answers 503 is marked down after two
+// failed probes, gets no chat request while it is down, and gets traffic again once /health
+// recovers. Two workers: the verdict is one per process, every worker follows it.
+describe('health checks', () => {
+  let a, b, pd;
+  const HC = { interval_ms: 200, timeout_ms: 150 };
+  before(async () => {
+    a = await startMock({ port: 0 });
+    b = await startMock({ port: 0 });
+    pd = await startPendulum({
+      workers: 2,
+      providers: [
+        { name: 'ha', kind: 'openai', base_url: `${a.url}/v1`, api_key: '', local: true, health_check: HC },
+        { name: 'hb', kind: 'openai', base_url: `${b.url}/v1`, api_key: '', local: true, health_check: HC },
+      ],
+      models: [
+        { name: 'ha-m', provider: 'ha', upstream_model: 'gpt-4o' },
+        { name: 'hb-m', provider: 'hb', upstream_model: 'gpt-4o' },
+      ],
+      extra: 'routes:\n  - { name: pool, policy: balance, strategy: round_robin, targets: [ha-m, hb-m] }',
+    });
+  }, { timeout: 20000 });
+  after(async () => { await pd.stop(); await a.close(); await b.close(); });
+
+  const upOf = async (target) => {
+    const m = await request(`${pd.url}/metrics`);
+    const line = m.text.split('\n').find((l) => l.startsWith(`pendulum_target_up{target="${target}"}`));
+    return line ? Number(line.split(' ').pop()) : NaN;
+  };
+
+  test('probes go to GET /health at the base URL\'s origin, not under /v1', T, async () => {
+    await waitFor(async () => (await mockRequests(a.url))
+      .some((e) => e.method === 'GET' && e.path === '/health'), { what: 'a probe of /health' });
+    assert.equal(await upOf('ha-m'), 1);
+    assert.equal(await upOf('hb-m'), 1);
+  });
+
+  test('a replica whose /health answers 503 is taken out, then back in', T, async () => {
+    await mockControl(a.url, { path: '/health', status: 503, count: 1000000 });
+    // Two failed probes at 200 ms apart: down well within this bound.
+    await waitFor(async () => (await upOf('ha-m')) === 0, { timeoutMs: 3000, what: 'ha-m down' });
+    const before = (await mockChatRequests(a.url)).length;
+    const ex = await postJSON(`${pd.url}/v1/route/explain`, msg('pool', 'explain'));
+    assert.deepEqual(ex.json.candidates.map((c) => [c.model, c.down]), [['hb-m', false], ['ha-m', true]]);
+    assert.match(ex.json.reason, /health check down: ha-m moved last/);
+    for (let i = 0; i < 20; i++) {
+      const r = await postJSON(`${pd.url}/v1/chat/completions`, msg('pool', `while down ${i}`));
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers['x-pendulum-target'], 'hb-m');
+    }
+    assert.equal((await mockChatRequests(a.url)).length, before, 'no chat request reached the down replica');
+
+    a.reset(); // /health answers 200 again
+    await waitFor(async () => (await upOf('ha-m')) === 1, { timeoutMs: 3000, what: 'ha-m up again' });
+    const targets = [];
+    for (let i = 0; i < 10; i++) {
+      const r = await postJSON(`${pd.url}/v1/chat/completions`, msg('pool', `after ${i}`));
+      assert.equal(r.status, 200, r.text);
+      targets.push(r.headers['x-pendulum-target']);
+    }
+    assert.ok(targets.includes('ha-m'), `the recovered replica serves again: ${targets}`);
+    assert.ok((await mockChatRequests(a.url)).length > 0);
   });
 });
