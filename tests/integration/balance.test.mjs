@@ -110,6 +110,34 @@ describe('balance', () => {
     assert.equal((await mockChatRequests(b.url)).length, 11);
   });
 
+  // Each attempt leaves the in-flight count as it found it: an idle pair ties again, so the
+  // rotation makes both replicas the pick over a few explains (a leaked count would pin lb).
+  const picksWhenIdle = async () => {
+    const picks = new Set();
+    for (let i = 0; i < 4; i++) {
+      const r = await postJSON(`${pd.url}/v1/route/explain`, msg('least', 'who'));
+      assert.match(r.json.reason, /\(0 in flight, fewest\)/);
+      picks.add(r.json.balance.pick);
+    }
+    return [...picks].sort();
+  };
+
+  test('in-flight counts return to zero after a client disconnect and after a fallback', T, async () => {
+    await mockControl(a.url, { hang: true, count: 1 });
+    await assert.rejects(postJSON(`${pd.url}/v1/chat/completions`, msg('la', 'gone'), { timeoutMs: 300 }));
+    await waitFor(async () => (await mockChatRequests(a.url)).some((e) => e.aborted), { what: 'the upstream abort' });
+    assert.deepEqual(await picksWhenIdle(), ['la', 'lb']);
+
+    await mockControl(a.url, { status: 500, count: 2 });
+    for (let i = 0; i < 2; i++) {
+      const r = await postJSON(`${pd.url}/v1/chat/completions`, msg('least', `fallback ${i}`));
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers['x-pendulum-target'], 'lb');
+    }
+    assert.ok((await mockChatRequests(a.url)).some((e) => e.status === 500), 'la failed at least once');
+    assert.deepEqual(await picksWhenIdle(), ['la', 'lb']);
+  });
+
   test('POST /v1/route/explain names the strategy and the pick', T, async () => {
     const r = await postJSON(`${pd.url}/v1/route/explain`, msg('least', 'explain'));
     assert.equal(r.status, 200, r.text);
