@@ -111,7 +111,9 @@ void pd_worker_call_finished(pd_worker *w);
  * from pd_worker_target_begin to pd_worker_target_end; the caller pairs them exactly once per
  * attempt, including attempts that end in a fallback and clients that go away. The latency is
  * the attempt's time to first byte (request sent -> response head, or the engine's first event):
- * it measures queueing and prefill, what a balancer can influence, and not the answer's length.
+ * what a balancer can influence (connection, queueing and, for servers that answer after the
+ * prompt is processed, prefill), not the answer's length. A server that sends a stream's head
+ * before its first token shows less than its time to first token.
  * It enters an exponentially weighted moving average with alpha PD_WORKER_EWMA_ALPHA (0.3: a
  * replica that slows down dominates the average after about 3 answers, one outlier fades after
  * about 5). Only successful attempts (ok) give a sample: a replica that fails fast must not look
