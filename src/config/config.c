@@ -1009,9 +1009,9 @@ static pd_result provider_health(ctx *c, pd_provider_cfg *p, yaml_node_t *node, 
         return fail(c, line_of(given), sub,
                     "only providers with local: true of kind openai or ollama are probed "
                     "(say enabled: false, or remove it)");
-    if (h->path && h->path[0] != '/')
+    if (h->path && (h->path[0] != '/' || strpbrk(h->path, " \t\r\n")))
         return fail(c, line_of(given), sub,
-                    "path must start with / (it is taken from the "
+                    "path must start with / and have no space (it is taken from the "
                     "base_url's scheme://host:port), not \"%s\"",
                     h->path);
     if (!h->path)

@@ -691,8 +691,8 @@ static void health_checks(void)
                "openai or ollama are probed (say enabled: false, or remove it)");
     expect_err("providers:\n"
                "  - {name: c, kind: openai, local: true, health_check: {path: health}}\n",
-               "t.yaml:2: providers[0].health_check: path must start with / (it is taken from the "
-               "base_url's scheme://host:port), not \"health\"");
+               "t.yaml:2: providers[0].health_check: path must start with / and have no space (it is "
+               "taken from the base_url's scheme://host:port), not \"health\"");
     expect_err(
         "providers:\n"
         "  - {name: c, kind: openai, local: true, health_check: {interval_ms: 10ms}}\n",
