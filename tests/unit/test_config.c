@@ -689,10 +689,11 @@ static void health_checks(void)
                "     health_check: {interval_ms: 1s}}\n",
                "t.yaml:3: providers[0].health_check: only providers with local: true of kind "
                "openai or ollama are probed (say enabled: false, or remove it)");
-    expect_err("providers:\n"
-               "  - {name: c, kind: openai, local: true, health_check: {path: health}}\n",
-               "t.yaml:2: providers[0].health_check: path must start with / and have no space (it is "
-               "taken from the base_url's scheme://host:port), not \"health\"");
+    expect_err(
+        "providers:\n"
+        "  - {name: c, kind: openai, local: true, health_check: {path: health}}\n",
+        "t.yaml:2: providers[0].health_check: path must start with / and have no space (it is "
+        "taken from the base_url's scheme://host:port), not \"health\"");
     expect_err(
         "providers:\n"
         "  - {name: c, kind: openai, local: true, health_check: {interval_ms: 10ms}}\n",
