@@ -56,7 +56,8 @@ typedef enum vtype {
     V_LOGPROB,  /* a log-probability, a number <= 0, stored in a double; absent = 1 (unset) */
     V_MAP,      /* a section: sub-table, stored at off */
     V_LIST,     /* list of maps: array at off, count at count_off */
-    V_KEYLIST   /* list of secrets (api_keys): char ** at off, count at count_off */
+    V_KEYLIST,  /* list of secrets (api_keys): char ** at off, count at count_off */
+    V_NUMLIST   /* list of positive numbers (weights): double * at off, count at count_off */
 } vtype;
 
 #define F_REQUIRED 1u
@@ -102,6 +103,8 @@ typedef struct schema {
     {.key = (k), .type = V_LIST, AT(S, m), .count_off = offsetof(S, cnt), .max = (most), .sub = &(sch)}
 #define KEYLIST(k, S, m, cnt, most) \
     {.key = (k), .type = V_KEYLIST, AT(S, m), .count_off = offsetof(S, cnt), .max = (most)}
+#define NUMLIST(k, S, m, cnt, most) \
+    {.key = (k), .type = V_NUMLIST, AT(S, m), .count_off = offsetof(S, cnt), .max = (most)}
 
 static void provider_begin(ctx *c, void *item);
 static pd_result provider_end(ctx *c, void *items, size_t i, yaml_node_t *node, const char *path);
@@ -132,6 +135,14 @@ static const field local_cost_fields[] = {
 };
 static const schema local_cost_schema = {local_cost_fields, N_OF(local_cost_fields), 0, NULL, NULL};
 
+static const field health_fields[] = {
+    NUM("enabled", V_BOOL, pd_health_check_cfg, enabled, 1, 0, 1),
+    STR("path", V_STR, 0, pd_health_check_cfg, path),
+    NUM("interval_ms", V_MS, pd_health_check_cfg, interval_ms, 5000, 100, HOUR_MS),
+    NUM("timeout_ms", V_MS, pd_health_check_cfg, timeout_ms, 1000, 10, 60000),
+};
+static const schema health_schema = {health_fields, N_OF(health_fields), 0, NULL, NULL};
+
 static const field provider_fields[] = {
     STR("name", V_STR, F_REQUIRED, pd_provider_cfg, name),
     STR("kind", V_KIND, F_REQUIRED, pd_provider_cfg, kind),
@@ -150,6 +161,7 @@ static const field provider_fields[] = {
     NUM("batch_size", V_INT, pd_provider_cfg, batch_size, 512, 1, 65536),
     NUM("embeddings", V_BOOL, pd_provider_cfg, embeddings, 0, 0, 1),
     STR("pooling", V_STR, 0, pd_provider_cfg, pooling),
+    MAP("health_check", pd_provider_cfg, health, health_schema),
 };
 static const schema provider_schema = {provider_fields, N_OF(provider_fields),
                                        sizeof(pd_provider_cfg), provider_begin, provider_end};
@@ -208,6 +220,8 @@ static const field route_fields[] = {
     NUM("max_attempts", V_INT, pd_route_cfg, max_attempts, 8, 1, 64),
     NUM("deadline_ms", V_MS, pd_route_cfg, deadline_ms, 0, 0, DAY_MS),
     {.key = "confidence", .type = V_MAP, .off = 0, .size = 0, .sub = &route_confidence_schema},
+    STR("strategy", V_STR, 0, pd_route_cfg, strategy),
+    NUMLIST("weights", pd_route_cfg, weights, n_weights, 16),
 };
 static const schema route_schema = {route_fields, N_OF(route_fields), sizeof(pd_route_cfg), NULL,
                                     route_end};
@@ -340,7 +354,8 @@ static const char *want_of(vtype t)
     case V_LOGPROB: return "a number";
     case V_MAP: return "a map";
     case V_LIST:
-    case V_KEYLIST: return "a list";
+    case V_KEYLIST:
+    case V_NUMLIST: return "a list";
     default: return "a string";
     }
 }
@@ -888,12 +903,54 @@ static pd_result load_keylist(ctx *c, const field *f, yaml_node_t *v, void *base
     return PD_OK;
 }
 
+/* A positive finite number (a weight). */
+static pd_result parse_positive(ctx *c, const yaml_node_t *item, const char *path, double *out)
+{
+    char *s = NULL, *end = NULL;
+    pd_result rc = scalar_text(c, item, path, "a number", 0, &s);
+    if (rc)
+        return rc;
+    double v = s && *s ? strtod(s, &end) : 0;
+    if (!s || !*s || *end || !(v > 0 && v < 1e12))
+        rc = fail(c, line_of(item), path, "must be a positive number, not \"%s\"", s ? s : "");
+    else
+        *out = v;
+    free(s);
+    return rc;
+}
+
+/* weights: every item a positive number; the count is checked by whoever reads the list. */
+static pd_result load_numlist(ctx *c, const field *f, yaml_node_t *v, void *base, const char *path)
+{
+    if (is_null(v))
+        return PD_OK;
+    pd_result rc = check_list(c, f, v, path);
+    if (rc)
+        return rc;
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    double *nums = pd_xcalloc(n ? n : 1, sizeof *nums);
+    memcpy((char *)base + f->off, &nums, sizeof nums);
+    size_t *count = (size_t *)((char *)base + f->count_off);
+    for (size_t i = 0; i < n && !rc; i++) {
+        yaml_node_t *item = node_at(c, v->data.sequence.items.start[i]);
+        char p[MAX_PATH];
+        path_join(p, path, NULL, 0, i);
+        if (!item)
+            return fail(c, line_of(v), p, "missing item");
+        rc = parse_positive(c, item, p, &nums[i]);
+        if (!rc)
+            ++*count;
+    }
+    return rc;
+}
+
 static pd_result load_value(ctx *c, const field *f, yaml_node_t *v, void *base, const char *path)
 {
     switch (f->type) {
     case V_MAP: return load_map(c, f->sub, v, (char *)base + f->off, path);
     case V_LIST: return load_list(c, f, v, base, path);
     case V_KEYLIST: return load_keylist(c, f, v, base, path);
+    case V_NUMLIST: return load_numlist(c, f, v, base, path);
     default: break;
     }
     char *s = NULL;
@@ -976,6 +1033,30 @@ static void provider_begin(ctx *c, void *item)
     p->timeouts = c->cfg->timeouts; /* `upstream:` is loaded before `providers:` */
 }
 
+/* Only local HTTP servers are probed: cloud providers have breakers and fallback, and the
+ * embedded engine reports its own state. An explicit health_check elsewhere is a mistake. */
+static pd_result provider_health(ctx *c, pd_provider_cfg *p, yaml_node_t *node, const char *path)
+{
+    pd_health_check_cfg *h = &p->health;
+    int http = p->kind == PD_KIND_OPENAI || p->kind == PD_KIND_OLLAMA;
+    yaml_node_t *given = map_get(c, node, "health_check");
+    char sub[MAX_PATH];
+    path_join(sub, path, "health_check", 12, 0);
+    if (given && !is_null(given) && h->enabled && (!p->local || !http))
+        return fail(c, line_of(given), sub,
+                    "only providers with local: true of kind openai or ollama are probed "
+                    "(say enabled: false, or remove it)");
+    if (h->path && (h->path[0] != '/' || strpbrk(h->path, " \t\r\n")))
+        return fail(c, line_of(given), sub,
+                    "path must start with / and have no space (it is taken from the "
+                    "base_url's scheme://host:port), not \"%s\"",
+                    h->path);
+    if (!h->path)
+        h->path = pd_xstrdup(p->kind == PD_KIND_OLLAMA ? "/" : "/health");
+    h->enabled = h->enabled && p->local && http;
+    return PD_OK;
+}
+
 static pd_result provider_end(ctx *c, void *items, size_t i, yaml_node_t *node, const char *path)
 {
     pd_provider_cfg *all = items, *p = &all[i];
@@ -994,6 +1075,9 @@ static pd_result provider_end(ctx *c, void *items, size_t i, yaml_node_t *node, 
         return fail(c, line_of(node), path, "pooling must be mean, cls or last, not \"%s\"", p->pooling);
     if (!p->base_url)
         p->base_url = default_base_url(p->kind);
+    pd_result rc = provider_health(c, p, node, path);
+    if (rc)
+        return rc;
     if (!p->api_key && !map_get(c, node, "api_key"))
         p->api_key = default_api_key(p->kind);
     return PD_OK;
@@ -1277,6 +1361,8 @@ static void free_route(pd_route_cfg *r)
     free(r->pii_action);
     free_strs(r->on, r->n_on);
     free(r->compliance);
+    free(r->strategy);
+    free(r->weights);
 }
 
 void pd_config_free(pd_config *cfg)
@@ -1294,6 +1380,7 @@ void pd_config_free(pd_config *cfg)
         free(cfg->providers[i].api_key);
         free(cfg->providers[i].model_path);
         free(cfg->providers[i].pooling);
+        free(cfg->providers[i].health.path);
     }
     free(cfg->providers);
     for (size_t i = 0; i < cfg->n_models; i++) {

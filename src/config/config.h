@@ -36,6 +36,16 @@ typedef struct pd_timeouts {
     uint32_t total_ms;    /* whole transfer;                     default 600000 */
 } pd_timeouts;
 
+/* Active health check of a local HTTP backend (src/upstream/health.h). */
+typedef struct pd_health_check_cfg {
+    int enabled;          /* effective after loading: 1 only for local: true providers of kind
+                             openai or ollama that did not say enabled: false */
+    char *path;           /* GET origin-of-base_url + path; default /health (openai: llama-server,
+                             vLLM) or / (ollama: "Ollama is running") */
+    uint32_t interval_ms; /* between two probes; default 5000 */
+    uint32_t timeout_ms;  /* one probe, connect included; default 1000 */
+} pd_health_check_cfg;
+
 typedef struct pd_provider_cfg {
     char *name;
     pd_provider_kind kind;
@@ -59,6 +69,7 @@ typedef struct pd_provider_cfg {
     uint32_t batch_size;   /* tokens per decode step; default 512 */
     int embeddings;        /* also serve /v1/embeddings; default 0 */
     char *pooling;         /* embeddings: mean | cls | last; NULL = the model's own */
+    pd_health_check_cfg health; /* `health_check:` */
     int line;             /* line in the config file, for messages; 0 when from the environment */
 } pd_provider_cfg;
 
@@ -96,6 +107,10 @@ typedef struct pd_route_cfg {
     uint32_t deadline_ms;                                 /* default 0: none */
     double min_mean_logprob, min_window_logprob;          /* > 0 (default): unset */
     uint32_t confidence_window, decide_after_tokens;      /* defaults 8, 16 */
+    char *strategy;          /* balance: least_outstanding (NULL) | round_robin | random |
+                                weighted | latency */
+    double *weights;         /* balance + weighted: one positive number per target */
+    size_t n_weights;
     int line;
 } pd_route_cfg;
 

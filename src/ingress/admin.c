@@ -1,5 +1,6 @@
 /* admin.c: the endpoints that answer from the configuration alone. */
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -58,6 +59,21 @@ void pd_ingress_readyz(pd_ingress_ctx *ctx)
         pd_reply_json(ctx, 200, ready, sizeof(ready) - 1);
 }
 
+/* pendulum_target_up for every target with an active check (upstream/health.h). */
+static pd_result render_target_up(const pd_worker *w, pd_buf *out)
+{
+    pd_metrics_target_up *rows = pd_xcalloc(w->cfg->n_models + 1, sizeof(*rows));
+    size_t n = 0;
+    for (size_t i = 0; i < w->cfg->n_models; i++) {
+        pd_health_state st = pd_health_target(w->health, i);
+        if (st != PD_HEALTH_UNCHECKED)
+            rows[n++] = (pd_metrics_target_up){w->cfg->models[i].name, st == PD_HEALTH_UP};
+    }
+    pd_result rc = pd_metrics_render_target_up(rows, n, out);
+    free(rows);
+    return rc;
+}
+
 /* GET /metrics: Prometheus text, summed over the workers' shards at scrape time. */
 void pd_ingress_metrics(pd_ingress_ctx *ctx)
 {
@@ -71,7 +87,7 @@ void pd_ingress_metrics(pd_ingress_ctx *ctx)
     }
     pd_buf out;
     pd_buf_init(&out, 8u << 20);
-    if (pd_metrics_render(w->metrics, &out) != PD_OK) {
+    if (pd_metrics_render(w->metrics, &out) != PD_OK || render_target_up(w, &out) != PD_OK) {
         pd_api_error e;
         pd_openai_error_set(&e, 500, NULL, NULL, NULL, "cannot render the metrics");
         pd_reply_error(ctx, &e);

@@ -35,8 +35,14 @@ static pd_route_plan *plan_request(pd_ingress_ctx *ctx, const pd_chat_request *c
 {
     pd_worker *w = ctx->w;
     pd_api_error e;
-    pd_route_ctx rctx = {.scanner = w->scanner, .open = w->open, .n_open = w->n_targets,
-                         .balance_seed = w->seq};
+    pd_route_ctx rctx = {.scanner = w->scanner,
+                         .open = w->open,
+                         .n_open = w->n_targets,
+                         .outstanding = w->outstanding,
+                         .latency_ewma_ms = w->latency_ewma_ms,
+                         .n_load = w->n_targets,
+                         .balance_seed = w->seq,
+                         .random = pd_worker_random(w)};
     const char *tags = evhttp_find_header(evhttp_request_get_input_headers(ctx->req),
                                           "x-pendulum-compliance");
     char why[200];
@@ -48,7 +54,8 @@ static pd_route_plan *plan_request(pd_ingress_ctx *ctx, const pd_chat_request *c
     pd_breaker_params bp = pd_breaker_default_params();
     uint64_t now_ms = pd_now_us() / 1000;
     for (size_t i = 0; i < w->n_targets; i++)
-        w->open[i] = pd_breaker_is_open(&w->breakers[i], &bp, now_ms);
+        w->open[i] = (pd_breaker_is_open(&w->breakers[i], &bp, now_ms) ? PD_TARGET_OPEN : 0) |
+                     (pd_health_target(w->health, i) == PD_HEALTH_DOWN ? PD_TARGET_DOWN : 0);
     pd_route_plan *plan = pd_xmalloc(sizeof(*plan));
     if (pd_router_plan(w->router, creq->model, creq, &rctx, plan, &e) != PD_OK) {
         free(plan);

@@ -573,3 +573,17 @@ pd_result pd_metrics_render(const pd_metrics *m, pd_buf *buf)
     render_ledger(m, &o);
     return o.rc;
 }
+
+pd_result pd_metrics_render_target_up(const pd_metrics_target_up *rows, size_t n, pd_buf *buf)
+{
+    out o = {buf, PD_OK};
+    char clean[LABEL_MAX], tl[2 * LABEL_MAX];
+    header(&o, "pendulum_target_up", "gauge",
+           "Active health check of a target: 1 up, 0 down (two failed probes in a row).");
+    for (size_t i = 0; i < n; i++) {
+        clean_label(clean, rows[i].target);
+        escape(tl, clean);
+        put(&o, "pendulum_target_up{target=\"%s\"} %d\n", tl, rows[i].up ? 1 : 0);
+    }
+    return o.rc;
+}

@@ -25,6 +25,9 @@
  *   pendulum_overhead_seconds                      histogram; gateway overhead (total − upstream)
  *   pendulum_ledger_queue_depth, _queue_capacity   gauges
  *   pendulum_ledger_written_total, _dropped_total, _failed_total   counters
+ *   pendulum_target_up{target}                     gauge; 1 up, 0 down, for the targets with an
+ *                                                  active health check (upstream/health.h), from
+ *                                                  pd_metrics_render_target_up
  * Labelled series appear once they are non-zero; the unlabelled ones always appear.
  *
  * Ownership: pd_metrics_new returns a registry owned by the caller, which owns its shards;
@@ -92,5 +95,15 @@ void pd_metrics_set_ledger(pd_metrics *m, const pd_metrics_ledger *l);
 /* Appends the exposition text to out. PD_ERR_TOO_LARGE when out's limit is reached (out then
    holds a truncated text that must not be served). */
 pd_result pd_metrics_render(const pd_metrics *m, pd_buf *out);
+
+/* One target's active health check: the pendulum_target_up gauge. */
+typedef struct pd_metrics_target_up {
+    const char *target; /* cleaned and escaped like every label; NULL or "": "none" */
+    bool up;
+} pd_metrics_target_up;
+
+/* Appends the pendulum_target_up family (HELP, TYPE, one sample per row) to out, after
+   pd_metrics_render. PD_ERR_TOO_LARGE as for pd_metrics_render. Any thread; no state. */
+pd_result pd_metrics_render_target_up(const pd_metrics_target_up *rows, size_t n, pd_buf *out);
 
 #endif

@@ -77,6 +77,7 @@ typedef struct pd_call {
     pd_failure fault_kind;
     int fault_status;
     char fault_code[48];
+    int load_target;               /* 1 + the target this attempt counts in the worker's load */
     double cost_usd;               /* < 0: unknown */
     char cost[PD_COST_HEADER_MAX]; /* x-pendulum-cost-usd: dollars, or "unknown" */
     char error[200];
@@ -180,8 +181,26 @@ static void log_call(pd_call *c)
     pd_log_request(c->ctx.w->log_fd, &r);
 }
 
+/* Balance load (worker.h): each attempt is counted from its start to its end, exactly once. */
+static void hold_target(pd_call *c)
+{
+    c->load_target = 1 + (int)(c->model - c->ctx.w->cfg->models); /* router index = model index */
+    pd_worker_target_begin(c->ctx.w, c->load_target - 1);
+}
+
+static void release_target(pd_call *c)
+{
+    bool ok =
+        c->t_first_byte_us && !c->engine_failed && c->head.status < 500 && c->head.status != 429;
+    if (c->load_target)
+        pd_worker_target_end(c->ctx.w, c->load_target - 1,
+                             ok ? c->t_first_byte_us - c->t_upstream_us : 0, ok);
+    c->load_target = 0;
+}
+
 static void free_call(pd_call *c)
 {
+    release_target(c);
     if (!c->cost[0])
         price_call(c);
     log_call(c);
@@ -650,6 +669,7 @@ static pd_fallback judge_attempt(pd_call *c, pd_result rc)
 
 static void reset_attempt(pd_call *c)
 {
+    release_target(c); /* an engine attempt or a continued stream ends here, not in on_done */
     memset(&c->head, 0, sizeof(c->head));
     pd_buf_reset(&c->body);
     pd_sse_reset(&c->sse);
@@ -719,14 +739,6 @@ static int64_t retry_after_ms(const pd_upstream_head *h)
     return -1;
 }
 
-static uint64_t next_random(pd_worker *w)
-{
-    uint64_t z = (w->rng += 0x9e3779b97f4a7c15ull); /* splitmix64 */
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -746,7 +758,7 @@ static int retry_same(pd_call *c)
     if (c->cand_retries >= cand->res->retries)
         return 0;
     int64_t ra = retry_after_ms(&c->head);
-    uint64_t wait = pd_route_backoff_ms(cand->res, c->cand_retries, ra, next_random(c->ctx.w));
+    uint64_t wait = pd_route_backoff_ms(cand->res, c->cand_retries, ra, pd_worker_random(c->ctx.w));
     if ((ra >= 0 && wait > cand->res->backoff_max_ms) || !within_budget(c, wait))
         return 0; /* the upstream asks for a longer wait than the route allows: move on */
     if (!c->retry_ev)
@@ -807,6 +819,7 @@ static void on_done(void *ud, pd_result rc, const char *msg, const pd_upstream_t
     pd_call *c = ud;
     c->xfer = NULL;
     c->timing = *tm;
+    release_target(c);
     c->upstream_ms = (double)tm->total_us / 1000.0;
     if (c->state != STREAM && try_next(c, rc))
         return;
@@ -958,6 +971,7 @@ static void start_transfer(pd_call *c, pd_transfer_req *treq)
         free_call(c);
         return;
     }
+    hold_target(c);
     if (c->conn)
         pd_conn_begin(c->conn, c, on_client_gone);
 }
@@ -1104,6 +1118,7 @@ static int start_engine(pd_call *c, const pd_model_cfg *m, pd_api_error *e)
     }
     c->t_upstream_us = pd_now_us();
     c->attempts++;
+    hold_target(c);
     if (c->conn)
         pd_conn_begin(c->conn, c, on_client_gone);
     return 0;

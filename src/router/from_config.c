@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/buf.h"
 
@@ -14,6 +15,33 @@ static void fill_target(const pd_model_cfg *m, pd_target_attrs *t)
     t->hipaa_baa = p->hipaa_baa;
     t->zdr = p->zdr;
     t->context_tokens = m->context_tokens;
+}
+
+/* strategy: and weights: in the config's own FILE:LINE terms (the router checks them again). */
+static pd_result fill_balance(const char *where, const pd_route_cfg *rc, pd_route_def *d, char *err,
+                              size_t errlen)
+{
+    int s =
+        rc->strategy ? pd_balance_strategy_from_name(rc->strategy) : PD_BALANCE_LEAST_OUTSTANDING;
+    const char *why = NULL;
+    if (s < 0)
+        why = "unknown strategy (expected least_outstanding, round_robin, random, weighted or "
+              "latency)";
+    else if (rc->strategy && strcmp(rc->policy, "balance") != 0)
+        why = "strategy needs policy balance";
+    else if (rc->n_weights && s != PD_BALANCE_WEIGHTED)
+        why = "weights need strategy weighted";
+    else if (s == PD_BALANCE_WEIGHTED && rc->n_weights != rc->n_targets)
+        why = "strategy weighted needs one weight per target";
+    if (why) {
+        snprintf(err, errlen, "%s:%d: route '%s': %s%s%s%s", where, rc->line, rc->name, why,
+                 s < 0 ? ", not '" : "", s < 0 ? rc->strategy : "", s < 0 ? "'" : "");
+        return PD_ERR_INVALID;
+    }
+    d->strategy = (pd_balance_strategy)s;
+    d->weights = rc->weights;
+    d->n_weights = rc->n_weights;
+    return PD_OK;
 }
 
 static pd_result fill_route(const pd_config *cfg, const pd_route_cfg *rc, pd_route_def *d,
@@ -54,6 +82,8 @@ static pd_result fill_route(const pd_config *cfg, const pd_route_cfg *rc, pd_rou
         .min_window_logprob = rc->min_window_logprob, .window_tokens = rc->confidence_window,
         .decide_after_tokens = rc->decide_after_tokens,
     };
+    if (fill_balance(where, rc, d, err, errlen))
+        return PD_ERR_INVALID;
     char why[200];
     if (rc->compliance && pd_route_compliance_parse(rc->compliance, &d->compliance, why, sizeof(why))) {
         snprintf(err, errlen, "%s:%d: route '%s': %s", where, rc->line, rc->name, why);

@@ -1,6 +1,7 @@
 /* from_config.h: builds the router (router.h) from the loaded configuration: every configured
  * model is a target (its provider's compliance attributes; the embedded engine counts as
- * local), every `routes:` entry a route. */
+ * local), every `routes:` entry a route. Target index i (pd_router_target_index, the per-target
+ * arrays of pd_route_ctx) is cfg->models[i]: callers that hold a model may index by its place. */
 #ifndef PD_ROUTER_FROM_CONFIG_H
 #define PD_ROUTER_FROM_CONFIG_H
 

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,9 @@ struct pd_route {
     pd_route_pii pii_action;
     unsigned triggers, compliance;
     pd_route_resilience res;
+    pd_balance_strategy strategy;
+    double weights[PD_ROUTE_MAX_TARGETS]; /* weighted */
+    double weight_sum;
 };
 
 struct pd_router {
@@ -65,6 +69,8 @@ struct pd_router {
 static const char *const POLICY_NAMES[PD_POLICY_COUNT] = {"fallback", "tiered", "privacy",
                                                           "speculative", "balance"};
 static const char *const PII_ACTION_NAMES[] = {"local", "redact", "block"};
+static const char *const STRATEGY_NAMES[PD_BALANCE_COUNT] = {"least_outstanding", "round_robin",
+                                                             "random", "weighted", "latency"};
 
 static const struct {
     const char *name;
@@ -98,6 +104,19 @@ int pd_route_policy_from_name(const char *name)
 {
     for (int i = 0; name && i < PD_POLICY_COUNT; i++)
         if (strcmp(name, POLICY_NAMES[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *pd_balance_strategy_name(pd_balance_strategy s)
+{
+    return (unsigned)s < PD_BALANCE_COUNT ? STRATEGY_NAMES[s] : NULL;
+}
+
+int pd_balance_strategy_from_name(const char *name)
+{
+    for (int i = 0; name && i < PD_BALANCE_COUNT; i++)
+        if (strcmp(name, STRATEGY_NAMES[i]) == 0)
             return i;
     return -1;
 }
@@ -428,6 +447,38 @@ static pd_result resolve_privacy(const pd_router *r, pd_route *rt, const pd_rout
     return rc;
 }
 
+/* Weights belong to weighted balance routes only, one positive finite weight per target. */
+static pd_result check_weights(pd_route *rt, const pd_route_def *d, char *err, size_t errlen)
+{
+    bool weighted = d->policy == PD_POLICY_BALANCE && d->strategy == PD_BALANCE_WEIGHTED;
+    if ((unsigned)d->strategy >= PD_BALANCE_COUNT ||
+        (d->strategy != PD_BALANCE_LEAST_OUTSTANDING && d->policy != PD_POLICY_BALANCE)) {
+        snprintf(err, errlen, "route '%s': a strategy needs policy balance", rt->name);
+        return PD_ERR_INVALID;
+    }
+    if (!weighted && d->n_weights) {
+        snprintf(err, errlen, "route '%s': weights need policy balance with strategy weighted",
+                 rt->name);
+        return PD_ERR_INVALID;
+    }
+    if (weighted && (d->n_weights != d->n_targets || !d->weights)) {
+        snprintf(err, errlen,
+                 "route '%s': strategy weighted needs one weight per target (%zu, not %zu)",
+                 rt->name, d->n_targets, d->n_weights);
+        return PD_ERR_INVALID;
+    }
+    for (size_t i = 0; weighted && i < d->n_weights && i < PD_ROUTE_MAX_TARGETS; i++) {
+        if (!(d->weights[i] > 0 && isfinite(d->weights[i]))) {
+            snprintf(err, errlen, "route '%s': weight %zu must be a positive number", rt->name, i);
+            return PD_ERR_INVALID;
+        }
+        rt->weights[i] = d->weights[i];
+        rt->weight_sum += d->weights[i];
+    }
+    rt->strategy = d->strategy;
+    return PD_OK;
+}
+
 static pd_result build_route(const pd_router *r, pd_route *rt, const pd_route_def *d, char *err,
                              size_t errlen)
 {
@@ -436,6 +487,9 @@ static pd_result build_route(const pd_router *r, pd_route *rt, const pd_route_de
     rt->triggers = d->triggers ? d->triggers : PD_TRIG_DEFAULT;
     rt->compliance = d->compliance;
     rt->res = d->res.max_attempts ? d->res : r->defaults; /* zero-filled: the defaults */
+    pd_result rc = check_weights(rt, d, err, errlen);
+    if (rc)
+        return rc;
     switch (d->policy) {
     case PD_POLICY_FALLBACK:
     case PD_POLICY_SPECULATIVE:
@@ -845,21 +899,128 @@ static pd_result expand_privacy(planner *pl, int ri, unsigned required)
     }
 }
 
+/* ---- balance ---------------------------------------------------------------------------- */
+
+/* The target whose load a balance entry counts with: itself, or a route's first target. */
+static int ref_target(const pd_router *r, ref x)
+{
+    for (int depth = 0; x.is_route && depth <= PD_ROUTE_MAX_DEPTH; depth++)
+        x = r->routes[x.idx].refs[0];
+    return x.is_route ? -1 : x.idx;
+}
+
+static uint32_t load_outstanding(const pd_route_ctx *ctx, int t)
+{
+    return ctx->outstanding && t >= 0 && (size_t)t < ctx->n_load ? ctx->outstanding[t] : 0;
+}
+
+static double load_latency(const pd_route_ctx *ctx, int t)
+{
+    double v =
+        ctx->latency_ewma_ms && t >= 0 && (size_t)t < ctx->n_load ? ctx->latency_ewma_ms[t] : 0;
+    return v > 0 && isfinite(v) ? v : 0;
+}
+
+/* The entry drawn with probability weight / sum, from the top 53 bits of ctx.random. */
+static size_t weighted_pick(const pd_route *rt, uint64_t random)
+{
+    double x = (double)(random >> 11) * 0x1.0p-53 * rt->weight_sum;
+    for (size_t k = 0; k + 1 < rt->n_refs; k++) {
+        if (x < rt->weights[k])
+            return k;
+        x -= rt->weights[k];
+    }
+    return rt->n_refs - 1;
+}
+
+/* The sort key of entry k for the strategies that compare load (lower goes first). */
+static double balance_key(const planner *pl, const pd_route *rt, size_t k)
+{
+    int t = ref_target(pl->r, rt->refs[k]);
+    if (rt->strategy == PD_BALANCE_LEAST_OUTSTANDING)
+        return (double)load_outstanding(pl->ctx, t);
+    double ms = load_latency(pl->ctx, t);
+    return ms > 0 ? ms : -1; /* no sample yet: explore it first */
+}
+
+/* order[] = the entries of rt in the strategy's order: the rotation from `start`, then, for the
+ * load strategies, a stable insertion sort by key (ties keep the rotation). */
+static void balance_order(const planner *pl, const pd_route *rt, size_t *order)
+{
+    size_t n = rt->n_refs, start = (size_t)(pl->ctx->balance_seed % n);
+    if (rt->strategy == PD_BALANCE_RANDOM)
+        start = (size_t)(pl->ctx->random % n);
+    else if (rt->strategy == PD_BALANCE_WEIGHTED)
+        start = weighted_pick(rt, pl->ctx->random);
+    double key[PD_ROUTE_MAX_TARGETS];
+    bool by_load =
+        rt->strategy == PD_BALANCE_LEAST_OUTSTANDING || rt->strategy == PD_BALANCE_LATENCY;
+    for (size_t i = 0; i < n; i++) {
+        order[i] = (start + i) % n;
+        key[i] = by_load ? balance_key(pl, rt, order[i]) : 0;
+    }
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && key[j] < key[j - 1]; j--) {
+            double tk = key[j];
+            size_t to = order[j];
+            key[j] = key[j - 1];
+            order[j] = order[j - 1];
+            key[j - 1] = tk;
+            order[j - 1] = to;
+        }
+}
+
+/* "pool: balance least_outstanding -> a (0 in flight, fewest)" and the like. */
+static void balance_reason(planner *pl, const pd_route *rt, size_t pick)
+{
+    const char *name = ref_name(pl->r, rt->refs[pick]);
+    const char *how = pd_balance_strategy_name(rt->strategy);
+    int t = ref_target(pl->r, rt->refs[pick]);
+    double ms = load_latency(pl->ctx, t);
+    switch (rt->strategy) {
+    case PD_BALANCE_LEAST_OUTSTANDING:
+        reason_add(pl, "%s: balance %s -> %s (%u in flight, fewest)", rt->name, how, name,
+                   load_outstanding(pl->ctx, t));
+        break;
+    case PD_BALANCE_WEIGHTED:
+        reason_add(pl, "%s: balance %s -> %s (weight %g of %g)", rt->name, how, name,
+                   rt->weights[pick], rt->weight_sum);
+        break;
+    case PD_BALANCE_LATENCY:
+        if (ms > 0)
+            reason_add(pl, "%s: balance %s -> %s (%.1f ms EWMA, lowest)", rt->name, how, name, ms);
+        else
+            reason_add(pl, "%s: balance %s -> %s (no latency sample yet, exploring)", rt->name, how,
+                       name);
+        break;
+    default:
+        reason_add(pl, "%s: balance %s -> %s (%zu of %zu)", rt->name, how, name, pick + 1,
+                   rt->n_refs);
+        break;
+    }
+    if (!pl->p->balance_route) {
+        pl->p->balance_route = rt->name;
+        pl->p->balance_strategy = rt->strategy;
+        pl->p->balance_pick = name;
+    }
+}
+
 static pd_result expand_list(planner *pl, int ri, unsigned required)
 {
     const pd_route *rt = &pl->r->routes[ri];
-    size_t start = 0;
+    size_t order[PD_ROUTE_MAX_TARGETS];
+    for (size_t k = 0; k < rt->n_refs; k++)
+        order[k] = k;
     if (rt->policy == PD_POLICY_BALANCE) {
-        start = (size_t)(pl->ctx->balance_seed % rt->n_refs);
-        reason_add(pl, "%s: balance -> %s (%zu of %zu)", rt->name, ref_name(pl->r, rt->refs[start]),
-                   start + 1, rt->n_refs);
+        balance_order(pl, rt, order);
+        balance_reason(pl, rt, order[0]);
     } else {
         reason_add(pl, "%s: %s %s%s", rt->name, pd_route_policy_name(rt->policy),
                    ref_name(pl->r, rt->refs[0]), rt->n_refs > 1 ? ", ..." : "");
     }
     pd_result rc = PD_OK;
     for (size_t k = 0; !rc && k < rt->n_refs; k++)
-        rc = expand(pl, rt->refs[(start + k) % rt->n_refs], ri, required);
+        rc = expand(pl, rt->refs[order[k]], ri, required);
     return rc;
 }
 
@@ -896,9 +1057,14 @@ static void apply_privacy(planner *pl)
     pl->n_leaves = kept;
 }
 
+static unsigned health_bits(const pd_route_ctx *ctx, int t)
+{
+    return ctx->open && t >= 0 && (size_t)t < ctx->n_open ? ctx->open[t] : 0;
+}
+
 static bool is_open(const pd_route_ctx *ctx, int t)
 {
-    return ctx->open && (size_t)t < ctx->n_open && ctx->open[t];
+    return health_bits(ctx, t) != 0;
 }
 
 static void fill_candidate(planner *pl, const leaf *l, pd_route_candidate *c)
@@ -914,6 +1080,7 @@ static void fill_candidate(planner *pl, const leaf *l, pd_route_candidate *c)
     c->redact = pl->pii_found && pl->pii_rank == 1 && !t->local;
     c->open = is_open(pl->ctx, l->target);
     c->res = via ? &via->res : &pl->r->defaults;
+    c->down = (health_bits(pl->ctx, l->target) & PD_TARGET_DOWN) != 0;
 }
 
 /* Healthy first, open circuits after them (both in plan order), capped. */
@@ -926,7 +1093,10 @@ static void emit_candidates(planner *pl)
             if (open != (pass == 1))
                 continue;
             if (open)
-                reason_add(pl, "open circuit: %s moved last",
+                reason_add(pl, "%s: %s moved last",
+                           (health_bits(pl->ctx, pl->leaves[i].target) & PD_TARGET_DOWN)
+                               ? "health check down"
+                               : "open circuit",
                            pl->r->targets[pl->leaves[i].target].model);
             fill_candidate(pl, &pl->leaves[i], &p->cand[p->n++]);
         }
@@ -1038,6 +1208,8 @@ static void explain_candidates(pd_jw *w, const pd_route_plan *p)
         pd_jw_bool(w, c->redact);
         pd_jw_key(w, "open");
         pd_jw_bool(w, c->open);
+        pd_jw_key(w, "down");
+        pd_jw_bool(w, c->down);
         pd_jw_key(w, "context_tokens");
         pd_jw_int(w, c->context_tokens);
         pd_jw_close(w, '}');
@@ -1064,6 +1236,23 @@ static void explain_score(pd_jw *w, const pd_route_plan *p)
         pd_jw_real(w, p->features.value[f]);
     }
     pd_jw_close(w, '}');
+    pd_jw_close(w, '}');
+}
+
+static void explain_balance(pd_jw *w, const pd_route_plan *p)
+{
+    pd_jw_key(w, "balance");
+    if (!p->balance_route) {
+        pd_jw_null(w);
+        return;
+    }
+    pd_jw_open(w, '{');
+    pd_jw_key(w, "route");
+    pd_jw_str(w, p->balance_route);
+    pd_jw_key(w, "strategy");
+    pd_jw_str(w, pd_balance_strategy_name(p->balance_strategy));
+    pd_jw_key(w, "pick");
+    pd_jw_str(w, p->balance_pick);
     pd_jw_close(w, '}');
 }
 
@@ -1112,6 +1301,7 @@ pd_result pd_route_plan_explain(const pd_route_plan *p, pd_buf *out)
     pd_jw_key(&w, "race");
     pd_jw_int(&w, p->race);
     explain_score(&w, p);
+    explain_balance(&w, p);
     explain_pii(&w, p);
     explain_compliance(&w, p);
     pd_jw_key(&w, "dropped");

@@ -13,8 +13,9 @@
  *   fallback     targets in order.
  *   speculative  targets in order; at the top level, plan.race = 2 tells the relay it may start
  *                the first two at once and keep the first good answer.
- *   balance      targets rotated by ctx.balance_seed (round robin or random, the caller's
- *                choice); the rest follow as fallbacks.
+ *   balance      the route's strategy (pd_balance_strategy) picks the first target from the
+ *                per-target load the caller passes in ctx; the rest follow as fallbacks in the
+ *                strategy's order (see "Balance" below).
  *   tiered       the complexity score (score.h) picks the first tier with score < below (the
  *                last tier has no bound); then the tiers above it (stronger models can always
  *                answer), then the ones below, nearest first.
@@ -38,10 +39,25 @@
  * fails with a 400 (code "compliance_unsatisfied") naming the missing tags: never a silent send.
  * A local target meets every tag (the data stays on the operator's machine).
  *
- * Health. ctx.open[i] != 0 marks target i (pd_router_target_index) as having an open circuit.
- * Open targets are NOT dropped: they move after every healthy candidate, in their order, with
- * candidate.open set. So a plan is never empty because of health alone; the relay may skip open
- * candidates or try them last as probes (pd_breaker says when a probe is allowed).
+ * Health. ctx.open[i] != 0 marks target i (pd_router_target_index) as unhealthy: PD_TARGET_OPEN
+ * (its circuit breaker is open) and/or PD_TARGET_DOWN (its active health check failed).
+ * Unhealthy targets are NOT dropped: they move after every healthy candidate, in their order,
+ * with candidate.open set (and candidate.down for a failed health check). So a plan is never empty
+ * because of health alone; the relay may skip open candidates or try them last as probes
+ * (pd_breaker says when a probe is allowed).
+ *
+ * Balance. The router stays pure: the caller passes, per target index, the requests it has in
+ * flight to that target (ctx.outstanding) and an EWMA of the target's latency (ctx.latency_ewma_ms,
+ * 0 = no sample yet), plus ctx.balance_seed (a request counter) and ctx.random (64 random bits).
+ * Every strategy starts from the rotation by balance_seed % n and breaks ties by it:
+ *   least_outstanding  (default) fewest requests in flight first;
+ *   round_robin        the rotation itself;
+ *   random             a rotation starting at random % n;
+ *   weighted           first target drawn with probability weight / sum(weights) from random,
+ *                      the others in rotation order after it;
+ *   latency            targets without a sample first (exploration), then lowest EWMA first.
+ * A balance target that is itself a route counts with the load of the first target it reaches.
+ * Open circuits and down targets still move last (Health), whatever the strategy chose.
  *
  * A name that is not a route but a target gives a plan with that single target (compliance
  * still applies). An unknown name is a 404 (code "model_not_found").
@@ -93,6 +109,20 @@ typedef enum pd_route_pii {
 
 const char *pd_route_pii_name(pd_route_pii a);
 int pd_route_pii_from_name(const char *name);
+
+/* How a balance route picks its first target (see "Balance" above). */
+typedef enum pd_balance_strategy {
+    PD_BALANCE_LEAST_OUTSTANDING = 0, /* the default */
+    PD_BALANCE_ROUND_ROBIN,
+    PD_BALANCE_RANDOM,
+    PD_BALANCE_WEIGHTED,
+    PD_BALANCE_LATENCY,
+    PD_BALANCE_COUNT
+} pd_balance_strategy;
+
+/* "least_outstanding", "round_robin", ...; from_name returns -1 for an unknown name. */
+const char *pd_balance_strategy_name(pd_balance_strategy s);
+int pd_balance_strategy_from_name(const char *name);
 
 /* ---- fallback triggers -------------------------------------------------------------------- */
 
@@ -192,6 +222,9 @@ typedef struct pd_route_def {
     unsigned triggers;       /* PD_TRIG_* ; 0 means PD_TRIG_DEFAULT */
     unsigned compliance;     /* PD_COMPLY_* every target below must meet */
     pd_route_resilience res;
+    pd_balance_strategy strategy; /* balance */
+    const double *weights;        /* balance + weighted: one positive weight per target */
+    size_t n_weights;
 } pd_route_def;
 
 /* ---- the router --------------------------------------------------------------------------- */
@@ -203,14 +236,16 @@ typedef struct pd_route pd_route; /* one route inside a router (opaque) */
    for: a duplicate name, a route named like a target, an unknown target or route, an empty
    chain, too many targets or tiers, tiers out of order or without a last catch-all, a privacy
    route without both branches or whose local branch reaches a cloud target, a cycle of routes,
-   nesting deeper than PD_ROUTE_MAX_DEPTH. Also for a target without a model name. */
+   nesting deeper than PD_ROUTE_MAX_DEPTH, weights on a route that is not balance + weighted,
+   a weighted route without exactly one positive, finite weight per target. Also for a target
+   without a model name. */
 pd_result pd_router_new(const pd_route_def *routes, size_t n_routes, const pd_target_attrs *targets,
                         size_t n_targets, pd_router **out, char *err, size_t errlen);
 void pd_router_free(pd_router *r);
 
 /* The route of that name, or NULL. */
 const pd_route *pd_router_route(const pd_router *r, const char *name);
-/* Index of a target (for ctx.open), or -1. */
+/* Index of a target (for ctx.open, ctx.outstanding, ...), or -1. */
 int pd_router_target_index(const pd_router *r, const char *model);
 size_t pd_router_n_targets(const pd_router *r);
 /* The route's trigger set (PD_TRIG_DEFAULT when route is NULL, i.e. a plain model). */
@@ -221,13 +256,21 @@ pd_fallback pd_router_should_fallback(const pd_route *route, pd_failure kind, in
 
 /* ---- planning ----------------------------------------------------------------------------- */
 
+/* ctx.open bits per target. */
+enum { PD_TARGET_OPEN = 1u << 0, PD_TARGET_DOWN = 1u << 1 };
+
 typedef struct pd_route_ctx {
     pd_pii_scanner *scanner;   /* this thread's scanner; required when a privacy route is on
                                   the path (NULL there fails closed with a 500) */
     unsigned compliance;       /* PD_COMPLY_* from the request header */
-    const unsigned char *open; /* per target index: non-zero = open circuit; may be NULL */
+    const unsigned char *open; /* per target index: PD_TARGET_* bits, 0 = healthy; may be NULL */
     size_t n_open;
-    uint64_t balance_seed;   /* balance routes start at seed % n */
+    /* Balance inputs, per target index; either may be NULL (all 0). */
+    const uint32_t *outstanding;   /* requests in flight to the target (the caller's view) */
+    const double *latency_ewma_ms; /* the target's latency EWMA; 0 = no sample yet */
+    size_t n_load;                 /* entries in outstanding and latency_ewma_ms */
+    uint64_t balance_seed;         /* the rotation: balance routes start at seed % n */
+    uint64_t random;               /* uniformly random bits, for random and weighted */
     const pd_scorer *scorer; /* NULL: the default heuristic scorer */
 } pd_route_ctx;
 
@@ -239,7 +282,8 @@ typedef struct pd_route_candidate {
     uint32_t context_tokens;
     bool local;
     bool redact; /* replace PII by placeholders before sending (pii/pii.h vault) */
-    bool open;   /* open circuit: moved to the end */
+    bool open;   /* open circuit or down: moved to the end */
+    bool down;   /* its active health check failed (PD_TARGET_DOWN) */
     const pd_route_resilience *res; /* of `via` (defaults for a plain model); in the router */
 } pd_route_candidate;
 
@@ -261,6 +305,9 @@ typedef struct pd_route_plan {
     pd_route_pii pii_action;          /* the strictest action applied when PII was found */
     unsigned compliance;              /* tags required by the request (ctx) */
     size_t dropped;                   /* targets dropped by compliance or privacy */
+    const char *balance_route;        /* the first balance route met, or NULL */
+    pd_balance_strategy balance_strategy; /* its strategy */
+    const char *balance_pick;             /* the target or route it put first */
     char reason[PD_ROUTE_REASON_MAX]; /* e.g. "auto: privacy, EMAIL found -> local (local-chain);
                                           local-chain: fallback 2 targets" */
 } pd_route_plan;
@@ -283,8 +330,9 @@ pd_result pd_router_plan(const pd_router *r, const char *route_name, const pd_ch
 size_t pd_route_plan_next(const pd_route_plan *p, size_t i, pd_fallback f);
 
 /* Appends the plan as JSON (POST /v1/route/explain):
-   {"route","policy","is_route","candidates":[{"model","via","local","redact","open",
+   {"route","policy","is_route","candidates":[{"model","via","local","redact","open","down",
     "context_tokens"}],"race","score":null|{"value","scorer","features":{...}},
+    "balance":null|{"route","strategy","pick"},
     "pii":{"scanned","types":[..],"count","action"},"compliance":[..],"dropped","reason"}
    PD_ERR_TOO_LARGE when out's limit is reached (out is left as it was). */
 pd_result pd_route_plan_explain(const pd_route_plan *p, pd_buf *out);

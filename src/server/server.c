@@ -220,6 +220,8 @@ static int attach_routing(pd_worker *w, const pd_config *cfg, const pd_router *r
     w->n_targets = cfg->n_models;
     w->breakers = pd_xcalloc(w->n_targets + 1, sizeof(*w->breakers));
     w->open = pd_xcalloc(w->n_targets + 1, 1);
+    w->outstanding = pd_xcalloc(w->n_targets + 1, sizeof(*w->outstanding));
+    w->latency_ewma_ms = pd_xcalloc(w->n_targets + 1, sizeof(*w->latency_ewma_ms));
     return pd_pii_scanner_new(pii, &w->scanner) == PD_OK ? 0 : -1;
 }
 
@@ -238,6 +240,7 @@ int pd_server_run(pd_config *cfg)
     pd_pii_detector *pii = NULL;
     pd_prices *prices = NULL;
     pd_engine **engines = NULL;
+    pd_health *health = NULL;
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -253,6 +256,10 @@ int pd_server_run(pd_config *cfg)
     if (!metrics || open_prices(cfg, &prices) != 0 || open_routing(cfg, &router, &pii) != 0 ||
         open_ledger(cfg, &ledger) != 0 || open_engines(cfg, &engines) != 0)
         goto out;
+    if (pd_health_start(cfg, engines, &health, err, sizeof(err)) != PD_OK) {
+        pd_log_info("%s", err);
+        goto out;
+    }
     for (int i = 0; i < n; i++) {
         if (!(ws[i] = pd_worker_new(i, cfg, log_fd, err, sizeof(err)))) {
             pd_log_info("%s", err);
@@ -263,6 +270,7 @@ int pd_server_run(pd_config *cfg)
         ws[i]->shard = pd_metrics_shard_at(metrics, (unsigned)i);
         ws[i]->prices = prices;
         ws[i]->engines = engines;
+        ws[i]->health = health;
         if (attach_routing(ws[i], cfg, router, pii) != 0) {
             pd_log_info("worker %d: cannot set up routing", i);
             goto out;
@@ -286,6 +294,7 @@ out:
     for (int i = 0; i < n; i++)
         pd_worker_free(ws[i]);
     free(ws);
+    pd_health_stop(health); /* after the workers: nobody reads it any more */
     close_ledger(ledger); /* after the workers: their last records are queued by now */
     pd_metrics_free(metrics);
     close_engines(cfg, engines); /* after the workers: no job is left */

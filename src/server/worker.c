@@ -336,13 +336,41 @@ void pd_worker_call_finished(pd_worker *w)
     w->inflight--;
 }
 
+void pd_worker_target_begin(pd_worker *w, int target)
+{
+    if (target >= 0 && (size_t)target < w->n_targets && w->outstanding)
+        w->outstanding[target]++;
+}
+
+void pd_worker_target_end(pd_worker *w, int target, uint64_t latency_us, bool ok)
+{
+    if (target < 0 || (size_t)target >= w->n_targets || !w->outstanding)
+        return;
+    if (w->outstanding[target])
+        w->outstanding[target]--;
+    if (!ok || latency_us == 0)
+        return;
+    double ms = (double)latency_us / 1000.0, *avg = &w->latency_ewma_ms[target];
+    *avg = *avg > 0 ? *avg + PD_WORKER_EWMA_ALPHA * (ms - *avg) : ms;
+}
+
+uint64_t pd_worker_random(pd_worker *w)
+{
+    uint64_t x = w->rng; /* xorshift64* (Vigna): fast, good enough to spread load */
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    w->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
 pd_worker *pd_worker_new(int id, const pd_config *cfg, int log_fd, char *err, size_t errlen)
 {
     pd_worker *w = pd_xcalloc(1, sizeof(*w));
     w->id = id;
     w->cfg = cfg;
     w->log_fd = log_fd;
-    w->rng = (uint64_t)pd_wall_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t)id; /* jitter need not be secret */
+    w->rng = (pd_now_us() ^ ((uint64_t)(id + 1) * 0x9E3779B97F4A7C15ULL)) | 1;
     w->listen_fd = open_listener(cfg, err, errlen);
     if (w->listen_fd < 0)
         goto fail;
@@ -385,6 +413,8 @@ void pd_worker_free(pd_worker *w)
     pd_pii_scanner_free(w->scanner);
     free(w->breakers);
     free(w->open);
+    free(w->outstanding);
+    free(w->latency_ewma_ms);
     if (w->stop_ev)
         event_free(w->stop_ev);
     if (w->force_ev)

@@ -12,6 +12,7 @@
 #define PD_SERVER_WORKER_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,7 @@
 #include "pii/pii.h"
 #include "router/router.h"
 #include "upstream/client.h"
+#include "upstream/health.h"
 
 struct event_base;
 struct event;
@@ -62,7 +64,6 @@ struct pd_worker {
     size_t inflight; /* requests being served */
     int draining;    /* SIGTERM seen: no new connections, exit when inflight reaches 0 */
     uint64_t seq;    /* request counter, part of request ids */
-    uint64_t rng;    /* this worker's random state (retry jitter), seeded at start-up */
     struct event *stop_ev, *force_ev;
     pthread_t thread;
     int listen_fd;
@@ -75,8 +76,13 @@ struct pd_worker {
     pd_engine *const *engines; /* per provider index: the embedded engine of a kind llama
                                   provider (thread-safe submit), else NULL */
     pd_pii_scanner *scanner;  /* this worker's PII scratch space */
+    const pd_health *health;  /* shared: active health checks (read with relaxed atomics) */
     pd_breaker *breakers;     /* per target (router index), this worker's view of their health */
     unsigned char *open;      /* scratch: which targets are open, for pd_route_ctx */
+    /* Balance inputs per target (router index): this worker's own view, so no lock. */
+    uint32_t *outstanding;   /* attempts in flight to the target from this worker */
+    double *latency_ewma_ms; /* EWMA of the target's time to first byte; 0 = no sample */
+    uint64_t rng;            /* xorshift64* state for pd_worker_random; never 0 */
     size_t n_targets;
 };
 
@@ -99,5 +105,23 @@ void pd_conn_end(pd_conn *c);
 
 void pd_worker_call_started(pd_worker *w);
 void pd_worker_call_finished(pd_worker *w);
+
+/* ---- per-target load (balance routes, router.h "Balance") ------------------------------------
+ * An ATTEMPT (one upstream transfer or one engine job for one target) is counted in flight
+ * from pd_worker_target_begin to pd_worker_target_end; the caller pairs them exactly once per
+ * attempt, including attempts that end in a fallback and clients that go away. The latency is
+ * the attempt's time to first byte (request sent -> response head, or the engine's first event):
+ * what a balancer can influence (connection, queueing and, for servers that answer after the
+ * prompt is processed, prefill), not the answer's length. A server that sends a stream's head
+ * before its first token shows less than its time to first token.
+ * It enters an exponentially weighted moving average with alpha PD_WORKER_EWMA_ALPHA (0.3: a
+ * replica that slows down dominates the average after about 3 answers, one outlier fades after
+ * about 5). Only successful attempts (ok) give a sample: a replica that fails fast must not look
+ * fast. A target index out of range is ignored. Worker thread only. */
+#define PD_WORKER_EWMA_ALPHA 0.3
+void pd_worker_target_begin(pd_worker *w, int target);
+void pd_worker_target_end(pd_worker *w, int target, uint64_t latency_us, bool ok);
+/* 64 random bits from this worker's generator (seeded per worker; not for secrets). */
+uint64_t pd_worker_random(pd_worker *w);
 
 #endif

@@ -57,6 +57,7 @@ typedef struct pd_transfer_req {
     struct curl_slist *headers; /* ownership passes to the transfer */
     char *body;                 /* ownership passes to the transfer; sent as the POST body */
     size_t body_len;
+    int get; /* non-zero: a GET without a body (health probes); else POST */
     pd_timeouts timeouts;
 } pd_transfer_req;
 
@@ -64,8 +65,8 @@ pd_upstream *pd_upstream_new(struct event_base *base);
 /* Cancels every live transfer (no callbacks) and frees. NULL is a no-op. */
 void pd_upstream_free(pd_upstream *u);
 
-/* Starts a POST. The transfer takes req's url, headers and body (they are NULL afterwards), also
- * on error, when nothing was started and no callback will fire. */
+/* Starts a POST (a GET when req->get). The transfer takes req's url, headers and body (they are
+ * NULL afterwards), also on error, when nothing was started and no callback will fire. */
 pd_result pd_upstream_start(pd_upstream *u, pd_transfer_req *req, const pd_transfer_cbs *cbs,
                             void *ud, pd_transfer **out);
 /* Aborts at once (closes the upstream connection so the provider stops generating) and frees

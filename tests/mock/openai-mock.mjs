@@ -17,6 +17,10 @@
 //        streamed as fragments. `model` is echoed. `n` choices are produced (interleaved when
 //        streaming). With apiKey set, `Authorization: Bearer <apiKey>` is required (else 401).
 //   GET  /v1/models             list shape.
+//   GET  /health                llama-server's and vLLM's health endpoint: 200 {"status":"ok"}; a
+//                               knob with path "/health" and `status` answers that status instead
+//                               (503 {"error":{...}}, as llama-server while it loads a model). No
+//                               API key is needed, as with llama-server.
 //   POST /__control             queue a fault knob (JSON object, or an array of them), see below.
 //   POST /__reset               clear knobs and the request log.
 //   GET  /__requests            JSON array: the log of every non-control request received.
@@ -477,6 +481,12 @@ export async function startMock(opts = {}) {
 
     const knob = takeKnob(path);
     const send = (status, t) => { entry.status = status; sendJSON(res, status, t, { 'x-request-id': `req_mock_${entry.seq}` }); };
+    if (path === '/health' && req.method === 'GET') {
+      if (knob && knob.status) {
+        return send(knob.status, JSON.stringify({ error: { code: knob.status, message: 'Loading model', type: 'unavailable_error' } }));
+      }
+      return send(200, '{"status":"ok"}');
+    }
     if (!authorized(req)) {
       return send(401, errorBody(
         req.headers.authorization ? 'Incorrect API key provided.' :

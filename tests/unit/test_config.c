@@ -298,10 +298,11 @@ static void key_errors(void)
     expect_err("listen: 127.0.0.1:8080\nlistn: 1\n",
                "t.yaml:2: listn: unknown key (expected one of: listen, workers, api_keys, limits, "
                "upstream, providers, models, routes, prices, log, ledger)");
-    expect_err("providers:\n  - name: a\n    kind: openai\n    bse_url: http://x\n",
-               "t.yaml:4: providers[0].bse_url: unknown key (expected one of: name, kind, "
-               "base_url, api_key, timeouts, local, retention_days, hipaa_baa, zdr, cost, model_path, "
-               "ctx_size, parallel, threads, batch_size, embeddings, pooling)");
+    expect_err(
+        "providers:\n  - name: a\n    kind: openai\n    bse_url: http://x\n",
+        "t.yaml:4: providers[0].bse_url: unknown key (expected one of: name, kind, "
+        "base_url, api_key, timeouts, local, retention_days, hipaa_baa, zdr, cost, model_path, "
+        "ctx_size, parallel, threads, batch_size, embeddings, pooling, health_check)");
     expect_err("upstream:\n  connect_ms: 1\n  conect_ms: 2\n",
                "t.yaml:3: upstream.conect_ms: unknown key (expected one of: connect_ms, ttfb_ms, "
                "idle_ms, total_ms)");
@@ -655,6 +656,50 @@ static void lookups(void)
     CHECK_STR(pd_provider_kind_name((pd_provider_kind)99), "unknown");
 }
 
+/* health_check: on by default for local HTTP servers only, path per kind, explicit mistakes. */
+static void health_checks(void)
+{
+    clear_env();
+    pd_config *cfg =
+        load("providers:\n"
+             "  - {name: ls, kind: openai, base_url: \"http://127.0.0.1:8081/v1\", local: true}\n"
+             "  - {name: ol, kind: ollama, local: true,\n"
+             "     health_check: {interval_ms: 2s, timeout_ms: 300ms}}\n"
+             "  - {name: cloud, kind: openai}\n"
+             "  - {name: off, kind: openai, local: true, health_check: {enabled: false}}\n"
+             "  - {name: cloud2, kind: anthropic, health_check: {enabled: false}}\n"
+             "  - {name: vllm, kind: openai, local: true, health_check: {path: /ping}}\n");
+    CHECK(cfg != NULL);
+    if (!cfg)
+        return;
+    const pd_health_check_cfg *h = &cfg->providers[0].health;
+    CHECK(h->enabled == 1 && h->interval_ms == 5000 && h->timeout_ms == 1000);
+    CHECK_STR(h->path, "/health");
+    h = &cfg->providers[1].health;
+    CHECK(h->enabled == 1 && h->interval_ms == 2000 && h->timeout_ms == 300);
+    CHECK_STR(h->path, "/");
+    CHECK(cfg->providers[2].health.enabled == 0); /* cloud: never probed */
+    CHECK(cfg->providers[3].health.enabled == 0);
+    CHECK(cfg->providers[4].health.enabled == 0);
+    CHECK_STR(cfg->providers[5].health.path, "/ping");
+    pd_config_free(cfg);
+
+    expect_err("providers:\n"
+               "  - {name: c, kind: openai,\n"
+               "     health_check: {interval_ms: 1s}}\n",
+               "t.yaml:3: providers[0].health_check: only providers with local: true of kind "
+               "openai or ollama are probed (say enabled: false, or remove it)");
+    expect_err(
+        "providers:\n"
+        "  - {name: c, kind: openai, local: true, health_check: {path: health}}\n",
+        "t.yaml:2: providers[0].health_check: path must start with / and have no space (it is "
+        "taken from the base_url's scheme://host:port), not \"health\"");
+    expect_err(
+        "providers:\n"
+        "  - {name: c, kind: openai, local: true, health_check: {interval_ms: 10ms}}\n",
+        "t.yaml:2: providers[0].health_check.interval_ms: 10ms is out of range (100ms .. 1h)");
+}
+
 static void from_file(void)
 {
     clear_env();
@@ -752,6 +797,7 @@ int main(void)
     TEST_RUN(yaml_anchors);
     TEST_RUN(from_env);
     TEST_RUN(lookups);
+    TEST_RUN(health_checks);
     TEST_RUN(from_file);
     TEST_RUN(example_file_loads);
     return TEST_DONE();

@@ -321,6 +321,25 @@ static void fresh_and_ledger(void)
     pd_metrics_free(m);
 }
 
+static void target_up(void)
+{
+    pd_buf b;
+    pd_buf_init(&b, 1 << 16);
+    pd_metrics_target_up rows[] = {{"llama-a", true}, {"llama-b", false}, {NULL, true}};
+    CHECK(pd_metrics_render_target_up(rows, 3, &b) == PD_OK);
+    CHECK(lines_with(b.data, "# TYPE pendulum_target_up gauge") == 1);
+    CHECK(value_of(b.data, "pendulum_target_up{target=\"llama-a\"}") == 1);
+    CHECK(value_of(b.data, "pendulum_target_up{target=\"llama-b\"}") == 0);
+    CHECK(value_of(b.data, "pendulum_target_up{target=\"none\"}") == 1);
+    pd_buf_reset(&b);
+    CHECK(pd_metrics_render_target_up(NULL, 0, &b) == PD_OK); /* nothing checked: the family only */
+    CHECK(lines_with(b.data, "pendulum_target_up{") == 0);
+    pd_buf_free(&b);
+    pd_buf_init(&b, 10);
+    CHECK(pd_metrics_render_target_up(rows, 3, &b) == PD_ERR_TOO_LARGE);
+    pd_buf_free(&b);
+}
+
 static void params(void)
 {
     pd_metrics_params p;
@@ -360,6 +379,13 @@ static void promtool_check(void)
     pd_metrics_ledger l = {.depth = 1, .capacity = 8192, .written = 5};
     pd_metrics_set_ledger(m, &l);
     char *text = render(m);
+    pd_buf up;
+    pd_buf_init(&up, 1 << 16);
+    pd_metrics_target_up rows[] = {{"llama-a", true}, {"llama \"b\"", false}};
+    CHECK(pd_metrics_render_target_up(rows, 2, &up) == PD_OK);
+    text = realloc(text, strlen(text) + up.len + 1);
+    memcpy(text + strlen(text), up.data, up.len + 1);
+    pd_buf_free(&up);
 
     char path[] = "/tmp/pd-metrics-XXXXXX";
     int fd = mkstemp(path);
@@ -396,6 +422,7 @@ int main(void)
     TEST_RUN(interning_race);
     TEST_RUN(fresh_and_ledger);
     TEST_RUN(params);
+    TEST_RUN(target_up);
     TEST_RUN(promtool_check);
     return TEST_DONE();
 }

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "config/config.h"
+#include "router/from_config.h"
 #include "router/router.h"
 #include "router/score.h"
 #include "test.h"
@@ -284,6 +286,248 @@ static void test_speculative_and_balance(void)
     CHECK_STR(cands(&p), "gpt-4o-mini,gpt-4o,claude-eu");
     pd_chat_request_free(&q);
     pd_router_free(r);
+}
+
+/* ---- balance strategies -------------------------------------------------------------------- */
+
+static pd_result try_new(const pd_route_def *routes, size_t n, char *err, size_t errlen);
+
+static const char *const POOL[] = {"llama3.1-8b", "llama3.1-8b-replica", "gpt-4o-mini"};
+static const double POOL_WEIGHTS[] = {3, 1, 0.5};
+
+static pd_router *make_pool(pd_balance_strategy s)
+{
+    pd_route_def d = {.name = "pool",
+                      .policy = PD_POLICY_BALANCE,
+                      .targets = POOL,
+                      .n_targets = 3,
+                      .strategy = s};
+    if (s == PD_BALANCE_WEIGHTED) {
+        d.weights = POOL_WEIGHTS;
+        d.n_weights = 3;
+    }
+    char err[256] = "";
+    pd_router *r = NULL;
+    if (pd_router_new(&d, 1, TARGETS, N_TARGETS, &r, err, sizeof err))
+        fprintf(stderr, "  router: %s\n", err);
+    return r;
+}
+
+/* Per target index (TARGETS order): llama, replica, gpt-4o-mini, gpt-4o, claude-eu. */
+static uint32_t g_outstanding[N_TARGETS];
+static double g_latency[N_TARGETS];
+
+static pd_route_ctx load_ctx(uint64_t seed, uint64_t random)
+{
+    pd_route_ctx ctx = ctx_default();
+    ctx.outstanding = g_outstanding;
+    ctx.latency_ewma_ms = g_latency;
+    ctx.n_load = N_TARGETS;
+    ctx.balance_seed = seed;
+    ctx.random = random;
+    return ctx;
+}
+
+static const char *pool_plan(pd_router *r, const pd_route_ctx *ctx, pd_route_plan *p)
+{
+    pd_api_error e;
+    pd_chat_request q;
+    simple(&q, GREETING);
+    pd_result rc = plan(r, "pool", &q, ctx, p, &e);
+    pd_chat_request_free(&q);
+    return rc == PD_OK ? cands(p) : "(error)";
+}
+
+static void test_balance_round_robin_and_random(void)
+{
+    pd_router *r = make_pool(PD_BALANCE_ROUND_ROBIN);
+    pd_route_plan p;
+    pd_route_ctx ctx = load_ctx(4, 0);
+    g_outstanding[0] = 9; /* ignored by round robin */
+    CHECK_STR(pool_plan(r, &ctx, &p), "llama3.1-8b-replica,gpt-4o-mini,llama3.1-8b");
+    CHECK(strstr(p.reason, "pool: balance round_robin -> llama3.1-8b-replica (2 of 3)") != NULL);
+    CHECK_STR(p.balance_route, "pool");
+    CHECK(p.balance_strategy == PD_BALANCE_ROUND_ROBIN);
+    pd_router_free(r);
+
+    r = make_pool(PD_BALANCE_RANDOM);
+    ctx = load_ctx(0, 5); /* 5 % 3 = 2; the seed does not matter */
+    CHECK_STR(pool_plan(r, &ctx, &p), "gpt-4o-mini,llama3.1-8b,llama3.1-8b-replica");
+    CHECK(strstr(p.reason, "balance random -> gpt-4o-mini") != NULL);
+    memset(g_outstanding, 0, sizeof g_outstanding);
+    pd_router_free(r);
+}
+
+static void test_balance_least_outstanding(void)
+{
+    pd_router *r = make_pool(PD_BALANCE_LEAST_OUTSTANDING);
+    pd_route_plan p;
+    pd_route_ctx ctx = load_ctx(0, 0);
+    /* Nothing in flight: the rotation (what the old balance policy did). */
+    CHECK_STR(pool_plan(r, &ctx, &p), "llama3.1-8b,llama3.1-8b-replica,gpt-4o-mini");
+    ctx.balance_seed = 1;
+    CHECK_STR(pool_plan(r, &ctx, &p), "llama3.1-8b-replica,gpt-4o-mini,llama3.1-8b");
+    g_outstanding[0] = 3;
+    g_outstanding[1] = 2;
+    g_outstanding[2] = 0;
+    CHECK_STR(pool_plan(r, &ctx, &p), "gpt-4o-mini,llama3.1-8b-replica,llama3.1-8b");
+    CHECK(strstr(p.reason,
+                 "pool: balance least_outstanding -> gpt-4o-mini (0 in flight, fewest)") != NULL);
+    g_outstanding[2] = 2; /* tie between replica and gpt-4o-mini: the rotation from seed 1 */
+    CHECK_STR(pool_plan(r, &ctx, &p), "llama3.1-8b-replica,gpt-4o-mini,llama3.1-8b");
+    ctx.balance_seed = 2;
+    CHECK_STR(pool_plan(r, &ctx, &p), "gpt-4o-mini,llama3.1-8b-replica,llama3.1-8b");
+    /* An open circuit still goes last, whatever the strategy chose. */
+    unsigned char open[N_TARGETS] = {0};
+    open[2] = PD_TARGET_DOWN;
+    ctx.open = open;
+    ctx.n_open = N_TARGETS;
+    CHECK_STR(pool_plan(r, &ctx, &p), "llama3.1-8b-replica,llama3.1-8b,gpt-4o-mini!");
+    CHECK(p.cand[2].down);
+    CHECK(strstr(p.reason, "health check down: gpt-4o-mini moved last") != NULL);
+    memset(g_outstanding, 0, sizeof g_outstanding);
+    pd_router_free(r);
+}
+
+static void test_balance_latency(void)
+{
+    pd_router *r = make_pool(PD_BALANCE_LATENCY);
+    pd_route_plan p;
+    pd_route_ctx ctx = load_ctx(0, 0);
+    g_latency[0] = 80;
+    g_latency[1] = 0; /* no sample yet: explored first */
+    g_latency[2] = 20;
+    CHECK_STR(pool_plan(r, &ctx, &p), "llama3.1-8b-replica,gpt-4o-mini,llama3.1-8b");
+    CHECK(strstr(p.reason,
+                 "balance latency -> llama3.1-8b-replica (no latency sample yet, exploring)") !=
+          NULL);
+    g_latency[1] = 45;
+    CHECK_STR(pool_plan(r, &ctx, &p), "gpt-4o-mini,llama3.1-8b-replica,llama3.1-8b");
+    CHECK(strstr(p.reason, "balance latency -> gpt-4o-mini (20.0 ms EWMA, lowest)") != NULL);
+    memset(g_latency, 0, sizeof g_latency);
+    pd_router_free(r);
+}
+
+/* Weighted picks follow the weights (3 : 1 : 0.5) within 2 points over many random draws. */
+static void test_balance_weighted(void)
+{
+    pd_router *r = make_pool(PD_BALANCE_WEIGHTED);
+    pd_route_plan p;
+    size_t first[3] = {0};
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    const size_t n = 20000;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13; /* xorshift64: the test's own random values */
+        x ^= x >> 7;
+        x ^= x << 17;
+        pd_route_ctx ctx = load_ctx(i, x);
+        pool_plan(r, &ctx, &p);
+        CHECK(p.n == 3);
+        first[p.cand[0].target]++;
+    }
+    double share0 = (double)first[0] / n, share1 = (double)first[1] / n,
+           share2 = (double)first[2] / n;
+    CHECK(share0 > 3 / 4.5 - 0.02 && share0 < 3 / 4.5 + 0.02);
+    CHECK(share1 > 1 / 4.5 - 0.02 && share1 < 1 / 4.5 + 0.02);
+    CHECK(share2 > 0.5 / 4.5 - 0.02 && share2 < 0.5 / 4.5 + 0.02);
+    /* The extremes of the random range land on the first and last entry. */
+    pd_route_ctx ctx = load_ctx(0, 0);
+    CHECK_STR(pool_plan(r, &ctx, &p), "llama3.1-8b,llama3.1-8b-replica,gpt-4o-mini");
+    CHECK(strstr(p.reason, "balance weighted -> llama3.1-8b (weight 3 of 4.5)") != NULL);
+    ctx = load_ctx(0, UINT64_MAX);
+    CHECK_STR(pool_plan(r, &ctx, &p), "gpt-4o-mini,llama3.1-8b,llama3.1-8b-replica");
+    pd_buf b;
+    pd_buf_init(&b, 1 << 16);
+    CHECK(pd_route_plan_explain(&p, &b) == PD_OK);
+    json_t *j = json_loads(b.data, 0, NULL);
+    json_t *bal = json_object_get(j, "balance");
+    CHECK_STR(json_string_value(json_object_get(bal, "strategy")), "weighted");
+    CHECK_STR(json_string_value(json_object_get(bal, "pick")), "gpt-4o-mini");
+    CHECK(json_is_false(
+        json_object_get(json_array_get(json_object_get(j, "candidates"), 0), "down")));
+    json_decref(j);
+    pd_buf_free(&b);
+    pd_router_free(r);
+}
+
+static void test_balance_validation(void)
+{
+    char err[256];
+    static const double two[] = {1, 2}, bad[] = {1, 0, 2};
+    pd_route_def d[] = {{.name = "w",
+                         .policy = PD_POLICY_BALANCE,
+                         .targets = POOL,
+                         .n_targets = 3,
+                         .strategy = PD_BALANCE_WEIGHTED,
+                         .weights = two,
+                         .n_weights = 2}};
+    CHECK(try_new(d, 1, err, sizeof err) == PD_ERR_INVALID);
+    CHECK_STR(err, "route 'w': strategy weighted needs one weight per target (3, not 2)");
+    d[0].weights = bad;
+    d[0].n_weights = 3;
+    CHECK(try_new(d, 1, err, sizeof err) == PD_ERR_INVALID);
+    CHECK_STR(err, "route 'w': weight 1 must be a positive number");
+    d[0].strategy = PD_BALANCE_ROUND_ROBIN;
+    CHECK(try_new(d, 1, err, sizeof err) == PD_ERR_INVALID);
+    CHECK_STR(err, "route 'w': weights need policy balance with strategy weighted");
+    d[0].policy = PD_POLICY_FALLBACK;
+    d[0].n_weights = 0;
+    CHECK(try_new(d, 1, err, sizeof err) == PD_ERR_INVALID);
+    CHECK_STR(err, "route 'w': a strategy needs policy balance");
+    CHECK(pd_balance_strategy_from_name("latency") == PD_BALANCE_LATENCY);
+    CHECK(pd_balance_strategy_from_name("fastest") == -1);
+    CHECK_STR(pd_balance_strategy_name(PD_BALANCE_LEAST_OUTSTANDING), "least_outstanding");
+}
+
+/* The config's strategy and weights reach the router; mistakes name file, line and route. */
+static void test_balance_from_config(void)
+{
+    static const char *head = "providers: [ { name: a, kind: openai, base_url: "
+                              "\"http://127.0.0.1:1/v1\", api_key: \"\" } ]\n"
+                              "models: [ { name: m1, provider: a }, { name: m2, provider: a } ]\n"
+                              "routes:\n";
+    static const struct {
+        const char *route, *err;
+    } cases[] = {
+        {"  - { name: r, policy: balance, targets: [m1, m2], strategy: weighted, weights: [3, 1] "
+         "}\n",
+         NULL},
+        {"  - { name: r, policy: balance, targets: [m1, m2] }\n", NULL},
+        {"  - { name: r, policy: balance, targets: [m1, m2], strategy: fastest }\n",
+         "t.yaml:4: route 'r': unknown strategy (expected least_outstanding, round_robin, random, "
+         "weighted or latency), not 'fastest'"},
+        {"  - { name: r, policy: balance, targets: [m1, m2], strategy: weighted, weights: [3] }\n",
+         "t.yaml:4: route 'r': strategy weighted needs one weight per target"},
+        {"  - { name: r, policy: balance, targets: [m1, m2], weights: [3, 1] }\n",
+         "t.yaml:4: route 'r': weights need strategy weighted"},
+        {"  - { name: r, policy: fallback, targets: [m1, m2], strategy: latency }\n",
+         "t.yaml:4: route 'r': strategy needs policy balance"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char yaml[1024], err[512] = "";
+        snprintf(yaml, sizeof yaml, "%s%s", head, cases[i].route);
+        pd_config *cfg = pd_config_load_string(yaml, strlen(yaml), "t.yaml", err, sizeof err);
+        CHECK(cfg != NULL);
+        pd_router *r = NULL;
+        pd_result rc = cfg ? pd_router_from_config(cfg, &r, err, sizeof err) : PD_ERR_INVALID;
+        if (cases[i].err) {
+            CHECK(rc == PD_ERR_INVALID);
+            CHECK_STR(err, cases[i].err);
+        } else {
+            CHECK(rc == PD_OK);
+        }
+        pd_router_free(r);
+        pd_config_free(cfg);
+    }
+    char err[512] = "";
+    const char *bad =
+        "providers: [ { name: a, kind: openai, base_url: \"http://127.0.0.1:1/v1\" } ]\n"
+        "routes:\n"
+        "  - name: r\n"
+        "    policy: balance\n"
+        "    weights: [1, -2]\n";
+    CHECK(pd_config_load_string(bad, strlen(bad), "t.yaml", err, sizeof err) == NULL);
+    CHECK_STR(err, "t.yaml:5: routes[0].weights[1]: must be a positive number, not \"-2\"");
 }
 
 /* ---- privacy ------------------------------------------------------------------------------- */
@@ -876,6 +1120,12 @@ int main(void)
     TEST_RUN(test_tiered);
     TEST_RUN(test_tier_thresholds_custom_scorer);
     TEST_RUN(test_speculative_and_balance);
+    TEST_RUN(test_balance_round_robin_and_random);
+    TEST_RUN(test_balance_least_outstanding);
+    TEST_RUN(test_balance_latency);
+    TEST_RUN(test_balance_weighted);
+    TEST_RUN(test_balance_validation);
+    TEST_RUN(test_balance_from_config);
     TEST_RUN(test_privacy_no_pii);
     TEST_RUN(test_privacy_local_in_message);
     TEST_RUN(test_privacy_content_part_and_tools);
