@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/fastev.h"
 #include "proto/jsonw.h"
 
 /* ==== small helpers ===================================================================== */
@@ -1879,16 +1880,24 @@ static pd_result deliver(pd_anthropic_decoder *d, pd_chat_event *ev)
     return d->cb(d->ud, ev) ? PD_ERR_CLOSED : PD_OK;
 }
 
-static pd_result deliver_text(pd_anthropic_decoder *d, pd_chat_event_kind kind, const json_t *s)
+static pd_result deliver_bytes(pd_anthropic_decoder *d, pd_chat_event_kind kind, const char *s,
+                               size_t len)
 {
-    if (!json_is_string(s) || json_string_length(s) == 0)
+    if (len == 0)
         return PD_OK;
     pd_chat_event ev;
     pd_chat_event_init(&ev, kind);
-    ev.text = json_string_value(s);
-    ev.text_len = json_string_length(s);
+    ev.text = s;
+    ev.text_len = len;
     ev.tool_index = d->tool;
     return deliver(d, &ev);
+}
+
+static pd_result deliver_text(pd_anthropic_decoder *d, pd_chat_event_kind kind, const json_t *s)
+{
+    if (!json_is_string(s))
+        return PD_OK;
+    return deliver_bytes(d, kind, json_string_value(s), json_string_length(s));
 }
 
 /* Assigns the counts a usage object carries (they are totals so far: never added). */
@@ -2085,6 +2094,21 @@ static pd_result dispatch(pd_anthropic_decoder *d, const char *type, const json_
     return PD_OK; /* ping, and event types added after this was written */
 }
 
+/* A text_delta of the open text block without jansson (proto/fastev.h); false when the event
+   is not one, and then the full decoder reads it. */
+static bool fast_text(pd_anthropic_decoder *d, const char *name, size_t name_len,
+                      const char *data, size_t len, pd_result *rc)
+{
+    char buf[PD_FASTEV_BUF];
+    const char *text;
+    size_t text_len;
+    if (d->full_path || d->kind != BLK_TEXT || (name && name_len == 5 && memcmp(name, "error", 5) == 0) ||
+        !pd_fastev_anthropic_text(data, len, d->block, buf, sizeof buf, &text, &text_len))
+        return false;
+    *rc = deliver_bytes(d, PD_EVENT_TEXT, text, text_len);
+    return true;
+}
+
 pd_result pd_anthropic_decode_event(pd_anthropic_decoder *d, const char *name, size_t name_len,
                                     const char *data, size_t len, pd_chat_event_cb cb, void *ud)
 {
@@ -2092,6 +2116,9 @@ pd_result pd_anthropic_decode_event(pd_anthropic_decoder *d, const char *name, s
         return PD_OK;
     d->cb = cb;
     d->ud = ud;
+    pd_result fast_rc;
+    if (fast_text(d, name, name_len, data, len, &fast_rc))
+        return fast_rc;
     json_t *root = json_loadb(data, len, JSON_ALLOW_NUL, NULL); /* a model may emit U+0000 */
     const json_t *jt = json_object_get(root, "type");
     bool named_error = name && name_len == 5 && memcmp(name, "error", 5) == 0;
@@ -2227,20 +2254,24 @@ static void write_block_start(pd_anthropic_encoder *e, pd_jw *w, int kind)
     e->open = kind;
 }
 
+/* What event_begin, the keys and event_end would write, in a few copies: this is the event
+   of almost every stream (type and key are literals that need no escaping). */
 static void write_delta(pd_anthropic_encoder *e, pd_jw *w, const char *type, const char *key,
                         const pd_chat_event *ev)
 {
-    event_begin(w, "content_block_delta");
-    pd_jw_key(w, "index");
+    static const char head[] =
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":";
+    pd_jw_raw(w, head, sizeof head - 1);
+    w->comma = false;
     pd_jw_int(w, e->next_block - 1);
-    pd_jw_key(w, "delta");
-    pd_jw_open(w, '{');
-    pd_jw_key(w, "type");
-    pd_jw_str(w, type);
-    pd_jw_key(w, key);
-    pd_jw_strn(w, ev->text, ev->text_len);
-    pd_jw_close(w, '}');
-    event_end(w);
+    pd_jw_raw(w, ",\"delta\":{\"type\":\"", 18);
+    pd_jw_raw(w, type, strlen(type));
+    pd_jw_raw(w, "\",\"", 3);
+    pd_jw_raw(w, key, strlen(key));
+    pd_jw_raw(w, "\":\"", 3);
+    pd_jw_escape(w, ev->text, ev->text_len);
+    pd_jw_raw(w, "\"}}\n\n", 5);
+    w->comma = false;
 }
 
 /* TEXT/REFUSAL (kind BLK_TEXT) and REASONING (BLK_THINKING) fragments. */

@@ -207,6 +207,9 @@ typedef struct pd_anthropic_decoder {
     bool done;   /* message_stop was seen: the stream is complete */
     bool failed; /* an error event was delivered, or the stream was malformed: the rest of the
                     input is ignored */
+    bool full_path; /* false (init): a text_delta of the open text block is read by
+                       proto/fastev without jansson; true: always the full decoder (the tests
+                       that compare the two set it) */
     pd_sse_parser sse;
     char *id, *model;        /* from message_start */
     int64_t in, cache_write, cache_read, out, thinking; /* Anthropic's counts; -1 unknown */
