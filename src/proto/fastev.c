@@ -24,6 +24,7 @@ typedef struct scan {
 } scan;
 
 /* 1 for the bytes a string may hold as they are: printable ASCII but the quote and backslash. */
+/* clang-format off */
 static const unsigned char plain[256] = {
     ['\x20'] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20..0x2f, '"' at 0x22 */
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x30 */
@@ -32,6 +33,7 @@ static const unsigned char plain[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x60 */
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x70 */
 };
+/* clang-format on */
 
 /* Loops run on local copies of the cursor: through s, every step would be stored back (the
    arena is char memory, which may alias anything). */
@@ -53,8 +55,9 @@ static const unsigned char *span_plain(const unsigned char *p, const unsigned ch
     const __m128i low = _mm_set1_epi8(0x20);
     while (end - p >= 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-        __m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
-                                    _mm_cmplt_epi8(x, low));
+        __m128i stop =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+                         _mm_cmplt_epi8(x, low));
         int mask = _mm_movemask_epi8(stop);
         if (mask)
             return p + __builtin_ctz((unsigned)mask);
@@ -278,7 +281,9 @@ typedef struct key_name {
     size_t n;
 } key_name;
 
+/* clang-format off */
 #define KEY(lit) {lit, sizeof lit - 1}
+/* clang-format on */
 
 /* Which of names[] key is (its bit), 0 when none or already seen (a miss either way). */
 static unsigned key_bit(const char *key, size_t len, const key_name *names, size_t n,
@@ -437,10 +442,14 @@ static bool openai_member(scan *s, unsigned bit, pd_fastev_chunk *out)
 bool pd_fastev_openai_chunk(const char *data, size_t len, char *buf, size_t cap,
                             pd_fastev_chunk *out)
 {
-    static const key_name names[] = {KEY("id"),           KEY("object"),
-                                     KEY("created"),      KEY("model"),
-                                     KEY("system_fingerprint"), KEY("service_tier"),
-                                     KEY("obfuscation"),  KEY("usage"),
+    static const key_name names[] = {KEY("id"),
+                                     KEY("object"),
+                                     KEY("created"),
+                                     KEY("model"),
+                                     KEY("system_fingerprint"),
+                                     KEY("service_tier"),
+                                     KEY("obfuscation"),
+                                     KEY("usage"),
                                      KEY("choices")};
     scan s;
     unsigned seen = 0;
@@ -453,8 +462,8 @@ bool pd_fastev_openai_chunk(const char *data, size_t len, char *buf, size_t cap,
     while (more) {
         const char *k;
         size_t n;
-        if (!take_key(&s, &k, &n) ||
-            !openai_member(&s, key_bit(k, n, names, 9, &seen), out) || !next_member(&s, &more))
+        if (!take_key(&s, &k, &n) || !openai_member(&s, key_bit(k, n, names, 9, &seen), out) ||
+            !next_member(&s, &more))
             return false;
     }
     return (seen & 256) && at_end(&s);
@@ -478,7 +487,9 @@ static bool anthropic_delta(scan *s, const char **text, size_t *text_len)
         if (!take_key(s, &k, &kn))
             return false;
         switch (key_bit(k, kn, names, 2, &seen)) {
-        case 1: ok = take_str(s, &type, &n) && n == 10 && memcmp(type, "text_delta", 10) == 0; break;
+        case 1:
+            ok = take_str(s, &type, &n) && n == 10 && memcmp(type, "text_delta", 10) == 0;
+            break;
         case 2: ok = take_str(s, text, text_len); break;
         default: ok = false;
         }

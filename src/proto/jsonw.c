@@ -64,6 +64,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 
 /* 1 for the bytes written as they are without a look at what follows (printable ASCII other
    than the quote and the backslash). */
+/* clang-format off */
 static const unsigned char plain[256] = {
     ['\x20'] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20..0x2f, '"' at 0x22 */
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x30 */
@@ -72,6 +73,7 @@ static const unsigned char plain[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x60 */
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x70 */
 };
+/* clang-format on */
 
 /* Writes s escaped for the inside of a JSON string (no quotes). */
 void pd_jw_escape(pd_jw *w, const char *s, size_t n)

@@ -36,8 +36,8 @@ static void diff_dump(pd_buf *b, const pd_chat_event *ev)
                   (int)ev->role, ev->text_len);
     if (ev->text)
         pd_buf_append(b, ev->text, ev->text_len);
-    pd_buf_printf(b, " tool=%u finish=%d status=%d created=%lld", ev->tool_index,
-                  (int)ev->finish, ev->error_status, (long long)ev->created);
+    pd_buf_printf(b, " tool=%u finish=%d status=%d created=%lld", ev->tool_index, (int)ev->finish,
+                  ev->error_status, (long long)ev->created);
     diff_str(b, "tool_id", ev->tool_id);
     diff_str(b, "tool_name", ev->tool_name);
     diff_str(b, "type", ev->error_type);
@@ -132,7 +132,8 @@ static bool diff_payload(const char *data, size_t len, pd_buf *fast, pd_buf *ful
     ok &= diff_openai_one(data, len, true, full);
     ok &= diff_anthropic_one(data, len, false, fast);
     ok &= diff_anthropic_one(data, len, true, full);
-    return ok && fast->len == full->len && (!fast->len || memcmp(fast->data, full->data, fast->len) == 0);
+    return ok && fast->len == full->len &&
+           (!fast->len || memcmp(fast->data, full->data, fast->len) == 0);
 }
 
 #endif

@@ -26,8 +26,8 @@ static void expect_same(const char *what, const char *data, size_t len)
     pd_buf_init(&full, 0);
     bool same = diff_payload(data, len, &fast, &full);
     if (!same)
-        fprintf(stderr, "  %s: paths differ on %.*s\n  fast: %s\n  full: %s\n", what, (int)len, data,
-                fast.data ? fast.data : "", full.data ? full.data : "");
+        fprintf(stderr, "  %s: paths differ on %.*s\n  fast: %s\n  full: %s\n", what, (int)len,
+                data, fast.data ? fast.data : "", full.data ? full.data : "");
     CHECK(same);
     compared++;
     char buf[PD_FASTEV_BUF];
@@ -133,11 +133,32 @@ static void goldens(void)
 
 /* Text values as they appear inside the JSON quotes. */
 static const char *const texts[] = {
-    "Hello", "", " crane", "caf\xc3\xa9", "\\\"quoted\\\"", "a\\\\b", "line\\nbreak\\ttab\\r",
-    "\\/slash", "\\b\\f", "\\u00e9t\\u00C9", "\\ud83d\\ude00 emoji", "\xf0\x9f\x98\x80",
-    "\\u0000nul", "\\ud83d lone", "\\ude00 low", "\\uZZZZ", "\\x", "bad\xc3", "\xc0\xaf overlong",
-    "\xed\xa0\x80 surrogate", "\xf4\x90\x80\x80 big", "ctl\x01", "del\x7f", "\xe2\x82\xac euro",
-    "tab\tinside", "a\\u0041b",
+    "Hello",
+    "",
+    " crane",
+    "caf\xc3\xa9",
+    "\\\"quoted\\\"",
+    "a\\\\b",
+    "line\\nbreak\\ttab\\r",
+    "\\/slash",
+    "\\b\\f",
+    "\\u00e9t\\u00C9",
+    "\\ud83d\\ude00 emoji",
+    "\xf0\x9f\x98\x80",
+    "\\u0000nul",
+    "\\ud83d lone",
+    "\\ude00 low",
+    "\\uZZZZ",
+    "\\x",
+    "bad\xc3",
+    "\xc0\xaf overlong",
+    "\xed\xa0\x80 surrogate",
+    "\xf4\x90\x80\x80 big",
+    "ctl\x01",
+    "del\x7f",
+    "\xe2\x82\xac euro",
+    "tab\tinside",
+    "a\\u0041b",
 };
 
 /* OpenAI chunks: %s is the content value (a JSON value). */
@@ -147,7 +168,8 @@ static const char *const oai_shapes[] = {
     "{\"content\":%s},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}",
     "{\"choices\":[{\"delta\":{\"content\":%s},\"index\":2,\"finish_reason\":null}],"
     "\"model\":\"m\",\"id\":\"x\",\"created\":0,\"object\":\"chat.completion.chunk\"}",
-    " { \"id\" : \"a\\u0062c\" , \"choices\" : [ { \"index\" : 0 , \"delta\" : { \"content\" : %s } "
+    " { \"id\" : \"a\\u0062c\" , \"choices\" : [ { \"index\" : 0 , \"delta\" : { \"content\" : %s "
+    "} "
     "} ] } ",
     "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":%s,\"refusal\":null}}],"
     "\"service_tier\":\"default\",\"obfuscation\":\"abc\",\"system_fingerprint\":null}",
@@ -171,16 +193,21 @@ static const char *const oai_shapes[] = {
     "{\"id\":\"c\",\"choi\\u0063es\":[{\"index\":0,\"delta\":{\"content\":%s}}]}",
     "{\"id\":7,\"model\":null,\"choices\":[{\"index\":0,\"delta\":{\"content\":%s}}]}",
     "{\"error\":{\"message\":\"boom\"},\"choices\":[{\"index\":0,\"delta\":{\"content\":%s}}]}",
-    "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":%s,\"tool_calls\":[{\"index\":0,"
+    "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":%s,\"tool_calls\":[{\"index\":"
+    "0,"
     "\"id\":\"call_1\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}}]}",
 };
 
 /* Anthropic events: %s is the text value. */
 static const char *const anth_shapes[] = {
-    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":%s}}",
-    "{\"delta\":{\"text\":%s,\"type\":\"text_delta\"},\"type\":\"content_block_delta\",\"index\":0}",
-    " {\"type\" : \"content_block_delta\" ,\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":%s}}\n",
-    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":%s}}",
+    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":%s}"
+    "}",
+    "{\"delta\":{\"text\":%s,\"type\":\"text_delta\"},\"type\":\"content_block_delta\",\"index\":"
+    "0}",
+    " {\"type\" : \"content_block_delta\" "
+    ",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":%s}}\n",
+    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":%s}"
+    "}",
     "{\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":%s}}",
     "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\","
     "\"thinking\":%s}}",
@@ -189,8 +216,10 @@ static const char *const anth_shapes[] = {
     "{\"type\":\"content_block_delta\",\"index\":0,\"index\":0,\"delta\":{\"type\":\"text_delta\","
     "\"text\":%s}}",
     "{\"type\":\"error\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":%s}}",
-    "{\"type\":\"content_block_delta\",\"index\":0.0,\"delta\":{\"type\":\"text_delta\",\"text\":%s}}",
-    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":%s}}}",
+    "{\"type\":\"content_block_delta\",\"index\":0.0,\"delta\":{\"type\":\"text_delta\",\"text\":%"
+    "s}}",
+    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":%s}}"
+    "}",
 };
 
 static void variations(void)
@@ -224,8 +253,9 @@ static void variations(void)
         }
     }
     /* every prefix of a common chunk: truncated JSON of every length */
-    const char *chunk = "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"h\\u00e9\"},"
-                        "\"logprobs\":null,\"finish_reason\":null}]}";
+    const char *chunk =
+        "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"h\\u00e9\"},"
+        "\"logprobs\":null,\"finish_reason\":null}]}";
     for (size_t n = 0; n <= strlen(chunk); n++)
         expect_same("openai prefix", chunk, n);
     const char *delta = "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
@@ -241,10 +271,11 @@ static void scanners_hit(void)
 {
     char buf[PD_FASTEV_BUF];
     pd_fastev_chunk c;
-    const char *oai = "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":17,"
-                      "\"model\":\"gpt-4o\",\"system_fingerprint\":\"fp\",\"choices\":[{\"index\":1,"
-                      "\"delta\":{\"content\":\"caf\\u00e9 \\\"x\\\"\"},\"logprobs\":null,"
-                      "\"finish_reason\":null}],\"usage\":null,\"obfuscation\":\"zz\"}";
+    const char *oai =
+        "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":17,"
+        "\"model\":\"gpt-4o\",\"system_fingerprint\":\"fp\",\"choices\":[{\"index\":1,"
+        "\"delta\":{\"content\":\"caf\\u00e9 \\\"x\\\"\"},\"logprobs\":null,"
+        "\"finish_reason\":null}],\"usage\":null,\"obfuscation\":\"zz\"}";
     CHECK(pd_fastev_openai_chunk(oai, strlen(oai), buf, sizeof buf, &c));
     CHECK_STR(c.id, "chatcmpl-1");
     CHECK_STR(c.model, "gpt-4o");
