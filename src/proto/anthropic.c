@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/fastev.h"
 #include "proto/jsonw.h"
 
 /* ==== small helpers ===================================================================== */
@@ -1106,6 +1107,62 @@ static pd_result check_parts(const pd_chat_message *m, size_t i, pd_api_error *e
     return PD_OK;
 }
 
+static bool wants_json(const pd_chat_request *r)
+{
+    return r->response_format.kind == PD_FORMAT_JSON_OBJECT ||
+           r->response_format.kind == PD_FORMAT_JSON_SCHEMA;
+}
+
+/* A JSON response format is a forced tool: nothing else may claim the tool choice. */
+static pd_result check_format(const pd_chat_request *r, pd_api_error *err)
+{
+    const pd_chat_response_format *f = &r->response_format;
+    const char *what = f->kind == PD_FORMAT_JSON_OBJECT ? "'json_object'" : "'json_schema'";
+    char msg[128];
+    if (!wants_json(r))
+        return PD_OK;
+    if (r->n_tools) {
+        snprintf(msg, sizeof msg, "response_format %s together with tools", what);
+        return cannot(err, "unsupported_value", "response_format", msg);
+    }
+    if (r->tool_choice.kind == PD_TOOL_CHOICE_REQUIRED ||
+        r->tool_choice.kind == PD_TOOL_CHOICE_NAMED) {
+        snprintf(msg, sizeof msg, "tool_choice 'required' or a named tool with response_format %s",
+                 what);
+        return cannot(err, "unsupported_value", "tool_choice", msg);
+    }
+    if (f->kind == PD_FORMAT_JSON_SCHEMA && f->schema &&
+        !str_eq(json_object_get(f->schema, "type"), "object"))
+        return cannot(err, "unsupported_value", "response_format",
+                      "a response_format json_schema whose top level is not an object");
+    return PD_OK;
+}
+
+static bool tool_name_taken(const pd_chat_request *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_tools; i++)
+        if (r->tools[i].name && strcmp(r->tools[i].name, name) == 0)
+            return true;
+    for (size_t i = 0; i < r->n_messages; i++)
+        for (size_t j = 0; j < r->messages[i].n_tool_calls; j++) {
+            const char *used = r->messages[i].tool_calls[j].name;
+            if (used && strcmp(used, name) == 0)
+                return true;
+        }
+    return false;
+}
+
+bool pd_anthropic_json_tool(const pd_chat_request *r, char name[PD_ANTHROPIC_TOOL_NAME_MAX + 1])
+{
+    name[0] = '\0';
+    if (!wants_json(r))
+        return false;
+    snprintf(name, PD_ANTHROPIC_TOOL_NAME_MAX + 1, "json_response");
+    for (unsigned k = 2; tool_name_taken(r, name); k++) /* ends: the names used are finite */
+        snprintf(name, PD_ANTHROPIC_TOOL_NAME_MAX + 1, "json_response_%u", k);
+    return true;
+}
+
 /* Everything the Anthropic API cannot express, rejected before anything is written. */
 static pd_result check_request(const pd_chat_request *r, pd_api_error *err)
 {
@@ -1114,12 +1171,9 @@ static pd_result check_request(const pd_chat_request *r, pd_api_error *err)
         return cannot(err, "unsupported_value", "n", "n > 1");
     if (s->logprobs == PD_TRI_TRUE || (s->has_top_logprobs && s->top_logprobs > 0))
         return cannot(err, "unsupported_parameter", "logprobs", "logprobs");
-    if (r->response_format.kind == PD_FORMAT_JSON_OBJECT)
-        return cannot(err, "unsupported_value", "response_format",
-                      "response_format 'json_object'");
-    if (r->response_format.kind == PD_FORMAT_JSON_SCHEMA)
-        return cannot(err, "unsupported_value", "response_format",
-                      "response_format 'json_schema'");
+    pd_result rc = check_format(r, err);
+    if (rc)
+        return rc;
     for (size_t i = 0; i < r->n_tools; i++) {
         char p[PATH_MAX_LEN];
         if (r->tools[i].kind == PD_TOOL_CUSTOM)
@@ -1128,7 +1182,7 @@ static pd_result check_request(const pd_chat_request *r, pd_api_error *err)
     }
     bool any = false;
     for (size_t i = 0; i < r->n_messages; i++) {
-        pd_result rc = check_parts(&r->messages[i], i, err);
+        rc = check_parts(&r->messages[i], i, err);
         if (rc)
             return rc;
         any |= !is_system(&r->messages[i]) && block_count(&r->messages[i]) > 0;
@@ -1450,6 +1504,35 @@ static void write_tool_choice(pd_jw *w, const pd_chat_request *r)
     pd_jw_close(w, '}');
 }
 
+/* The forced tool that carries a JSON response format (see anthropic.h). */
+static void write_json_tool(pd_jw *w, const pd_chat_request *r, const char *name)
+{
+    const pd_chat_response_format *f = &r->response_format;
+    pd_jw_key(w, "tools");
+    pd_jw_open(w, '[');
+    pd_jw_open(w, '{');
+    pd_jw_kv(w, "name", name);
+    if (f->description)
+        pd_jw_kv(w, "description", f->description);
+    pd_jw_key(w, "input_schema");
+    if (f->kind == PD_FORMAT_JSON_SCHEMA && json_is_object(f->schema)) {
+        pd_jw_json(w, f->schema);
+    } else {
+        static const char any_object[] = "{\"type\":\"object\"}";
+        pd_jw_sep(w);
+        pd_jw_raw(w, any_object, sizeof any_object - 1);
+    }
+    pd_jw_close(w, '}');
+    pd_jw_close(w, ']');
+    pd_jw_key(w, "tool_choice");
+    pd_jw_open(w, '{');
+    pd_jw_kv(w, "type", "tool");
+    pd_jw_kv(w, "name", name);
+    pd_jw_key(w, "disable_parallel_tool_use");
+    pd_jw_bool(w, true);
+    pd_jw_close(w, '}');
+}
+
 static void write_sampling(pd_jw *w, const pd_chat_request *r)
 {
     const pd_chat_sampling *s = &r->sampling;
@@ -1489,7 +1572,10 @@ pd_result pd_anthropic_write_chat_request(const pd_chat_request *r, const char *
                                              : PD_ANTHROPIC_DEFAULT_MAX_TOKENS);
     write_system(&w, r);
     write_messages(&w, r);
-    if (write_tools(&w, r))
+    char json_tool[PD_ANTHROPIC_TOOL_NAME_MAX + 1];
+    if (pd_anthropic_json_tool(r, json_tool))
+        write_json_tool(&w, r, json_tool);
+    else if (write_tools(&w, r))
         write_tool_choice(&w, r);
     write_sampling(&w, r);
     if (r->stream) {
@@ -1573,7 +1659,22 @@ static void read_tool_use(const json_t *b, pd_chat_message *m)
     tc->arguments = json_is_object(input) ? pd_jw_dump(input) : pd_xstrdup("{}");
 }
 
-static void read_content(const json_t *content, pd_chat_message *m)
+/* The forced JSON tool's input as the message's text (see pd_anthropic_parse_json_response). */
+static void read_json_tool(const json_t *b, pd_chat_message *m)
+{
+    const json_t *input = json_object_get(b, "input");
+    pd_chat_part *p = &m->parts[m->n_parts++];
+    p->kind = PD_PART_TEXT;
+    p->text = json_is_object(input) ? pd_jw_dump(input) : pd_xstrdup("{}");
+}
+
+static bool is_json_tool(const json_t *b, const char *json_tool)
+{
+    return json_tool && json_tool[0] && str_eq(json_object_get(b, "type"), "tool_use") &&
+           str_eq(json_object_get(b, "name"), json_tool);
+}
+
+static void read_content(const json_t *content, const char *json_tool, pd_chat_message *m)
 {
     size_t n = json_array_size(content), i;
     const json_t *b;
@@ -1583,7 +1684,11 @@ static void read_content(const json_t *content, pd_chat_message *m)
     {
         const json_t *type = json_object_get(b, "type");
         const json_t *text = json_object_get(b, "text"), *thinking = json_object_get(b, "thinking");
-        if (str_eq(type, "text") && json_is_string(text) && json_string_length(text)) {
+        bool json_mode = json_tool && json_tool[0];
+        if (is_json_tool(b, json_tool)) {
+            read_json_tool(b, m);
+        } else if (str_eq(type, "text") && json_is_string(text) && json_string_length(text) &&
+                   !json_mode) {
             pd_chat_part *p = &m->parts[m->n_parts++];
             p->kind = PD_PART_TEXT;
             p->text = dup_json_str(text);
@@ -1599,7 +1704,20 @@ static void read_content(const json_t *content, pd_chat_message *m)
     }
 }
 
+/* With the forced JSON tool, its tool_use is the answer's end, not a call for the client. */
+static pd_chat_finish json_finish(pd_chat_finish f, const char *json_tool, size_t calls)
+{
+    bool json_mode = json_tool && json_tool[0];
+    return json_mode && f == PD_FINISH_TOOL_CALLS && calls == 0 ? PD_FINISH_STOP : f;
+}
+
 pd_result pd_anthropic_parse_chat_response(const char *body, size_t len, pd_chat_response *out)
+{
+    return pd_anthropic_parse_json_response(body, len, NULL, out);
+}
+
+pd_result pd_anthropic_parse_json_response(const char *body, size_t len, const char *json_tool,
+                                           pd_chat_response *out)
 {
     pd_chat_response_init(out);
     json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
@@ -1615,8 +1733,9 @@ pd_result pd_anthropic_parse_chat_response(const char *body, size_t len, pd_chat
     out->n_choices = 1;
     pd_chat_choice *c = &out->choices[0];
     c->message.role = PD_ROLE_ASSISTANT;
-    read_content(content, &c->message);
-    c->finish = finish_from(json_object_get(root, "stop_reason"));
+    read_content(content, json_tool, &c->message);
+    c->finish = json_finish(finish_from(json_object_get(root, "stop_reason")), json_tool,
+                            c->message.n_tool_calls);
     read_usage(json_object_get(root, "usage"), &out->usage);
     json_decref(root);
     return PD_OK;
@@ -1728,7 +1847,7 @@ pd_result pd_anthropic_write_chat_response(const pd_chat_response *r, pd_buf *ou
 
 /* ==== stream decoding =================================================================== */
 
-enum { BLK_NONE = 0, BLK_TEXT, BLK_THINKING, BLK_TOOL, BLK_OTHER };
+enum { BLK_NONE = 0, BLK_TEXT, BLK_THINKING, BLK_TOOL, BLK_JSON, BLK_OTHER };
 enum { ARGS_NONE = 0, ARGS_DELTAS, ARGS_FROM_START }; /* decoder.args for tool blocks */
 
 void pd_anthropic_decoder_init(pd_anthropic_decoder *d, size_t max_event_bytes)
@@ -1749,6 +1868,11 @@ void pd_anthropic_decoder_free(pd_anthropic_decoder *d)
     d->id = d->model = NULL;
 }
 
+void pd_anthropic_decoder_set_json_tool(pd_anthropic_decoder *d, const char *json_tool)
+{
+    snprintf(d->json_tool, sizeof d->json_tool, "%s", nz(json_tool));
+}
+
 static pd_result deliver(pd_anthropic_decoder *d, pd_chat_event *ev)
 {
     ev->id = d->id;
@@ -1756,16 +1880,24 @@ static pd_result deliver(pd_anthropic_decoder *d, pd_chat_event *ev)
     return d->cb(d->ud, ev) ? PD_ERR_CLOSED : PD_OK;
 }
 
-static pd_result deliver_text(pd_anthropic_decoder *d, pd_chat_event_kind kind, const json_t *s)
+static pd_result deliver_bytes(pd_anthropic_decoder *d, pd_chat_event_kind kind, const char *s,
+                               size_t len)
 {
-    if (!json_is_string(s) || json_string_length(s) == 0)
+    if (len == 0)
         return PD_OK;
     pd_chat_event ev;
     pd_chat_event_init(&ev, kind);
-    ev.text = json_string_value(s);
-    ev.text_len = json_string_length(s);
+    ev.text = s;
+    ev.text_len = len;
     ev.tool_index = d->tool;
     return deliver(d, &ev);
+}
+
+static pd_result deliver_text(pd_anthropic_decoder *d, pd_chat_event_kind kind, const json_t *s)
+{
+    if (!json_is_string(s))
+        return PD_OK;
+    return deliver_bytes(d, kind, json_string_value(s), json_string_length(s));
 }
 
 /* Assigns the counts a usage object carries (they are totals so far: never added). */
@@ -1791,9 +1923,9 @@ static void take_usage(pd_anthropic_decoder *d, const json_t *u)
 static pd_result close_block(pd_anthropic_decoder *d)
 {
     pd_result rc = PD_OK;
-    if (d->kind == BLK_TOOL && d->args == ARGS_NONE) {
+    if ((d->kind == BLK_TOOL || d->kind == BLK_JSON) && d->args == ARGS_NONE) {
         pd_chat_event ev;
-        pd_chat_event_init(&ev, PD_EVENT_TOOL_ARGS);
+        pd_chat_event_init(&ev, d->kind == BLK_JSON ? PD_EVENT_TEXT : PD_EVENT_TOOL_ARGS);
         ev.tool_index = d->tool;
         ev.text = "{}";
         ev.text_len = 2;
@@ -1810,17 +1942,22 @@ static pd_result start_tool(pd_anthropic_decoder *d, const json_t *cb)
     const json_t *id = json_object_get(cb, "id"), *name = json_object_get(cb, "name");
     const json_t *input = json_object_get(cb, "input");
     pd_chat_event ev;
-    pd_chat_event_init(&ev, PD_EVENT_TOOL_START);
-    d->kind = BLK_TOOL;
-    d->tool = d->tools++;
-    ev.tool_index = d->tool;
-    ev.tool_id = json_is_string(id) && json_string_length(id) ? json_string_value(id) : NULL;
-    ev.tool_name = json_is_string(name) ? json_string_value(name) : "";
-    pd_result rc = deliver(d, &ev);
+    pd_result rc = PD_OK;
+    if (d->json_tool[0] && str_eq(name, d->json_tool)) {
+        d->kind = BLK_JSON; /* the answer itself: its input is the text, no call is shown */
+    } else {
+        pd_chat_event_init(&ev, PD_EVENT_TOOL_START);
+        d->kind = BLK_TOOL;
+        d->tool = d->tools++;
+        ev.tool_index = d->tool;
+        ev.tool_id = json_is_string(id) && json_string_length(id) ? json_string_value(id) : NULL;
+        ev.tool_name = json_is_string(name) ? json_string_value(name) : "";
+        rc = deliver(d, &ev);
+    }
     if (rc || !json_is_object(input) || json_object_size(input) == 0)
         return rc;
     char *args = pd_jw_dump(input); /* a server that sends the whole input at the start */
-    pd_chat_event_init(&ev, PD_EVENT_TOOL_ARGS);
+    pd_chat_event_init(&ev, d->kind == BLK_JSON ? PD_EVENT_TEXT : PD_EVENT_TOOL_ARGS);
     ev.tool_index = d->tool;
     ev.text = args;
     ev.text_len = strlen(args);
@@ -1838,6 +1975,10 @@ static pd_result block_start(pd_anthropic_decoder *d, const json_t *root)
     if (rc)
         return rc;
     d->block = json_is_integer(idx) ? json_integer_value(idx) : d->block + 1;
+    if (str_eq(type, "text") && d->json_tool[0]) {
+        d->kind = BLK_OTHER; /* the client asked for JSON only */
+        return PD_OK;
+    }
     if (str_eq(type, "text")) {
         d->kind = BLK_TEXT;
         return deliver_text(d, PD_EVENT_TEXT, json_object_get(cb, "text"));
@@ -1864,12 +2005,13 @@ static pd_result block_delta(pd_anthropic_decoder *d, const json_t *root)
         return deliver_text(d, PD_EVENT_TEXT, json_object_get(delta, "text"));
     if (str_eq(type, "thinking_delta"))
         return deliver_text(d, PD_EVENT_REASONING, json_object_get(delta, "thinking"));
-    if (str_eq(type, "input_json_delta") && d->kind == BLK_TOOL && d->args != ARGS_FROM_START) {
+    if (str_eq(type, "input_json_delta") && (d->kind == BLK_TOOL || d->kind == BLK_JSON) &&
+        d->args != ARGS_FROM_START) {
         const json_t *pj = json_object_get(delta, "partial_json");
         if (!json_is_string(pj) || !json_string_length(pj))
             return PD_OK;
         d->args = ARGS_DELTAS;
-        return deliver_text(d, PD_EVENT_TOOL_ARGS, pj);
+        return deliver_text(d, d->kind == BLK_JSON ? PD_EVENT_TEXT : PD_EVENT_TOOL_ARGS, pj);
     }
     return PD_OK; /* signature_delta, citations_delta, unknown deltas */
 }
@@ -1882,6 +2024,7 @@ static pd_result message_stop(pd_anthropic_decoder *d)
     pd_chat_event ev;
     pd_chat_event_init(&ev, PD_EVENT_FINISH);
     ev.finish = d->finish == PD_FINISH_NONE ? PD_FINISH_STOP : d->finish;
+    ev.finish = json_finish(ev.finish, d->json_tool, d->tools);
     if (d->tools && ev.finish == PD_FINISH_STOP)
         ev.finish = PD_FINISH_TOOL_CALLS;
     d->done = true;
@@ -1951,6 +2094,22 @@ static pd_result dispatch(pd_anthropic_decoder *d, const char *type, const json_
     return PD_OK; /* ping, and event types added after this was written */
 }
 
+/* A text_delta of the open text block without jansson (proto/fastev.h); false when the event
+   is not one, and then the full decoder reads it. */
+static bool fast_text(pd_anthropic_decoder *d, const char *name, size_t name_len,
+                      const char *data, size_t len, pd_result *rc)
+{
+    char buf[PD_FASTEV_BUF];
+    const char *text;
+    size_t text_len;
+    bool named_error = name && name_len == 5 && memcmp(name, "error", 5) == 0;
+    if (d->full_path || d->kind != BLK_TEXT || named_error ||
+        !pd_fastev_anthropic_text(data, len, d->block, buf, sizeof buf, &text, &text_len))
+        return false;
+    *rc = deliver_bytes(d, PD_EVENT_TEXT, text, text_len);
+    return true;
+}
+
 pd_result pd_anthropic_decode_event(pd_anthropic_decoder *d, const char *name, size_t name_len,
                                     const char *data, size_t len, pd_chat_event_cb cb, void *ud)
 {
@@ -1958,6 +2117,9 @@ pd_result pd_anthropic_decode_event(pd_anthropic_decoder *d, const char *name, s
         return PD_OK;
     d->cb = cb;
     d->ud = ud;
+    pd_result fast_rc;
+    if (fast_text(d, name, name_len, data, len, &fast_rc))
+        return fast_rc;
     json_t *root = json_loadb(data, len, JSON_ALLOW_NUL, NULL); /* a model may emit U+0000 */
     const json_t *jt = json_object_get(root, "type");
     bool named_error = name && name_len == 5 && memcmp(name, "error", 5) == 0;
@@ -2093,20 +2255,24 @@ static void write_block_start(pd_anthropic_encoder *e, pd_jw *w, int kind)
     e->open = kind;
 }
 
+/* What event_begin, the keys and event_end would write, in a few copies: this is the event
+   of almost every stream (type and key are literals that need no escaping). */
 static void write_delta(pd_anthropic_encoder *e, pd_jw *w, const char *type, const char *key,
                         const pd_chat_event *ev)
 {
-    event_begin(w, "content_block_delta");
-    pd_jw_key(w, "index");
+    static const char head[] =
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":";
+    pd_jw_raw(w, head, sizeof head - 1);
+    w->comma = false;
     pd_jw_int(w, e->next_block - 1);
-    pd_jw_key(w, "delta");
-    pd_jw_open(w, '{');
-    pd_jw_key(w, "type");
-    pd_jw_str(w, type);
-    pd_jw_key(w, key);
-    pd_jw_strn(w, ev->text, ev->text_len);
-    pd_jw_close(w, '}');
-    event_end(w);
+    pd_jw_raw(w, ",\"delta\":{\"type\":\"", 18);
+    pd_jw_raw(w, type, strlen(type));
+    pd_jw_raw(w, "\",\"", 3);
+    pd_jw_raw(w, key, strlen(key));
+    pd_jw_raw(w, "\":\"", 3);
+    pd_jw_escape(w, ev->text, ev->text_len);
+    pd_jw_raw(w, "\"}}\n\n", 5);
+    w->comma = false;
 }
 
 /* TEXT/REFUSAL (kind BLK_TEXT) and REASONING (BLK_THINKING) fragments. */

@@ -132,14 +132,35 @@ pd_result pd_anthropic_parse_chat_request(const char *body, size_t len, pd_chat_
    given); tool strict flags are not sent (older API versions reject the field).
    Dropped silently (no Anthropic equivalent, harmless to lose): seed, presence and frequency
    penalties, min_p, reasoning_effort, include_usage (Anthropic always streams usage), n = 1.
+   response_format json_object / json_schema (the 2023-06-01 API has no such field) is served
+   by a forced tool, as LiteLLM does: tools is one tool named pd_anthropic_json_tool(req) whose
+   input_schema is the client's schema (json_object: {"type":"object"}), with the format's
+   description when given, and tool_choice {"type":"tool","name":..,
+   "disable_parallel_tool_use":true} (exactly one call). The answer's tool input is the JSON:
+   decode it with that name (pd_anthropic_parse_json_response, pd_anthropic_decoder_set_json_tool).
+   Because the tool is forced, the model cannot also call the client's tools: a request with
+   both response_format json_* and tools, or with tool_choice required / a named tool, is
+   refused (code "unsupported_value", param "response_format" or "tool_choice"); tool_choice
+   none / auto without tools is harmless and ignored. A json_schema whose top level is not
+   {"type":"object"} is refused too (a tool input is always an object).
    Errors (PD_ERR_INVALID, err 400 invalid_request_error, code "unsupported_parameter" or
    "unsupported_value", message "... cannot be honoured by provider kind anthropic"): n > 1,
-   logprobs true or top_logprobs > 0, response_format json_object / json_schema (the
-   2023-06-01 API has no equivalent; the tool-forcing workaround is not provided), custom
-   tools or tool calls, audio parts, FILE parts other than base64 PDFs, no user or assistant
-   turn left to send. PD_ERR_TOO_LARGE: out's limit (err: 413). Nothing is appended on error. */
+   logprobs true or top_logprobs > 0, the response_format cases above, custom tools or tool
+   calls, audio parts, FILE parts other than base64 PDFs, no user or assistant turn left to
+   send. PD_ERR_TOO_LARGE: out's limit (err: 413). Nothing is appended on error. */
 pd_result pd_anthropic_write_chat_request(const pd_chat_request *req, const char *model,
                                           pd_buf *out, pd_api_error *err);
+
+/* Tool names are ^[a-zA-Z0-9_-]{1,64}$ on Anthropic's API. */
+#define PD_ANTHROPIC_TOOL_NAME_MAX 64
+
+/* The name of the forced tool that carries response_format json_object / json_schema (see
+   pd_anthropic_write_chat_request): "json_response", or "json_response_2", "_3", ... when a
+   tool or a tool call of req already has that name (it must not be mistaken for one of the
+   client's). Writes it to name (NUL-terminated) and returns true when req asks for a JSON
+   format; returns false (name "") otherwise. A pure function of req: the request writer and
+   the response decoders derive the same name from the same request. */
+bool pd_anthropic_json_tool(const pd_chat_request *req, char name[PD_ANTHROPIC_TOOL_NAME_MAX + 1]);
 
 /* ---- non-streaming responses ------------------------------------------------------------ */
 
@@ -155,6 +176,15 @@ pd_result pd_anthropic_write_chat_request(const pd_chat_request *req, const char
    created is 0. Liberal: fields of the wrong type are ignored. PD_ERR_INVALID only when the
    body is not a JSON object with a "content" array. On success *out owns the result. */
 pd_result pd_anthropic_parse_chat_response(const char *body, size_t len, pd_chat_response *out);
+
+/* pd_anthropic_parse_chat_response for a request written with the forced JSON tool json_tool
+   (pd_anthropic_json_tool; NULL or "": exactly pd_anthropic_parse_chat_response). The input of
+   the tool_use block named json_tool, serialised compactly, is the message's one text part
+   (an input that is not an object reads as "{}"); text blocks are dropped (the client asked
+   for JSON only; a forced tool leaves none anyway); the finish is stop where the upstream said
+   tool_use, unless another tool was called. */
+pd_result pd_anthropic_parse_json_response(const char *body, size_t len, const char *json_tool,
+                                           pd_chat_response *out);
 
 /* Writes choice 0 of the canonical response as a Messages response:
    {"id","type":"message","role":"assistant","model","content":[...],"stop_reason",
@@ -177,6 +207,9 @@ typedef struct pd_anthropic_decoder {
     bool done;   /* message_stop was seen: the stream is complete */
     bool failed; /* an error event was delivered, or the stream was malformed: the rest of the
                     input is ignored */
+    bool full_path; /* false (init): a text_delta of the open text block is read by
+                       proto/fastev without jansson; true: always the full decoder (the tests
+                       that compare the two set it) */
     pd_sse_parser sse;
     char *id, *model;        /* from message_start */
     int64_t in, cache_write, cache_read, out, thinking; /* Anthropic's counts; -1 unknown */
@@ -186,6 +219,7 @@ typedef struct pd_anthropic_decoder {
     int kind;                /* what the open block is (private enum) */
     uint32_t tool;           /* the open block's canonical tool index */
     int args;                /* how the open tool block got arguments (private enum) */
+    char json_tool[PD_ANTHROPIC_TOOL_NAME_MAX + 1]; /* the forced JSON tool, "" when none */
     pd_chat_event_cb cb;     /* during one pd_anthropic_decode call */
     void *ud;
     pd_result rc;
@@ -194,6 +228,14 @@ typedef struct pd_anthropic_decoder {
 /* max_event_bytes: cap on one SSE event (0: PD_SSE_DEFAULT_MAX_EVENT). */
 void pd_anthropic_decoder_init(pd_anthropic_decoder *d, size_t max_event_bytes);
 void pd_anthropic_decoder_free(pd_anthropic_decoder *d); /* NULL is a no-op */
+
+/* Decodes the stream of a request written with the forced JSON tool json_tool (as
+   pd_anthropic_parse_json_response does a whole body): that tool_use block yields no
+   TOOL_START; its input (input_json_delta fragments, or the input the start carries) comes as
+   TEXT events, "{}" when it had none; text blocks are dropped; FINISH is stop where the
+   upstream said tool_use, unless another tool was called. Call before the first decode.
+   NULL or "" (the default): a plain decoder. A longer name than the limit is cut. */
+void pd_anthropic_decoder_set_json_tool(pd_anthropic_decoder *d, const char *json_tool);
 
 /* Feeds upstream bytes as they arrive (split anywhere). Events, by the JSON "type" of each SSE
    event (the event: name when there is no type):

@@ -8,10 +8,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Most pieces are a few bytes and fit the room already there: copied in place; growing the
+   buffer and checking its limit is left to pd_buf_append. */
 void pd_jw_raw(pd_jw *w, const char *s, size_t n)
 {
-    if (!w->rc)
-        w->rc = pd_buf_append(w->b, s, n);
+    pd_buf *b = w->b;
+    if (w->rc)
+        return;
+    if (n < b->cap - b->len && (!b->limit || n <= b->limit - b->len)) {
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return;
+    }
+    w->rc = pd_buf_append(b, s, n);
 }
 
 void pd_jw_sep(pd_jw *w)
@@ -52,6 +62,19 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
+/* 1 for the bytes written as they are without a look at what follows (printable ASCII other
+   than the quote and the backslash). */
+/* clang-format off */
+static const unsigned char plain[256] = {
+    ['\x20'] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20..0x2f, '"' at 0x22 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,              /* 0x50, '\\' at 0x5c */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x70 */
+};
+/* clang-format on */
+
 /* Writes s escaped for the inside of a JSON string (no quotes). */
 void pd_jw_escape(pd_jw *w, const char *s, size_t n)
 {
@@ -60,7 +83,7 @@ void pd_jw_escape(pd_jw *w, const char *s, size_t n)
     size_t run = 0; /* start of the bytes not yet written */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = u[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80)
+        if (plain[c])
             continue;
         size_t seq = c >= 0x80 ? utf8_seq(u + i, n - i) : 0;
         if (seq) {
@@ -137,12 +160,20 @@ void pd_jw_close(pd_jw *w, char c)
     w->comma = true;
 }
 
+/* By hand: snprintf was a visible part of writing a stream event. */
 void pd_jw_int(pd_jw *w, int64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
+    char *p = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v; /* INT64_MIN too */
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
     pd_jw_sep(w);
-    pd_jw_raw(w, tmp, (size_t)n);
+    pd_jw_raw(w, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 void pd_jw_bool(pd_jw *w, bool v)

@@ -3,6 +3,7 @@
  * with the JSON writer of proto/jsonw.h (stable key order, shortest-round-trip numbers,
  * guaranteed-valid UTF-8; see there why not json_dumps). */
 #include "proto/openai.h"
+#include "proto/fastev.h"
 #include "proto/jsonw.h"
 
 #include <inttypes.h>
@@ -1817,6 +1818,26 @@ static pd_result decode_root(pd_openai_decoder *d, const json_t *root, pd_chat_e
     return rc;
 }
 
+/* The common text chunk without jansson (proto/fastev.h); false when it is not one. */
+static bool fast_chunk(const char *data, size_t len, pd_chat_event_cb cb, void *ud,
+                       pd_result *rc)
+{
+    char buf[PD_FASTEV_BUF];
+    pd_fastev_chunk c;
+    if (!pd_fastev_openai_chunk(data, len, buf, sizeof buf, &c))
+        return false;
+    pd_chat_event ev;
+    pd_chat_event_init(&ev, PD_EVENT_TEXT);
+    ev.id = c.id;
+    ev.model = c.model;
+    ev.created = c.created;
+    ev.choice = c.choice;
+    ev.text = c.text;
+    ev.text_len = c.text_len;
+    *rc = c.text_len ? emit(&ev, cb, ud) : PD_OK;
+    return true;
+}
+
 pd_result pd_openai_decode_chunk(pd_openai_decoder *d, const char *data, size_t len,
                                  pd_chat_event_cb cb, void *ud)
 {
@@ -1829,6 +1850,9 @@ pd_result pd_openai_decode_chunk(pd_openai_decoder *d, const char *data, size_t 
         d->done = true;
         return PD_OK;
     }
+    pd_result fast_rc;
+    if (!d->full_path && fast_chunk(data, len, cb, ud, &fast_rc))
+        return fast_rc;
     /* a model may emit U+0000: keep the chunk (text carries its length) */
     json_t *root = json_loadb(data, len, JSON_ALLOW_NUL, NULL);
     if (!json_is_object(root)) {
@@ -1964,8 +1988,50 @@ static void write_error_event(pd_jw *w, const pd_chat_event *ev)
     pd_jw_close(w, '}');
 }
 
+/* A TEXT event that carries nothing but its text, choice and the ids (which the chunk does not
+   repeat): compared with such an event rebuilt from those fields, so that any other field set,
+   including fields added to pd_chat_event later, sends the event to the full writer. Padding
+   that differs only costs the fast path, never exactness. */
+static bool plain_text(const pd_chat_event *ev)
+{
+    pd_chat_event plain;
+    if (ev->kind != PD_EVENT_TEXT || !ev->text)
+        return false;
+    pd_chat_event_init(&plain, PD_EVENT_TEXT);
+    plain.choice = ev->choice;
+    plain.text = ev->text;
+    plain.text_len = ev->text_len;
+    plain.tool_index = ev->tool_index;
+    plain.id = ev->id;
+    plain.model = ev->model;
+    plain.created = ev->created;
+    return memcmp(&plain, ev, sizeof plain) == 0;
+}
+
+/* The chunk of a plain TEXT event in a few copies: what the full writer below produces. */
+static pd_result encode_plain_text(const pd_openai_encoder *e, const pd_chat_event *ev,
+                                   pd_buf *out)
+{
+    static const char choices[] = ",\"choices\":[{\"index\":";
+    static const char delta[] = ",\"delta\":{\"content\":\"";
+    static const char tail[] = "\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n";
+    pd_jw w;
+    size_t mark = out->len;
+    pd_jw_begin(&w, out);
+    pd_jw_raw(&w, "data: ", 6);
+    pd_jw_raw(&w, e->head.data, e->head.len);
+    pd_jw_raw(&w, choices, sizeof choices - 1);
+    pd_jw_int(&w, ev->choice);
+    pd_jw_raw(&w, delta, sizeof delta - 1);
+    pd_jw_escape(&w, ev->text, ev->text_len);
+    pd_jw_raw(&w, tail, sizeof tail - 1);
+    return pd_jw_end(&w, mark);
+}
+
 pd_result pd_openai_encode_event(pd_openai_encoder *e, const pd_chat_event *ev, pd_buf *out)
 {
+    if (plain_text(ev))
+        return encode_plain_text(e, ev, out);
     pd_jw w;
     size_t mark = out->len;
     pd_jw_begin(&w, out);

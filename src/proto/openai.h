@@ -133,7 +133,10 @@ typedef struct pd_openai_decoder_choice {
 /* Turns the data payloads of an OpenAI-style SSE stream into canonical events. Embeddable,
    fields private except `done`. One per stream. */
 typedef struct pd_openai_decoder {
-    bool done; /* the upstream sent data: [DONE] */
+    bool done;      /* the upstream sent data: [DONE] */
+    bool full_path; /* false (init): a chunk of the common text shape is read by proto/fastev
+                       without jansson; true: always the full decoder (the tests that compare
+                       the two set it) */
     pd_openai_decoder_choice choices[PD_OPENAI_DECODER_CHOICES];
 } pd_openai_decoder;
 

@@ -75,11 +75,24 @@ static pd_result chat_request(const pd_provider_cfg *p, const pd_model_cfg *m,
 
 /* ---- translation path -------------------------------------------------------------------- */
 
-static void *decoder_new(void)
+/* A JSON response format was asked for as a forced tool (proto/anthropic.h): the decoders
+   derive its name from the same request the writer did. */
+static void *decoder_new(const pd_chat_request *req)
 {
     pd_anthropic_decoder *d = pd_xmalloc(sizeof *d);
+    char json_tool[PD_ANTHROPIC_TOOL_NAME_MAX + 1];
     pd_anthropic_decoder_init(d, 0);
+    if (pd_anthropic_json_tool(req, json_tool))
+        pd_anthropic_decoder_set_json_tool(d, json_tool);
     return d;
+}
+
+static pd_result parse_response(const pd_chat_request *req, const char *body, size_t len,
+                                pd_chat_response *out)
+{
+    char json_tool[PD_ANTHROPIC_TOOL_NAME_MAX + 1];
+    bool json = pd_anthropic_json_tool(req, json_tool);
+    return pd_anthropic_parse_json_response(body, len, json ? json_tool : NULL, out);
 }
 
 static pd_result decode(void *dec, const char *bytes, size_t len, pd_chat_event_cb cb, void *ud)
@@ -233,7 +246,7 @@ const pd_provider_ops pd_provider_anthropic = {
     .decode = decode,
     .decoder_done = decoder_done,
     .decoder_free = decoder_free,
-    .parse_response = pd_anthropic_parse_chat_response,
+    .parse_response = parse_response,
     .parse_error = parse_error,
     .pass_event = pass_event,
     .pass_response = pass_response,

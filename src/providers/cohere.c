@@ -73,8 +73,9 @@ static pd_result embed_request(const pd_provider_cfg *p, const pd_model_cfg *m,
     return finish_request(p, "/v2/embed", 0, &body, rc, out, err);
 }
 
-static void *decoder_new(void)
+static void *decoder_new(const pd_chat_request *req)
 {
+    (void)req;
     pd_cohere_decoder *d = pd_xmalloc(sizeof *d);
     pd_cohere_decoder_init(d);
     return d;
@@ -96,6 +97,13 @@ static void decoder_free(void *dec)
     free(dec);
 }
 
+static pd_result parse_response(const pd_chat_request *req, const char *body, size_t len,
+                                pd_chat_response *out)
+{
+    (void)req;
+    return pd_cohere_parse_chat_response(body, len, out);
+}
+
 const pd_provider_ops pd_provider_cohere = {
     .kind = "cohere",
     .native = NULL,
@@ -104,7 +112,7 @@ const pd_provider_ops pd_provider_cohere = {
     .decode = decode,
     .decoder_done = decoder_done,
     .decoder_free = decoder_free,
-    .parse_response = pd_cohere_parse_chat_response,
+    .parse_response = parse_response,
     .parse_error = pd_cohere_parse_error_body,
     .embed_request = embed_request,
     .parse_embed_response = pd_cohere_parse_embed_response,

@@ -268,8 +268,9 @@ typedef struct decoder {
     pd_result failed;
 } decoder;
 
-static void *decoder_new(void)
+static void *decoder_new(const pd_chat_request *req)
 {
+    (void)req;
     decoder *d = pd_xcalloc(1, sizeof(*d));
     pd_sse_init(&d->sse, 0);
     pd_openai_decoder_init(&d->dec);
@@ -317,6 +318,13 @@ static void parse_error(long status, const char *body, size_t len, pd_api_error 
     out->status = (int)status;
 }
 
+static pd_result parse_response(const pd_chat_request *req, const char *body, size_t len,
+                                pd_chat_response *out)
+{
+    (void)req;
+    return pd_openai_parse_chat_response(body, len, out);
+}
+
 const pd_provider_ops pd_provider_openai = {
     .kind = "openai",
     .native = &pd_dialect_openai,
@@ -325,7 +333,7 @@ const pd_provider_ops pd_provider_openai = {
     .decode = decode,
     .decoder_done = decoder_done,
     .decoder_free = decoder_free,
-    .parse_response = pd_openai_parse_chat_response,
+    .parse_response = parse_response,
     .parse_error = parse_error,
     .pass_event = pass_event,
     .pass_response = pass_response,

@@ -73,13 +73,16 @@ typedef struct pd_provider_ops {
     /* Translation path. A stream decoder takes the raw body bytes as they arrive (it does its own
      * framing: SSE, NDJSON) and calls cb for each canonical event; PD_ERR_INVALID when the
      * upstream sent something malformed. decoder_done: the upstream's own end marker was seen
-     * (a stream that ends without it was cut). */
-    void *(*decoder_new)(void);
+     * (a stream that ends without it was cut). decoder_new and parse_response get the request
+     * that chat_request was given, for what the answer's meaning depends on (the Anthropic
+     * provider's forced JSON tool); they keep no pointer to it. */
+    void *(*decoder_new)(const pd_chat_request *req);
     pd_result (*decode)(void *dec, const char *bytes, size_t len, pd_chat_event_cb cb, void *ud);
     int (*decoder_done)(void *dec);
     void (*decoder_free)(void *dec);
     /* A whole successful (2xx) body. PD_ERR_INVALID when malformed. */
-    pd_result (*parse_response)(const char *body, size_t len, pd_chat_response *out);
+    pd_result (*parse_response)(const pd_chat_request *req, const char *body, size_t len,
+                                pd_chat_response *out);
     /* Any error body (status >= 400, maybe not JSON) into a canonical error; status kept. */
     void (*parse_error)(long status, const char *body, size_t len, pd_api_error *out);
 

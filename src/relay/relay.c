@@ -536,7 +536,7 @@ static pd_result translate_response(pd_call *c, const char *body, size_t len)
 {
     pd_chat_response r;
     pd_chat_response_init(&r);
-    pd_result rc = c->ops->parse_response(body, len, &r);
+    pd_result rc = c->ops->parse_response(&c->creq, body, len, &r);
     if (rc == PD_OK) {
         /* Some upstreams name no id, model or time (Cohere, Ollama): the client still gets them. */
         if (!r.id)
@@ -1190,7 +1190,7 @@ static int start_attempt(pd_call *c, pd_api_error *e)
         c->passthrough = c->ops->native == c->dialect && c->ops->pass_event && c->creq.raw && !c->vault &&
                          !(c->continuable && c->creq.stream);
         if (!c->passthrough)
-            c->dec = c->ops->decoder_new();
+            c->dec = c->ops->decoder_new(&c->creq);
         /* The client's original body (raw) is only for an upstream of the client's own dialect,
          * and never once the request has been redacted. */
         pd_chat_request view = c->creq;

@@ -424,6 +424,37 @@ describe('anthropic: SDKs through pendulum, OpenAI and Anthropic upstreams', () 
       assert.deepEqual(sent(g.anthMock, '/v1/messages').at(-1).body.tool_choice, { type: 'auto', disable_parallel_tool_use: true });
     });
 
+    test('response_format json_schema and json_object: a forced tool whose input is the content', T, async () => {
+      const schema = { type: 'object', properties: { name: { type: 'string' }, age: { type: 'integer' },
+        tags: { type: 'array' } }, required: ['name', 'age'] };
+      const params = { model: 'claude', messages: user('Alice is 31'),
+        response_format: { type: 'json_schema', json_schema: { name: 'person', description: 'A person', schema } } };
+      const plain = await oai.chat.completions.create(params);
+      const msg = plain.choices[0].message;
+      assert.equal(plain.choices[0].finish_reason, 'stop');
+      assert.equal(msg.tool_calls, undefined);
+      assert.deepEqual(JSON.parse(msg.content), { name: 'mock-name', age: 7, tags: [] });
+      const [up] = sent(g.anthMock, '/v1/messages');
+      assert.deepEqual(up.body.tools, [{ name: 'json_response', description: 'A person', input_schema: schema }]);
+      assert.deepEqual(up.body.tool_choice, { type: 'tool', name: 'json_response', disable_parallel_tool_use: true });
+      assert.equal(up.body.response_format, undefined);
+
+      const chunks = await drain(await oai.chat.completions.create({ ...params, stream: true }));
+      assert.ok(chunks.every((c) => !c.choices[0]?.delta?.tool_calls), 'no tool call is shown');
+      assert.ok(chunks.filter((c) => c.choices[0]?.delta?.content).length >= 3, 'the JSON comes in several deltas');
+      assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join(''), msg.content);
+      const final = await oai.chat.completions.stream({ ...params, stream_options: { include_usage: true } }).finalChatCompletion();
+      assert.deepEqual(essence(final), essence(plain));
+
+      const obj = await oai.chat.completions.create({ model: 'claude', messages: user('any object'), response_format: { type: 'json_object' } });
+      assert.equal(obj.choices[0].finish_reason, 'stop');
+      assert.deepEqual(JSON.parse(obj.choices[0].message.content), {});
+      assert.deepEqual(sent(g.anthMock, '/v1/messages').at(-1).body.tools, [{ name: 'json_response', input_schema: { type: 'object' } }]);
+      const objFinal = await oai.chat.completions.stream({ model: 'claude', messages: user('any object'),
+        response_format: { type: 'json_object' }, stream_options: { include_usage: true } }).finalChatCompletion();
+      assert.deepEqual(essence(objFinal), essence(obj));
+    });
+
     test('a tool-call conversation is sent as Anthropic turns', T, async () => {
       await oai.chat.completions.create({ model: 'claude', tools: OAI_TOOLS, tool_choice: 'none', messages: [
         { role: 'user', content: 'weather and time?' },
@@ -448,7 +479,10 @@ describe('anthropic: SDKs through pendulum, OpenAI and Anthropic upstreams', () 
 
     test('what Anthropic cannot honour is a 400 in OpenAI\'s shape, before the upstream', T, async () => {
       for (const [extra, what] of [
-        [{ response_format: { type: 'json_schema', json_schema: { name: 'a', schema: { type: 'object' } } } }, /response_format 'json_schema' cannot be honoured by provider kind anthropic/],
+        [{ response_format: { type: 'json_schema', json_schema: { name: 'a', schema: { type: 'object' } } }, tools: OAI_TOOLS },
+          /response_format 'json_schema' together with tools cannot be honoured by provider kind anthropic/],
+        [{ response_format: { type: 'json_object' }, tool_choice: 'required' },
+          /tool_choice 'required' or a named tool with response_format 'json_object' cannot be honoured/],
         [{ n: 2 }, /n > 1 cannot be honoured/],
         [{ logprobs: true }, /logprobs cannot be honoured/],
       ]) {

@@ -15,7 +15,8 @@
 //        user text>", one text_delta per word; max_tokens cuts it (stop_reason "max_tokens", one
 //        word = one token); a stop_sequences entry found in it cuts it there (stop_reason
 //        "stop_sequence", stop_sequence set). With `tools` (and tool_choice not none) it answers
-//        with tool_use blocks instead, after a short text block: every tool when there are 2+ and
+//        with tool_use blocks instead, after a short text block (none when tool_choice is any or
+//        tool: the real API prefills a forced call): every tool when there are 2+ and
 //        disable_parallel_tool_use is not set, else the first (or the one tool_choice names).
 //        Inputs are built from each tool's input_schema properties and streamed as
 //        input_json_delta fragments (the first one "", as the real API does). With
@@ -167,9 +168,11 @@ function plan(body, knob, seq) {
   let stop = 'end_turn';
   let stopSequence = null;
   if (calls.length) {
-    blocks.push({ type: 'text', pieces: ['Calling', ' tools.'] });
+    // A forced choice (any, tool) prefills the turn with the tool call: no text comes first.
+    const forced = body.tool_choice && (body.tool_choice.type === 'any' || body.tool_choice.type === 'tool');
+    if (!forced) blocks.push({ type: 'text', pieces: ['Calling', ' tools.'] });
     for (const c of calls) blocks.push({ type: 'tool_use', call: c });
-    output += 2 + calls.reduce((s, c) => s + Math.ceil(JSON.stringify(c.input).length / 4), 0);
+    output += (forced ? 0 : 2) + calls.reduce((s, c) => s + Math.ceil(JSON.stringify(c.input).length / 4), 0);
     stop = 'tool_use';
   } else {
     let text = `mock reply to: ${user}`;

@@ -318,7 +318,8 @@ static void request_goldens(void)
         {"req_blocks", NULL},
         {"req_tools", NULL},
         {"req_choice_none", NULL},
-        {"req_misc", "response_format 'json_schema' cannot be honoured by provider kind anthropic"},
+        {"req_misc", "response_format 'json_schema' together with tools cannot be honoured by "
+                     "provider kind anthropic"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char in[64], oai[64], exp[64];
@@ -381,11 +382,15 @@ static void openai_request_goldens(void)
         {"../openai/req_sampling.json", NULL, "n > 1 cannot be honoured by provider kind anthropic",
          "n"},
         {"../openai/req_tools.json", NULL,
-         "response_format 'json_schema' cannot be honoured by provider kind anthropic",
+         "response_format 'json_schema' together with tools cannot be honoured by provider kind "
+         "anthropic",
          "response_format"},
         {"../openai/req_assistant_variants.json", NULL,
-         "response_format 'json_object' cannot be honoured by provider kind anthropic",
+         "response_format 'json_object' together with tools cannot be honoured by provider kind "
+         "anthropic",
          "response_format"},
+        {"oai_json_schema.json", "oai_json_schema.anthropic.json", NULL, NULL},
+        {"oai_json_object.json", "oai_json_object.anthropic.json", NULL, NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         size_t len;
@@ -438,6 +443,14 @@ static void request_writer_refusals(void)
         {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":"
          "\"custom\",\"custom\":{\"name\":\"sh\"}}]}",
          "a custom tool cannot be honoured"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":"
+         "\"required\",\"response_format\":{\"type\":\"json_object\"}}",
+         "tool_choice 'required' or a named tool with response_format 'json_object' cannot be "
+         "honoured"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+         "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"l\","
+         "\"schema\":{\"type\":\"array\"}}}}",
+         "a response_format json_schema whose top level is not an object cannot be honoured"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         pd_chat_request r;
@@ -1182,11 +1195,88 @@ static int collect(void *ud, const pd_chat_event *ev)
     return 0;
 }
 
+/* Appends TEXT fragments; any tool event or a finish other than stop fails. */
+static int collect_text(void *ud, const pd_chat_event *ev)
+{
+    if (ev->kind == PD_EVENT_TEXT)
+        pd_buf_append(ud, ev->text, ev->text_len);
+    CHECK(ev->kind != PD_EVENT_TOOL_START && ev->kind != PD_EVENT_TOOL_ARGS);
+    CHECK(ev->kind != PD_EVENT_FINISH || ev->finish == PD_FINISH_STOP);
+    return 0;
+}
+
+/* response_format json_* on an Anthropic upstream: a forced tool whose input is the answer. */
+static void json_format(void)
+{
+    size_t len;
+    char *body = read_file("oai_json_schema.json", &len);
+    pd_chat_request req;
+    pd_api_error e;
+    char name[PD_ANTHROPIC_TOOL_NAME_MAX + 1];
+    CHECK(body && pd_openai_parse_chat_request(body, len, &req, &e) == PD_OK);
+    free(body);
+    /* the history already calls a tool json_response: the forced one must not be mistaken */
+    CHECK(pd_anthropic_json_tool(&req, name));
+    CHECK_STR(name, "json_response_2");
+
+    /* whole answer: the tool's input is the content, finish stop, no tool call */
+    body = read_file("resp_json.json", &len);
+    pd_chat_response r;
+    pd_buf out, text;
+    pd_buf_init(&out, 0);
+    pd_buf_init(&text, 0);
+    CHECK(body && pd_anthropic_parse_json_response(body, len, name, &r) == PD_OK);
+    CHECK(r.choices[0].finish == PD_FINISH_STOP && r.choices[0].message.n_tool_calls == 0);
+    CHECK(r.choices[0].message.n_parts == 1);
+    CHECK(pd_openai_write_chat_response(&r, &out) == PD_OK);
+    pd_buf_append(&out, "\n", 1);
+    check_golden("resp_json.openai.json", out.data, out.len);
+    char *whole = pd_xstrdup(r.choices[0].message.parts[0].text);
+    pd_chat_response_free(&r);
+    /* without the name it is an ordinary tool call */
+    CHECK(pd_anthropic_parse_chat_response(body, len, &r) == PD_OK);
+    CHECK(r.choices[0].finish == PD_FINISH_TOOL_CALLS && r.choices[0].message.n_tool_calls == 1);
+    pd_chat_response_free(&r);
+    free(body);
+
+    /* stream: the same JSON as text deltas, no tool_start, finish stop */
+    body = read_file("stream_json.sse", &len);
+    stream_ctx c;
+    pd_anthropic_decoder d;
+    stream_ctx_init(&c, true);
+    pd_anthropic_decoder_init(&d, 0);
+    pd_anthropic_decoder_set_json_tool(&d, name);
+    CHECK(body && pd_anthropic_decode(&d, body, len, on_chat_event, &c) == PD_OK);
+    CHECK(d.done);
+    CHECK(pd_openai_encode_done(&c.oai) == PD_OK);
+    pd_buf_append(&c.events, "", 0);
+    pd_buf_append(&c.oai, "", 0);
+    check_golden("stream_json.events", c.events.data, c.events.len);
+    check_golden("stream_json.openai.sse", c.oai.data, c.oai.len);
+    CHECK(strstr(c.events.data, "tool_start") == NULL);
+    pd_anthropic_decoder_free(&d);
+    stream_ctx_free(&c);
+    /* the accumulated text deltas equal the whole answer's content */
+    pd_anthropic_decoder_init(&d, 0);
+    pd_anthropic_decoder_set_json_tool(&d, name);
+    CHECK(pd_anthropic_decode(&d, body, len, collect_text, &text) == PD_OK);
+    pd_buf_append(&text, "", 0);
+    CHECK_STR(text.data, whole);
+    pd_anthropic_decoder_free(&d);
+    free(body);
+    free(whole);
+    pd_buf_free(&text);
+    pd_buf_free(&out);
+    pd_chat_request_free(&req);
+}
+
 /* The provider's decoder and the dialect's encoder, through their function tables. */
 static void tables(void)
 {
     const pd_provider_ops *ops = &pd_provider_anthropic;
-    void *dec = ops->decoder_new();
+    pd_chat_request plain;
+    pd_chat_request_init(&plain);
+    void *dec = ops->decoder_new(&plain);
     pd_buf evs;
     pd_buf_init(&evs, 0);
     size_t len;
@@ -1202,7 +1292,7 @@ static void tables(void)
 
     body = read_file("resp_tools.json", &len);
     pd_chat_response r;
-    CHECK(body && ops->parse_response(body, len, &r) == PD_OK);
+    CHECK(body && ops->parse_response(&plain, body, len, &r) == PD_OK);
     pd_buf out;
     pd_buf_init(&out, 0);
     const pd_dialect *d = &pd_dialect_anthropic;
@@ -1248,6 +1338,7 @@ int main(void)
     TEST_RUN(response_goldens);
     TEST_RUN(response_fields);
     TEST_RUN(stream_goldens);
+    TEST_RUN(json_format);
     TEST_RUN(openai_stream_goldens);
     TEST_RUN(decoder_edges);
     TEST_RUN(encoder_edges);
