@@ -294,6 +294,9 @@ typedef struct pd_chat_event {
     const char *text;  /* TEXT, REASONING, REFUSAL, TOOL_ARGS: the fragment; ERROR: the
                           message */
     size_t text_len;
+    const json_t *logprobs; /* TEXT: OpenAI's logprobs object for the tokens this fragment
+                               completes ({"content":[{token,logprob,bytes,top_logprobs}]}),
+                               or NULL */
     uint32_t tool_index;    /* TOOL_START, TOOL_ARGS: position of the call among this message's
                                tool calls, from 0, in the order the calls started */
     const char *tool_id;    /* TOOL_START: the call id, or NULL when the upstream gave none */

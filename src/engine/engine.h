@@ -209,7 +209,10 @@ typedef struct pd_engine_logprob {
 } pd_engine_logprob;
 
 /* A canonical event plus, on TEXT events of a request with logprobs, the tokens whose text the
-   fragment completes (OpenAI's logprobs.content of that chunk). A borrowed view. */
+   fragment completes (OpenAI's logprobs.content of that chunk). The same tokens are in
+   chat.logprobs as OpenAI's JSON object ({"content":[...]}, see pd_engine_logprobs_json), so a
+   stream encoder writes them like any upstream's. A borrowed view, the JSON included: take a
+   reference (json_incref) to keep it past the callback. */
 typedef struct pd_engine_event {
     pd_chat_event chat;
     const pd_engine_logprob *logprobs;

@@ -301,7 +301,14 @@ bool pd_engine_job_poll(pd_engine_job *job, pd_engine_event_cb cb, void *ud)
     for (size_t i = 0; i < b->n_ev && !job->delivered; i++) {
         pd_engine_event ev;
         view_event(b, &b->ev[i], &ev);
-        if (cb && cb(ud, &ev) != 0) {
+        /* the chat view carries them as JSON too, so that a stream encoder can write them */
+        json_t *lp = ev.n_logprobs ? json_pack("{s:o}", "content",
+                                               pd_engine_logprobs_json(ev.logprobs, ev.n_logprobs))
+                                   : NULL;
+        ev.chat.logprobs = lp;
+        int stop = cb ? cb(ud, &ev) : 0;
+        json_decref(lp);
+        if (stop) {
             pd_engine_job_cancel(job);
             job->delivered = true; /* the caller asked for nothing more */
         }

@@ -105,8 +105,13 @@ static void append_logprobs(pd_chat_choice *c, const pd_engine_event *ev)
 {
     if (!c->logprobs)
         c->logprobs = json_pack("{s:[]}", "content");
+    json_t *content = json_object_get(c->logprobs, "content");
+    if (ev->chat.logprobs) { /* already built by the poll */
+        json_array_extend(content, json_object_get(ev->chat.logprobs, "content"));
+        return;
+    }
     json_t *more = pd_engine_logprobs_json(ev->logprobs, ev->n_logprobs);
-    json_array_extend(json_object_get(c->logprobs, "content"), more);
+    json_array_extend(content, more);
     json_decref(more);
 }
 

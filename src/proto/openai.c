@@ -1700,6 +1700,22 @@ static pd_result emit_text(const pd_chat_event *base, pd_chat_event_kind kind, c
     return emit(&ev, cb, ud);
 }
 
+/* TEXT with the choice's logprobs (lp, or NULL). A fragment whose text is empty is still
+   delivered when its logprobs list tokens: a token may complete no character yet. */
+static pd_result emit_content(const pd_chat_event *base, const json_t *s, const json_t *lp,
+                              pd_chat_event_cb cb, void *ud)
+{
+    pd_chat_event ev = *base;
+    ev.logprobs = lp;
+    if (!json_is_string(s) || json_string_length(s) > 0 ||
+        json_array_size(json_object_get(lp, "content")) == 0)
+        return emit_text(&ev, PD_EVENT_TEXT, s, cb, ud);
+    ev.kind = PD_EVENT_TEXT;
+    ev.text = "";
+    ev.text_len = 0;
+    return emit(&ev, cb, ud);
+}
+
 static pd_result decode_tool_call(pd_openai_decoder *d, const pd_chat_event *base, const json_t *tc,
                                   pd_chat_event_cb cb, void *ud)
 {
@@ -1734,7 +1750,7 @@ static pd_result decode_tool_call(pd_openai_decoder *d, const pd_chat_event *bas
 }
 
 static pd_result decode_delta(pd_openai_decoder *d, const pd_chat_event *base, const json_t *delta,
-                              pd_chat_event_cb cb, void *ud)
+                              const json_t *lp, pd_chat_event_cb cb, void *ud)
 {
     const json_t *role = json_object_get(delta, "role");
     pd_result rc = PD_OK;
@@ -1751,7 +1767,7 @@ static pd_result decode_delta(pd_openai_decoder *d, const pd_chat_event *base, c
     if (!rc)
         rc = emit_text(base, PD_EVENT_REASONING, reasoning, cb, ud);
     if (!rc)
-        rc = emit_text(base, PD_EVENT_TEXT, json_object_get(delta, "content"), cb, ud);
+        rc = emit_content(base, json_object_get(delta, "content"), lp, cb, ud);
     if (!rc)
         rc = emit_text(base, PD_EVENT_REFUSAL, json_object_get(delta, "refusal"), cb, ud);
     size_t i;
@@ -1776,7 +1792,10 @@ static pd_result decode_choice(pd_openai_decoder *d, const pd_chat_event *base, 
                    ? (uint32_t)json_integer_value(idx)
                    : (uint32_t)pos;
     const json_t *delta = json_object_get(c, "delta");
-    pd_result rc = json_is_object(delta) ? decode_delta(d, &b, delta, cb, ud) : PD_OK;
+    const json_t *lp = json_object_get(c, "logprobs");
+    pd_result rc = json_is_object(delta)
+                       ? decode_delta(d, &b, delta, json_is_object(lp) ? lp : NULL, cb, ud)
+                       : PD_OK;
     if (!rc && fr && !json_is_null(fr)) {
         b.kind = PD_EVENT_FINISH;
         b.finish = finish_from(fr);
@@ -2049,7 +2068,10 @@ pd_result pd_openai_encode_event(pd_openai_encoder *e, const pd_chat_event *ev, 
             pd_jw_int(&w, ev->choice);
             write_delta(e, &w, ev);
             pd_jw_key(&w, "logprobs");
-            pd_jw_null(&w);
+            if (ev->kind == PD_EVENT_TEXT && ev->logprobs)
+                pd_jw_json(&w, ev->logprobs);
+            else
+                pd_jw_null(&w);
             pd_jw_key(&w, "finish_reason");
             pd_jw_str(&w, ev->kind == PD_EVENT_FINISH ? finish_to_openai(ev->finish) : NULL);
             pd_jw_close(&w, '}');

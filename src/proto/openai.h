@@ -147,7 +147,10 @@ void pd_openai_decoder_init(pd_openai_decoder *d);
    TOOL_START (+ TOOL_ARGS when the first fragment already carries arguments) / TOOL_ARGS per
    tool-call fragment, FINISH (finish_reason); then USAGE when the chunk has a usage object
    (vLLM's continuous usage sends one per chunk: counts are cumulative, assign, never add).
-   Empty text fragments are not delivered. Every event carries the chunk's id/model/created.
+   A TEXT event's logprobs is the choice's "logprobs" object when it is one (borrowed from the
+   chunk). Empty text fragments are not delivered, except an empty delta.content whose logprobs
+   list tokens (a token that completes no character yet). Every event carries the chunk's
+   id/model/created.
    Tool calls are numbered 0,1,2... per choice in the order they start, whatever the upstream's
    `index` says: a fragment with a new id (or a name at an unseen index) starts a call, a
    fragment without one continues the call at its index, or the latest call when the index is
@@ -177,7 +180,8 @@ void pd_openai_encoder_free(pd_openai_encoder *e); /* NULL is a no-op */
    (a missing id is replaced by "call_<stream id without chatcmpl->_<index>"), TOOL_ARGS
    {"tool_calls":[{"index","function":{"arguments"}}]}, FINISH {} plus finish_reason; USAGE is a
    chunk with "choices":[] and "usage"; ERROR is {"error":{"message","type","param":null,"code"}}.
-   Per-token logprobs are not carried by events and so not written. */
+   The choice's "logprobs" is the TEXT event's logprobs object, written as it is, and null on
+   every other chunk. */
 pd_result pd_openai_encode_event(pd_openai_encoder *e, const pd_chat_event *ev, pd_buf *out);
 
 /* Appends "data: [DONE]\n\n". */

@@ -19,6 +19,8 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "engine/engine.h"
+#include "proto/openai.h"
+#include "proto/sse.h"
 
 static const char *g_model, *g_server, *g_embed_server;
 
@@ -385,6 +387,162 @@ static void test_seeded_sampling_matches_server(void)
     pd_chat_response_free(&r.resp);
     pd_chat_response_free(&r2.resp);
     pd_chat_request_free(&req);
+}
+
+/* ---- streamed logprobs ------------------------------------------------------------------ *
+ * Both sides are read as a client reads them: OpenAI chunks on the wire, decoded by the
+ * gateway's OpenAI decoder, the logprobs.content of every TEXT chunk appended in order. */
+
+typedef struct wire {
+    pd_sse_parser sse;
+    pd_openai_decoder dec;
+    json_t *content; /* the accumulated logprobs.content */
+    int text_chunks, bad;
+} wire;
+
+static void wire_init(wire *w)
+{
+    pd_sse_init(&w->sse, 0);
+    pd_openai_decoder_init(&w->dec);
+    w->content = json_array();
+    w->text_chunks = w->bad = 0;
+}
+
+static void wire_free(wire *w)
+{
+    pd_sse_free(&w->sse);
+    json_decref(w->content);
+}
+
+static int wire_event(void *ud, const pd_chat_event *ev)
+{
+    wire *w = ud;
+    if (ev->kind == PD_EVENT_TEXT && ev->logprobs) {
+        w->text_chunks++;
+        json_array_extend(w->content, json_object_get(ev->logprobs, "content"));
+    }
+    return 0;
+}
+
+static int wire_sse(void *ud, const pd_sse_event *ev)
+{
+    wire *w = ud;
+    if (pd_openai_decode_chunk(&w->dec, ev->data, ev->data_len, wire_event, w) != PD_OK)
+        w->bad++;
+    return 0;
+}
+
+static size_t wire_body(char *p, size_t sz, size_t n, void *ud)
+{
+    wire *w = ud;
+    if (pd_sse_feed(&w->sse, p, sz * n, wire_sse, w) != PD_OK)
+        w->bad++;
+    return sz * n;
+}
+
+/* llama-server's streamed answer to req, into w. */
+static void server_stream(const pd_chat_request *req, wire *w)
+{
+    json_t *body = server_body(req);
+    json_object_set_new(body, "stream", json_true());
+    char url[256], *text = json_dumps(body, JSON_COMPACT);
+    snprintf(url, sizeof url, "%s/v1/chat/completions", g_server);
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "content-type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, wire_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, w);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+    CHECK(curl_easy_perform(c) == CURLE_OK);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    free(text);
+    json_decref(body);
+}
+
+typedef struct engine_wire {
+    pd_openai_encoder enc;
+    pd_buf out;
+    wire *w;
+} engine_wire;
+
+/* The engine's events as the gateway streams them: encoded to OpenAI chunks, then read back. */
+static int engine_event(void *ud, const pd_engine_event *ev)
+{
+    engine_wire *ew = ud;
+    ew->out.len = 0;
+    if (ev->chat.kind == PD_EVENT_TEXT && ev->n_logprobs)
+        CHECK(json_array_size(json_object_get(ev->chat.logprobs, "content")) == ev->n_logprobs);
+    CHECK(pd_openai_encode_event(&ew->enc, &ev->chat, &ew->out) == PD_OK);
+    CHECK(pd_sse_feed(&ew->w->sse, ew->out.data, ew->out.len, wire_sse, ew->w) == PD_OK);
+    return 0;
+}
+
+static void engine_stream(pd_engine *eng, const pd_chat_request *req, wire *w)
+{
+    engine_wire ew = {.w = w};
+    pd_openai_encoder_init(&ew.enc, "chatcmpl-test", "tiny", 1700000000);
+    pd_buf_init(&ew.out, 0);
+    pd_engine_job *job = submit(eng, req, NULL);
+    CHECK(job != NULL);
+    while (job && !pd_engine_job_poll(job, engine_event, &ew))
+        wait_wake(&g_w);
+    pd_engine_job_free(job);
+    pd_buf_free(&ew.out);
+    pd_openai_encoder_free(&ew.enc);
+}
+
+/* Token by token: the same bytes, logprobs within 1e-3, the same alternatives. Returns the
+   largest difference. */
+static double compare_content(const json_t *mine, const json_t *theirs)
+{
+    double worst = 0;
+    CHECK(json_array_size(mine) == json_array_size(theirs));
+    for (size_t i = 0; i < json_array_size(mine) && i < json_array_size(theirs); i++) {
+        const json_t *a = json_array_get(mine, i), *b = json_array_get(theirs, i);
+        CHECK(json_equal(json_object_get(a, "bytes"), json_object_get(b, "bytes")));
+        double d = fabs(json_number_value(json_object_get(a, "logprob")) -
+                        json_number_value(json_object_get(b, "logprob")));
+        worst = d > worst ? d : worst;
+        const json_t *ta = json_object_get(a, "top_logprobs"),
+                     *tb = json_object_get(b, "top_logprobs");
+        CHECK(json_array_size(ta) == json_array_size(tb));
+        for (size_t k = 0; k < json_array_size(ta) && k < json_array_size(tb); k++) {
+            const json_t *x = json_array_get(ta, k), *y = json_array_get(tb, k);
+            double dk = fabs(json_number_value(json_object_get(x, "logprob")) -
+                             json_number_value(json_object_get(y, "logprob")));
+            CHECK(dk < 1e-3);
+            CHECK(json_equal(json_object_get(x, "bytes"), json_object_get(y, "bytes")));
+        }
+    }
+    CHECK(worst < 1e-3);
+    return worst;
+}
+
+static void test_stream_logprobs_match_server(void)
+{
+    for (size_t i = 0; i < 4; i++) {
+        pd_chat_request req;
+        req_build(&req, PROMPTS[i].m, PROMPTS[i].n, 32);
+        req.stream = true;
+        wire mine, theirs;
+        wire_init(&mine);
+        wire_init(&theirs);
+        engine_stream(g_eng1, &req, &mine);
+        server_stream(&req, &theirs);
+        CHECK(mine.bad == 0 && theirs.bad == 0);
+        CHECK(theirs.dec.done);
+        CHECK(json_array_size(mine.content) == 32);
+        double worst = compare_content(mine.content, theirs.content);
+        printf("  streamed prompt %zu: %zu tokens in %d chunks (llama-server: %d), max |logprob "
+               "diff| %.2e\n",
+               i + 1, json_array_size(mine.content), mine.text_chunks, theirs.text_chunks, worst);
+        wire_free(&mine);
+        wire_free(&theirs);
+        pd_chat_request_free(&req);
+    }
 }
 
 /* A stop string made of the end of one token and the start of the next. */
@@ -822,6 +980,7 @@ int main(int argc, char **argv)
         return 1;
     TEST_RUN(test_greedy_matches_server);
     TEST_RUN(test_seeded_sampling_matches_server);
+    TEST_RUN(test_stream_logprobs_match_server);
     TEST_RUN(test_stop_across_tokens);
     TEST_RUN(test_max_tokens);
     TEST_RUN(test_rejections);

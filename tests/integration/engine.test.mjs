@@ -1,6 +1,6 @@
 // The embedded llama.cpp engine (kind: llama) through the gateway, with the official openai SDK:
 // /readyz waits for the model, whole and streamed answers (greedy: the stream equals the whole
-// answer), usage, max_tokens, a prompt longer than the context (400), a client that goes away
+// answer, logprobs included), usage, max_tokens, a prompt longer than the context (400), a client that goes away
 // mid-stream (the next request is served). Engine-level tests against llama-server: tests/engine.
 
 import { test, describe, before, after } from 'node:test';
@@ -48,6 +48,37 @@ describe('embedded engine (kind: llama)', { skip: skip || false }, () => {
       assert.equal(t.top_logprobs.length, 2);
       assert.ok(t.top_logprobs[0].logprob >= t.top_logprobs[1].logprob);
     }
+  });
+
+  test('streamed logprobs: the chunks add up to the whole answer\'s logprobs', T, async () => {
+    const p = { ...params, max_tokens: 16, logprobs: true, top_logprobs: 3 };
+    const whole = await client.chat.completions.create(p);
+    const want = whole.choices[0].logprobs.content;
+    assert.equal(want.length, 16);
+    const same = (got, what) => {
+      assert.equal(got.length, want.length, `${what}: one entry per token`);
+      got.forEach((t, i) => {
+        assert.equal(t.token, want[i].token, `${what}: token ${i}`);
+        assert.deepEqual(t.bytes, want[i].bytes);
+        assert.ok(Math.abs(t.logprob - want[i].logprob) < 1e-3, `${what}: logprob ${i}`);
+        assert.deepEqual(t.top_logprobs.map((x) => x.token), want[i].top_logprobs.map((x) => x.token));
+        t.top_logprobs.forEach((x, k) => assert.ok(Math.abs(x.logprob - want[i].top_logprobs[k].logprob) < 1e-3));
+      });
+    };
+    // by hand, chunk by chunk
+    const got = [];
+    let text = '';
+    for await (const chunk of await client.chat.completions.create({ ...p, stream: true })) {
+      const c = chunk.choices[0];
+      if (!c) continue;
+      text += c.delta?.content ?? '';
+      if (c.logprobs) got.push(...c.logprobs.content);
+    }
+    assert.equal(text, whole.choices[0].message.content);
+    same(got, 'chunks');
+    // and the SDK's own accumulator
+    const final = await client.chat.completions.stream(p).finalChatCompletion();
+    same(final.choices[0].logprobs.content, 'finalChatCompletion');
   });
 
   test('/v1/embeddings from the same model: one normalised vector per input', T, async () => {

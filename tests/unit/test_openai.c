@@ -438,6 +438,11 @@ static void dump_event(pd_buf *b, const pd_chat_event *ev)
         break;
     default: dump_text(b, ev->text, ev->text_len); break;
     }
+    if (ev->logprobs) {
+        char *lp = json_dumps(ev->logprobs, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        pd_buf_printf(b, " logprobs=%s", lp);
+        free(lp);
+    }
     if (ev->id)
         pd_buf_printf(b, " [%s %s %lld]", ev->id, ev->model ? ev->model : "-",
                       (long long)ev->created);
@@ -463,9 +468,9 @@ static int on_sse_event(void *ud, const pd_sse_event *ev)
 
 static void stream_goldens(void)
 {
-    static const char *names[] = {"stream_text",         "stream_tools", "stream_unreliable_index",
-                                  "stream_reasoning_n2", "stream_error", "stream_llama_error",
-                                  "stream_vllm_error"};
+    static const char *names[] = {
+        "stream_text",  "stream_tools",       "stream_unreliable_index", "stream_reasoning_n2",
+        "stream_error", "stream_llama_error", "stream_vllm_error",       "stream_logprobs"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         char in[64], evs[64], out[64];
         snprintf(in, sizeof in, "%s.sse", names[i]);
