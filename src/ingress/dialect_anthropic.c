@@ -38,6 +38,7 @@ static void encoder_free(void *enc)
 
 const pd_dialect pd_dialect_anthropic = {
     .name = "anthropic",
+    .parse_request = pd_anthropic_parse_chat_request,
     .error_body = pd_anthropic_error_body,
     .write_response = pd_anthropic_write_chat_response,
     .encoder_new = encoder_new,

@@ -54,6 +54,7 @@ static void encoder_free(void *enc)
 
 const pd_dialect pd_dialect_openai = {
     .name = "openai",
+    .parse_request = pd_openai_parse_chat_request,
     .error_body = pd_openai_error_body,
     .write_response = pd_openai_write_chat_response,
     .encoder_new = encoder_new,

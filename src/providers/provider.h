@@ -29,6 +29,8 @@
 
 typedef struct pd_dialect {
     const char *name; /* "openai", "anthropic" */
+    /* The client's request body into the canonical request (the ingress's own parser). */
+    pd_result (*parse_request)(const char *body, size_t len, pd_chat_request *out, pd_api_error *err);
     /* The error body of this protocol for e (the relay sends e->status). */
     pd_result (*error_body)(const pd_api_error *e, pd_buf *out);
     /* A whole response. */

@@ -19,6 +19,7 @@
 #include "proto/embed.h"
 #include "proto/openai.h"
 #include "providers/provider.h"
+#include "relay/quality.h"
 #include "relay/redact.h"
 
 typedef enum call_state {
@@ -78,6 +79,20 @@ typedef struct pd_call {
     int fault_status;
     char fault_code[48];
     int load_target;               /* 1 + the target this attempt counts in the worker's load */
+    /* Judged answers (relay.h): the attempt's answer is held back until it is judged. */
+    int hold;                      /* the client sees nothing of this attempt yet */
+    int held_head, held_end;       /* hold: a stream's head / end is due */
+    int held_status;               /* hold: a whole reply with this status is due (body in out) */
+    int parked;                    /* shadow: its attempt is over; waiting for the local verdict */
+    int gate;                      /* this attempt's answer is judged before it is sent */
+    int gate_failed;               /* ... and failed: another candidate or the racer answers */
+    char gate_why[96];
+    pd_quality quality;
+    pd_chat_tri client_logprobs;   /* what the client asked: logprobs added for a gate are removed */
+    int cost_header;               /* a whole success: x-pendulum-cost-usd goes with the reply */
+    struct pd_call *partner;       /* speculative: the other racer, NULL when alone */
+    int shadow;                    /* speculative: the cloud racer (answers only when handed over) */
+    int lost_race;                 /* speculative: the client got the other racer's answer */
     double cost_usd;               /* < 0: unknown */
     char cost[PD_COST_HEADER_MAX]; /* x-pendulum-cost-usd: dollars, or "unknown" */
     char error[200];
@@ -122,7 +137,9 @@ static void record_call(pd_call *c, uint64_t now)
     if (w->ledger) {
         pd_ledger_record r;
         pd_ledger_record_init(&r);
-        r.id = c->ctx.id;
+        char race_id[sizeof(c->ctx.id) + 8];
+        snprintf(race_id, sizeof(race_id), "%s-race", c->ctx.id); /* one record per attempt run */
+        r.id = c->lost_race ? race_id : c->ctx.id;
         r.ts_ms = (int64_t)(pd_wall_ms() - (now - c->ctx.t_start_us) / 1000);
         r.route = route;
         r.target = name;
@@ -198,8 +215,21 @@ static void release_target(pd_call *c)
     c->load_target = 0;
 }
 
+/* Judged answers and speculative racing (further down). */
+static void drop_partner(pd_call *c, const char *why);
+static void partner_failed(pd_call *s);
+static void hand_over(pd_call *p);
+static int gate_fail(pd_call *c);
+static int settle(pd_call *c);
+static void gate_attempt(pd_call *c, const pd_route_candidate *cand);
+static void start_race(pd_call *p);
+
 static void free_call(pd_call *c)
 {
+    if (c->partner && c->shadow)
+        partner_failed(c); /* the local racer goes on alone */
+    else if (c->partner)
+        drop_partner(c, c->ctx.req ? "speculative: the local answer was kept" : "client disconnected");
     release_target(c);
     if (!c->cost[0])
         price_call(c);
@@ -212,6 +242,7 @@ static void free_call(pd_call *c)
     if (c->retry_ev)
         event_free(c->retry_ev);
     pd_buf_free(&c->sent);
+    pd_quality_free(&c->quality);
     pd_chat_response_free(&c->eresp);
     pd_chat_request_free(&c->creq);
     pd_embed_request_free(&c->ereq);
@@ -257,6 +288,15 @@ static void routing_headers(pd_call *c)
 
 static void reply_now(pd_call *c, int status, const char *body, size_t len)
 {
+    if (c->hold) { /* judged first: kept in out until then */
+        if (body != c->out.data) {
+            pd_buf_reset(&c->out);
+            (void)pd_buf_append(&c->out, body, len); /* out has no limit */
+        }
+        c->held_status = status;
+        c->status = status;
+        return;
+    }
     release_conn(c);
     pd_reply_headers(&c->ctx, "application/json");
     routing_headers(c);
@@ -265,6 +305,8 @@ static void reply_now(pd_call *c, int status, const char *body, size_t len)
         evhttp_add_header(h, "Retry-After", c->head.retry_after);
     if (c->head.retry_after_ms[0])
         evhttp_add_header(h, "retry-after-ms", c->head.retry_after_ms);
+    if (c->cost_header)
+        evhttp_add_header(h, "x-pendulum-cost-usd", c->cost);
     evbuffer_add(c->chunk, body, len);
     evhttp_send_reply(c->ctx.req, status, NULL, c->chunk);
     if (!c->t_first_out_us)
@@ -295,7 +337,7 @@ static void reply_error(pd_call *c, int status, const char *code, const char *fm
 
 static void flush_out(pd_call *c)
 {
-    if (!c->out.len)
+    if (!c->out.len || c->hold)
         return;
     if (!c->t_first_out_us)
         c->t_first_out_us = pd_now_us();
@@ -405,11 +447,56 @@ static void note_sent(pd_call *c, const pd_chat_event *ev)
         c->continuable = 0; /* longer than a request may be: not continued */
 }
 
+/* ---- judged answers ---------------------------------------------------------------------- *
+ * A gated attempt (the low_confidence trigger, or the local racer of a speculative route) is
+ * held back: its head and bytes stay in out until pd_quality says yes, after the route's first
+ * N tokens of a stream or at the end of the answer. Yes: the client gets everything held and
+ * the rest as it comes. No: the held bytes are dropped and the racer or the next candidate
+ * answers instead. A gate only says no when something else can answer (a racer, or a next
+ * candidate within the budget): the last option is always delivered. */
+
+static int within_budget(pd_call *c, uint64_t wait_ms);
+
+static int has_alternative(pd_call *c)
+{
+    if (c->partner)
+        return 1;
+    size_t next = pd_route_plan_next(c->plan, c->cand, PD_FALLBACK_NEXT);
+    return next < c->plan->n && within_budget(c, 0);
+}
+
+static void unhold(pd_call *c);
+
+/* The verdict on the answer so far; final: it is complete. Returns 1 when it failed (the
+ * attempt must stop). */
+static int judge(pd_call *c, int final)
+{
+    const pd_route_resilience *res = c->plan->cand[c->cand].res;
+    c->gate = 0;
+    if (pd_quality_passes(&c->quality, res, final, &c->creq, c->gate_why, sizeof(c->gate_why)) ||
+        !has_alternative(c)) {
+        drop_partner(c, "speculative: the local answer was kept");
+        unhold(c);
+        return 0;
+    }
+    c->gate_failed = 1;
+    return 1;
+}
+
+static int judge_event(pd_call *c, const pd_chat_event *ev)
+{
+    pd_quality_add_event(&c->quality, ev);
+    const pd_route_resilience *res = c->plan->cand[c->cand].res;
+    if (ev->kind == PD_EVENT_FINISH)
+        return judge(c, 1);
+    return c->quality.tokens >= res->decide_after_tokens ? judge(c, 0) : 0;
+}
+
 /* Translation path: one canonical event from the upstream's decoder. */
 static int on_canonical(void *ud, const pd_chat_event *ev)
 {
     pd_call *c = ud;
-    if (c->stream_broken || c->faulted)
+    if (c->stream_broken || c->faulted || c->gate_failed)
         return 1;
     if (ev->kind == PD_EVENT_USAGE)
         note_usage(c, &ev->usage);
@@ -439,13 +526,18 @@ static int on_canonical(void *ud, const pd_chat_event *ev)
     }
     if (c->vault && (ev->kind == PD_EVENT_TEXT || ev->kind == PD_EVENT_TOOL_ARGS))
         return 0; /* written by restore_event */
-    if (c->dialect->encode(c->enc, ev, &c->out) != PD_OK) {
+    pd_chat_event plain;
+    if (ev->logprobs && c->client_logprobs != PD_TRI_TRUE) { /* asked for by a gate, not the client */
+        plain = *ev;
+        plain.logprobs = NULL;
+    }
+    if (c->dialect->encode(c->enc, ev->logprobs && c->client_logprobs != PD_TRI_TRUE ? &plain : ev, &c->out) != PD_OK) {
         break_stream(c, "upstream_untranslatable_event",
                      "the upstream's stream cannot be expressed in the client's protocol");
         return 1;
     }
     note_sent(c, ev);
-    return 0;
+    return c->gate ? judge_event(c, ev) : 0;
 }
 
 /* Bytes written to the client but not yet taken by it. A client that stops reading must not
@@ -454,14 +546,17 @@ static int on_canonical(void *ud, const pd_chat_event *ev)
 
 static size_t client_backlog(pd_call *c)
 {
+    if (c->hold)
+        return 0; /* nothing was written to the client */
     struct evhttp_connection *evcon = evhttp_request_get_connection(c->ctx.req);
     return evcon ? evbuffer_get_length(bufferevent_get_output(evhttp_connection_get_bufferevent(evcon))) : 0;
 }
 
 static int stream_body(pd_call *c, const char *data, size_t len)
 {
-    if (c->stream_done || c->stream_broken || c->faulted)
-        return c->stream_broken || c->faulted; /* after the end marker the transfer finishes by itself */
+    if (c->stream_done || c->stream_broken || c->faulted || c->gate_failed)
+        return c->stream_broken || c->faulted || c->gate_failed; /* after the end marker the
+                                                                    transfer finishes by itself */
     if (c->passthrough) {
         if (pd_sse_feed(&c->sse, data, len, on_event, c) == PD_ERR_TOO_LARGE)
             break_stream(c, "upstream_malformed_event", "an upstream stream event exceeded the size limit");
@@ -480,13 +575,17 @@ static int stream_body(pd_call *c, const char *data, size_t len)
         break_stream(c, "client_too_slow", "the client stopped reading the stream");
         flush_out(c);
     }
-    return c->stream_broken || c->faulted;
+    return c->stream_broken || c->faulted || c->gate_failed;
 }
 
 static void start_stream(pd_call *c)
 {
     c->state = STREAM;
     c->status = 200;
+    if (c->hold) {
+        c->held_head = 1;
+        return;
+    }
     if (c->client_streaming)
         return; /* a continuation: the client's stream is open */
     c->client_streaming = 1;
@@ -525,12 +624,27 @@ static int end_stream(pd_call *c, int complete, pd_result rc, const char *msg)
         break_stream(c, c->fault_code, c->error);
     }
     flush_out(c);
+    if (c->hold) {
+        c->held_end = 1;
+        return 0;
+    }
     release_conn(c);
     evhttp_send_reply_end(c->ctx.req);
     return 0;
 }
 
 /* ---- whole bodies ------------------------------------------------------------------------ */
+
+/* Log-probabilities that only a gate asked for are not the client's. */
+static void strip_logprobs(pd_call *c, pd_chat_response *r)
+{
+    if (c->client_logprobs == PD_TRI_TRUE)
+        return;
+    for (size_t i = 0; i < r->n_choices; i++) {
+        json_decref(r->choices[i].logprobs);
+        r->choices[i].logprobs = NULL;
+    }
+}
 
 static pd_result translate_response(pd_call *c, const char *body, size_t len)
 {
@@ -547,6 +661,9 @@ static pd_result translate_response(pd_call *c, const char *body, size_t len)
             r.created = (int64_t)time(NULL);
         if (c->vault)
             rc = pd_restore_response(c->vault, &r);
+        if (c->gate)
+            pd_quality_add_response(&c->quality, &r);
+        strip_logprobs(c, &r);
         note_usage(c, &r.usage);
         if (rc == PD_OK)
             rc = c->dialect->write_response(&r, &c->out);
@@ -584,7 +701,7 @@ static void end_body(pd_call *c)
             return;
         }
         price_call(c);
-        evhttp_add_header(evhttp_request_get_output_headers(c->ctx.req), "x-pendulum-cost-usd", c->cost);
+        c->cost_header = 1;
         reply_now(c, (int)st, c->out.data, c->out.len);
     } else if (st >= 400 && st < 600) {
         snprintf(c->error, sizeof(c->error), "upstream status %ld", st);
@@ -781,6 +898,10 @@ static int try_next(pd_call *c, pd_result rc)
         return 0;
     pd_fallback f = judge_attempt(c, rc);
     judge_breaker(c, f, rc == PD_OK && c->head.status < 500);
+    if (f != PD_FALLBACK_NO && c->partner && !c->shadow) {
+        hand_over(c); /* the local racer failed: the cloud racer is already under way */
+        return 1;
+    }
     if (f == PD_FALLBACK_NO)
         return 0;
     if (f == PD_FALLBACK_RETRY && retry_same(c))
@@ -821,6 +942,8 @@ static void on_done(void *ud, pd_result rc, const char *msg, const pd_upstream_t
     c->timing = *tm;
     release_target(c);
     c->upstream_ms = (double)tm->total_us / 1000.0;
+    if (c->gate_failed && gate_fail(c))
+        return; /* the gate stopped the attempt mid-stream */
     if (c->state != STREAM && try_next(c, rc))
         return;
     if (c->state == STREAM) {
@@ -841,6 +964,8 @@ static void on_done(void *ud, pd_result rc, const char *msg, const pd_upstream_t
     } else {
         reply_error(c, 502, "upstream_unreachable", "upstream request failed: %s", msg);
     }
+    if (c->hold && settle(c))
+        return;
     free_call(c);
 }
 
@@ -903,6 +1028,200 @@ static int continue_stream(pd_call *c)
     return 1;
 }
 
+/* ---- holding back, and speculative racing --------------------------------------------------- */
+
+static void on_client_gone(void *ud);
+static pd_call *new_call(pd_ingress_ctx *ctx, const pd_model_cfg *m);
+
+/* The held attempt is the answer: the client gets what was held back, and the rest as it comes. */
+static void unhold(pd_call *c)
+{
+    if (!c->hold)
+        return;
+    c->hold = 0;
+    if (c->held_status) {
+        int st = c->held_status;
+        c->held_status = 0;
+        reply_now(c, st, c->out.data, c->out.len);
+        return;
+    }
+    if (c->held_head) {
+        c->held_head = 0;
+        start_stream(c);
+    }
+    flush_out(c);
+    if (c->held_end) {
+        c->held_end = 0;
+        release_conn(c);
+        evhttp_send_reply_end(c->ctx.req);
+    }
+}
+
+/* Ends a racer that will not answer the client (its record says why). */
+static void end_racer(pd_call *r, const char *why)
+{
+    pd_transfer_cancel(r->xfer);
+    r->xfer = NULL;
+    pd_engine_job_free(r->job);
+    r->job = NULL;
+    r->ctx.req = NULL;
+    r->conn = NULL;
+    r->lost_race = 1;
+    r->status = 499;
+    snprintf(r->error, sizeof(r->error), "%s", why);
+    free_call(r);
+}
+
+static void drop_partner(pd_call *c, const char *why)
+{
+    pd_call *s = c->partner;
+    if (!s)
+        return;
+    c->partner = NULL;
+    s->partner = NULL;
+    end_racer(s, why);
+}
+
+/* The cloud racer failed before the local answer was judged: the local answer is what there is,
+ * whatever its quality, so it is no longer held back. */
+static void partner_failed(pd_call *s)
+{
+    pd_call *p = s->partner;
+    s->partner = NULL;
+    p->partner = NULL;
+    s->lost_race = 1;
+    if (!p->gate)
+        return;
+    p->gate = 0;
+    unhold(p);
+}
+
+/* The local racer's answer failed (or the local target did): the cloud racer answers; p ends. */
+static void hand_over(pd_call *p)
+{
+    pd_call *s = p->partner;
+    p->partner = NULL;
+    s->partner = NULL;
+    s->shadow = 0;
+    s->conn = p->conn;
+    p->conn = NULL;
+    p->ctx.req = NULL; /* p's record stays; it answers nothing */
+    p->lost_race = 1;
+    p->status = 499;
+    snprintf(p->error, sizeof(p->error), "speculative: %s; the cloud answer was used",
+             p->gate_why[0] ? p->gate_why : "the local target failed");
+    size_t have = strlen(s->plan->reason);
+    snprintf(s->plan->reason + have, sizeof(s->plan->reason) - have, "; speculative: %s failed (%s) -> %s",
+             p->model->name, p->gate_why[0] ? p->gate_why : "error", s->model->name);
+    if (s->conn)
+        pd_conn_begin(s->conn, s, on_client_gone);
+    unhold(s);
+    if (s->parked)
+        free_call(s);
+    free_call(p);
+}
+
+/* The gate said no. The racer answers, or the next candidate with a fresh encoder (nothing
+ * reached the client). Returns 1 when that happened (c is then taken care of). */
+static int gate_fail(pd_call *c)
+{
+    if (c->partner) {
+        hand_over(c);
+        return 1;
+    }
+    size_t next = pd_route_plan_next(c->plan, c->cand, PD_FALLBACK_NEXT);
+    char why[sizeof(c->gate_why) + 160];
+    snprintf(why, sizeof(why), "; low confidence on %s (%s)", c->model->name, c->gate_why);
+    size_t have = strlen(c->plan->reason);
+    snprintf(c->plan->reason + have, sizeof(c->plan->reason) - have, "%s", why);
+    pd_transfer_cancel(c->xfer);
+    c->xfer = NULL;
+    pd_buf_reset(&c->out);
+    pd_buf_reset(&c->sent);
+    c->held_head = c->held_end = c->held_status = 0;
+    c->stream_done = c->stream_broken = c->tool_started = c->gate_failed = 0;
+    c->dialect->encoder_free(c->enc);
+    c->enc = c->dialect->encoder_new(&c->creq, c->ctx.id, c->creq.model);
+    reset_attempt(c);
+    c->cand = next;
+    c->cand_retries = 0;
+    pd_api_error e;
+    if (start_attempt(c, &e) != 0)
+        fail_call(c, &e);
+    return 1;
+}
+
+/* The attempt is over while its answer is held back: judge it now (a shadow waits for the
+ * local verdict). Returns 1 when the call lives on, 0 when the caller frees it. */
+static int settle(pd_call *c)
+{
+    if (c->shadow && c->partner) {
+        int failed = c->held_status >= 400 || c->stream_broken || (c->held_head && !c->stream_done);
+        if (failed)
+            return 0; /* free_call tells the local racer */
+        c->parked = 1;
+        return 1;
+    }
+    int broken = c->stream_broken || c->held_status >= 400;
+    if (c->gate && !c->gate_failed && broken && has_alternative(c)) {
+        snprintf(c->gate_why, sizeof(c->gate_why), "the answer failed: %.70s", c->error);
+        c->gate_failed = 1; /* a failed answer is never kept when something else can answer */
+    }
+    if (c->gate && !c->gate_failed)
+        judge(c, 1);
+    if (c->gate_failed && gate_fail(c))
+        return 1;
+    c->gate = 0;
+    unhold(c);
+    return 0;
+}
+
+/* Whether this attempt is judged before the client sees it, and so held back. Only an attempt
+ * whose client has nothing yet: a continuation is never judged. */
+static void gate_attempt(pd_call *c, const pd_route_candidate *cand)
+{
+    int low_confidence = (cand->triggers & PD_TRIG_LOW_CONFIDENCE) && pd_route_has_confidence(cand->res);
+    c->gate = !c->client_streaming && !c->shadow && (c->partner || (low_confidence && has_alternative(c)));
+    c->hold = c->gate || c->shadow;
+    c->gate_failed = 0;
+    c->gate_why[0] = '\0';
+    pd_quality_reset(&c->quality);
+    if (c->gate && c->creq.sampling.logprobs != PD_TRI_TRUE) {
+        c->creq.sampling.logprobs = PD_TRI_TRUE; /* the gate's evidence; removed from the answer */
+        json_decref(c->creq.raw);               /* the client's body does not ask for them */
+        c->creq.raw = NULL;
+    }
+}
+
+/* Speculative: the first two candidates start at once. The second (the cloud racer) gets its own
+ * copy of the request, parsed again from the client's body, and answers only if handed over. */
+static void start_race(pd_call *p)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(p->ctx.req);
+    size_t len = evbuffer_get_length(in);
+    const char *body = len ? (const char *)evbuffer_pullup(in, -1) : NULL;
+    const pd_model_cfg *m = pd_config_model(p->ctx.w->cfg, p->plan->cand[1].model);
+    pd_chat_request creq;
+    pd_api_error e;
+    if (!body || !m || p->dialect->parse_request(body, len, &creq, &e) != PD_OK)
+        return; /* parsed once already: cannot fail; without a racer the plan runs in order */
+    pd_call *s = new_call(&p->ctx, m);
+    s->creq = creq;
+    s->plan = pd_xmalloc(sizeof(*s->plan));
+    *s->plan = *p->plan;
+    s->cand = 1;
+    s->shadow = 1;
+    s->conn = NULL; /* the client's connection stays the local racer's until a hand-over */
+    s->client_logprobs = creq.sampling.logprobs;
+    s->enc = s->dialect->encoder_new(&s->creq, s->ctx.id, s->creq.model);
+    s->partner = p;
+    p->partner = s;
+    if (start_attempt(s, &e) != 0) {
+        s->ctx.req = NULL; /* its failure is its own: the local racer goes on alone */
+        free_call(s);
+    }
+}
+
 /* The client went away (connection closed): stop the upstream now. */
 static void on_client_gone(void *ud)
 {
@@ -944,6 +1263,7 @@ static pd_call *new_call(pd_ingress_ctx *ctx, const pd_model_cfg *m)
     pd_buf_init(&c->body, ctx->w->cfg->limits.max_upstream_bytes);
     pd_buf_init(&c->out, 0);
     pd_buf_init(&c->sent, 0);
+    pd_quality_init(&c->quality, 8);
     c->conn = pd_worker_conn_of(ctx->w, ctx->req);
     pd_worker_call_started(ctx->w);
     if (!c->chunk) { /* a small internal allocation: the house rule is to abort */
@@ -972,7 +1292,7 @@ static void start_transfer(pd_call *c, pd_transfer_req *treq)
         return;
     }
     hold_target(c);
-    if (c->conn)
+    if (c->conn && !c->shadow)
         pd_conn_begin(c->conn, c, on_client_gone);
 }
 
@@ -1018,6 +1338,8 @@ static int on_engine_event(void *ud, const pd_engine_event *ev)
 
 static void finish_engine(pd_call *c)
 {
+    if (c->gate_failed && gate_fail(c))
+        return; /* the gate stopped the answer */
     if (c->state == STREAM) {
         if (end_stream(c, !c->faulted, PD_OK, NULL))
             return; /* continued by the next candidate */
@@ -1035,16 +1357,21 @@ static void finish_engine(pd_call *c)
             r->model = pd_xstrdup(c->creq.model);
         if (!r->created)
             r->created = (int64_t)time(NULL);
+        if (c->gate)
+            pd_quality_add_response(&c->quality, r);
+        strip_logprobs(c, r);
         note_usage(c, &r->usage);
         pd_buf_reset(&c->out);
         if (c->dialect->write_response(r, &c->out) != PD_OK) {
             reply_error(c, 500, NULL, "%s", "cannot write the answer");
         } else {
             price_call(c);
-            evhttp_add_header(evhttp_request_get_output_headers(c->ctx.req), "x-pendulum-cost-usd", c->cost);
+            c->cost_header = 1;
             reply_now(c, 200, c->out.data, c->out.len);
         }
     }
+    if (c->hold && settle(c))
+        return;
     free_call(c);
 }
 
@@ -1085,7 +1412,7 @@ static void on_engine_wake(evutil_socket_t fd, short what, void *arg)
     bool done = pd_engine_job_poll(c->job, on_engine_event, c);
     if (c->state == STREAM)
         flush_out(c);
-    if (done || c->stream_broken || c->faulted)
+    if (done || c->stream_broken || c->faulted || c->gate_failed)
         finish_engine(c);
 }
 
@@ -1119,7 +1446,7 @@ static int start_engine(pd_call *c, const pd_model_cfg *m, pd_api_error *e)
     c->t_upstream_us = pd_now_us();
     c->attempts++;
     hold_target(c);
-    if (c->conn)
+    if (c->conn && !c->shadow)
         pd_conn_begin(c->conn, c, on_client_gone);
     return 0;
 }
@@ -1137,16 +1464,29 @@ static pd_result redact_call(pd_call *c)
     return c->redact_rc;
 }
 
-/* A candidate whose circuit is open is not sent to (e says why, for when none is left). */
-static int circuit_open(pd_call *c, const pd_route_candidate *cand, pd_api_error *e)
+static int is_open_now(pd_call *c, const pd_route_candidate *cand)
 {
     pd_breaker *b = breaker_of(c, cand->target);
     pd_breaker_params bp = pd_breaker_default_params();
-    if (!b || !pd_breaker_is_open(b, &bp, pd_now_us() / 1000))
+    return b && pd_breaker_is_open(b, &bp, pd_now_us() / 1000);
+}
+
+/* A candidate whose circuit is open is not sent to while a later candidate's circuit is closed.
+ * When every remaining one is open, the first of them is tried all the same (Envoy's "panic
+ * mode"): failing every request fast because all replicas failed recently would turn a brief
+ * outage into a long one, and a plan is never emptied by health alone (router.h). */
+static int circuit_open(pd_call *c, const pd_route_candidate *cand, pd_api_error *e)
+{
+    if (!is_open_now(c, cand))
         return 0;
-    pd_openai_error_set(e, 503, NULL, "circuit_open", NULL,
-                        "no target of the route can take the request now: the circuit of %s is open", cand->model);
-    return 1;
+    for (size_t j = (size_t)(cand - c->plan->cand) + 1; j < c->plan->n; j++)
+        if (!is_open_now(c, &c->plan->cand[j])) {
+            pd_openai_error_set(e, 503, NULL, "circuit_open", NULL,
+                                "no target of the route can take the request now: the circuit of %s is open",
+                                cand->model);
+            return 1;
+        }
+    return 0;
 }
 
 /* The attempt is going out: a half-open circuit lets exactly this one through as its probe. */
@@ -1170,6 +1510,7 @@ static int start_attempt(pd_call *c, pd_api_error *e)
             continue; /* a request that cannot be redacted is never sent to that target */
         if (circuit_open(c, cand, e))
             continue;
+        gate_attempt(c, cand);
         if (m->provider->kind == PD_KIND_LLAMA) {
             if (start_engine(c, m, e) == 0) {
                 admit(c, cand);
@@ -1188,7 +1529,7 @@ static int start_attempt(pd_call *c, pd_api_error *e)
         /* A stream that a later candidate may continue is translated, so the client's stream
          * is the encoder's from the start. */
         c->passthrough = c->ops->native == c->dialect && c->ops->pass_event && c->creq.raw && !c->vault &&
-                         !(c->continuable && c->creq.stream);
+                         !(c->continuable && c->creq.stream) && !c->gate;
         if (!c->passthrough)
             c->dec = c->ops->decoder_new(&c->creq);
         /* The client's original body (raw) is only for an upstream of the client's own dialect,
@@ -1223,6 +1564,11 @@ void pd_relay_chat(pd_ingress_ctx *ctx, pd_route_plan *plan, pd_chat_request *cr
     c->continuable = plan->n > 1 && c->creq.stream && !(c->creq.sampling.has_n && c->creq.sampling.n > 1) &&
                      last && last->role != PD_ROLE_ASSISTANT;
     pd_buf_init(&c->sent, ctx->w->cfg->limits.max_body_bytes);
+    c->client_logprobs = c->creq.sampling.logprobs;
+    if (plan->race > 1 && plan->n > 1 && !(c->creq.sampling.has_n && c->creq.sampling.n > 1))
+        start_race(c);
+    if (c->partner)
+        c->continuable = 0; /* the racer is the alternative */
     pd_api_error e;
     if (start_attempt(c, &e) != 0)
         fail_call(c, &e);

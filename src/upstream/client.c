@@ -19,6 +19,8 @@ struct pd_upstream {
     CURL *pool[EASY_POOL_MAX];
     int npool;
     pd_transfer *live; /* doubly linked, for pd_upstream_free */
+    int in_curl;       /* inside curl_multi_socket_action: no handle may be removed now */
+    size_t n_deferred; /* transfers waiting for that (pd_transfer.deferred) */
 };
 
 typedef struct sock_watch {
@@ -41,6 +43,7 @@ struct pd_transfer {
     int head_done;
     int in_callback;  /* inside a curl callback: removal must wait for curl to return */
     int cancelled;    /* pd_transfer_cancel was called from inside a callback */
+    int deferred;     /* cancelled during another transfer's callback: released after curl returns */
     int body_aborted; /* on_body asked to stop */
     pd_transfer *prev, *next;
     char errbuf[CURL_ERROR_SIZE];
@@ -103,6 +106,7 @@ static void release(pd_transfer *t)
         easy_put(u, t->easy);
     }
     unlink_live(u, t);
+    u->n_deferred -= t->deferred ? 1 : 0;
     if (t->watchdog)
         event_free(t->watchdog);
     curl_slist_free_all(t->headers);
@@ -168,6 +172,23 @@ static void drain_messages(pd_upstream *u)
         if (t)
             finish_curl(t, msg->data.result);
     }
+    /* Transfers cancelled from inside another transfer's callback (a speculative racer dropped
+     * by the other's verdict): curl has returned, so they can go now. Done ones left above. */
+    for (pd_transfer *t = u->live, *next; t && u->n_deferred; t = next) {
+        next = t->next;
+        if (t->deferred)
+            release(t);
+    }
+}
+
+/* curl_multi_socket_action, marked so that a cancel from inside its callbacks waits. */
+static void socket_action(pd_upstream *u, curl_socket_t fd, int action)
+{
+    int running;
+    u->in_curl++;
+    curl_multi_socket_action(u->multi, fd, action, &running);
+    u->in_curl--;
+    drain_messages(u);
 }
 
 /* ---- libevent <-> curl glue -------------------------------------------------------------- */
@@ -177,9 +198,7 @@ static void on_socket_ready(evutil_socket_t fd, short what, void *arg)
     sock_watch *w = arg;
     pd_upstream *u = w->u; /* w may be freed inside socket_action */
     int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
-    int running;
-    curl_multi_socket_action(u->multi, fd, action, &running);
-    drain_messages(u);
+    socket_action(u, fd, action);
 }
 
 static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
@@ -213,9 +232,7 @@ static void on_multi_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     pd_upstream *u = arg;
-    int running;
-    curl_multi_socket_action(u->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    drain_messages(u);
+    socket_action(u, CURL_SOCKET_TIMEOUT, 0);
 }
 
 static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
@@ -437,7 +454,12 @@ void pd_transfer_cancel(pd_transfer *t)
     if (!t)
         return;
     t->cancelled = 1;
-    if (!t->in_callback)
+    if (t->in_callback)
+        return; /* the curl callback returns an abort code and drain_messages releases it silently */
+    if (!t->u->in_curl) {
         release(t);
-    /* else: the curl callback returns an abort code and drain_messages releases it silently */
+        return;
+    }
+    t->deferred = 1; /* another transfer's callback: drain_messages releases it after curl */
+    t->u->n_deferred++;
 }

@@ -41,6 +41,10 @@
 //   error_event_at        SSE event N is `data: {"error":{...}}` (knob `error` or a server_error)
 //                         and the response ends there, cleanly, without [DONE]
 //   hang                  never answer (the request stays open until the client closes it)
+//   reply                 the reply text, verbatim (not even wrapped as JSON for response_format),
+//                         instead of "mock reply to: ..." (split into words as usual)
+//   logprob               the log-probability of every token when logprobs are asked for
+//                         (default -0.25)
 // SSE events are counted from 1 and include the role chunk, the finish chunk and the usage chunk,
 // but not `data: [DONE]`.
 //
@@ -108,9 +112,10 @@ function promptTokens(messages) {
 
 // The reply as word pieces ("mock", " reply", " to:", ...), before any max_tokens cut.
 function replyPieces(body, knob) {
-  let text = 'mock reply to: ' + lastUserText(body.messages);
+  const verbatim = knob && typeof knob.reply === 'string';
+  let text = verbatim ? knob.reply : 'mock reply to: ' + lastUserText(body.messages);
   const rf = body.response_format;
-  if (rf && (rf.type === 'json_object' || rf.type === 'json_schema')) {
+  if (!verbatim && rf && (rf.type === 'json_object' || rf.type === 'json_schema')) {
     text = JSON.stringify({ reply: text });
   }
   const words = text.split(' ').filter((w) => w !== '');
@@ -171,16 +176,16 @@ function toolCalls(body) {
   }));
 }
 
-function logprobsFor(pieces, body) {
+function logprobsFor(pieces, body, lp) {
   if (body.logprobs !== true) return null;
   const top = Number.isInteger(body.top_logprobs) ? body.top_logprobs : 0;
   return pieces.map((tok) => ({
     token: tok,
-    logprob: -0.25,
+    logprob: lp,
     bytes: [...Buffer.from(tok, 'utf8')],
     top_logprobs: Array.from({ length: top }, (_, k) => ({
       token: k === 0 ? tok : `${tok}#${k}`,
-      logprob: -0.25 - k,
+      logprob: lp - k,
       bytes: [...Buffer.from(k === 0 ? tok : `${tok}#${k}`, 'utf8')],
     })),
   }));
@@ -207,6 +212,7 @@ function plan(body, knob) {
   const prompt = promptTokens(body.messages);
   return {
     n, calls, pieces, finish,
+    logprob: knob && typeof knob.logprob === 'number' ? knob.logprob : -0.25,
     model: body.model,
     usage: {
       prompt_tokens: prompt,
@@ -221,7 +227,7 @@ function plan(body, knob) {
 }
 
 function completionJSON(p, id, body) {
-  const lp = logprobsFor(p.pieces, body);
+  const lp = logprobsFor(p.pieces, body, p.logprob);
   const choices = [];
   for (let i = 0; i < p.n; i++) {
     const message = p.calls.length
@@ -249,7 +255,7 @@ function streamEvents(p, id, body) {
   const so = body.stream_options || {};
   const withUsage = so.include_usage === true;
   const obfuscate = so.include_obfuscation !== false;
-  const lp = logprobsFor(p.pieces, body);
+  const lp = logprobsFor(p.pieces, body, p.logprob);
   const base = { id, object: 'chat.completion.chunk', created: CREATED, model: p.model,
     service_tier: 'default', system_fingerprint: 'fp_mock' };
   const events = [];
