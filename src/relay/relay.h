@@ -12,6 +12,13 @@
  *   complete.
  * - When the client goes away, the upstream transfer is aborted at once (the provider stops
  *   generating and billing), and the record is logged with status 499.
+ * - Resilience (docs/routing.md): retries of the same target with backoff (a timer, never a
+ *   blocking wait), the route's attempt budget and deadline, no request to an open circuit while
+ *   a closed one remains; a stream broken after part of the answer went out is continued by the
+ *   next candidate from the text sent so far.
+ * - Judged answers: an attempt under a confidence gate, or the local racer of a speculative
+ *   route, is held back (head and bytes) until relay/quality.h judges it; the cloud racer is a
+ *   second call ("shadow") whose answer is held until it is handed over or dropped.
  * Everything runs on the worker's loop thread. */
 #ifndef PD_RELAY_RELAY_H
 #define PD_RELAY_RELAY_H
@@ -22,8 +29,9 @@
 #include "ingress/ingress.h"
 #include "router/router.h"
 
-/* Serves ctx's request by the router's plan: the first candidate, then the next ones while an
- * attempt fails before anything reached the client and the route's triggers allow (fallback).
+/* Serves ctx's request by the router's plan: the first candidate (and, for a speculative route,
+ * the second at once), then the next ones while an attempt fails and the route's triggers allow
+ * (fallback, retry, continuation of a broken stream).
  * Takes ownership of plan (heap) and creq. The client is answered exactly once, now (an error)
  * or when an upstream has answered. */
 void pd_relay_chat(pd_ingress_ctx *ctx, pd_route_plan *plan, pd_chat_request *creq);
