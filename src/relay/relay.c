@@ -1185,7 +1185,8 @@ static void gate_attempt(pd_call *c, const pd_route_candidate *cand)
     c->hold = c->gate || c->shadow;
     c->gate_failed = 0;
     c->gate_why[0] = '\0';
-    pd_quality_reset(&c->quality);
+    pd_quality_free(&c->quality);
+    pd_quality_init(&c->quality, cand->res->window_tokens);
     if (c->gate && c->creq.sampling.logprobs != PD_TRI_TRUE) {
         c->creq.sampling.logprobs = PD_TRI_TRUE; /* the gate's evidence; removed from the answer */
         json_decref(c->creq.raw);               /* the client's body does not ask for them */
