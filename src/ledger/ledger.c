@@ -13,7 +13,12 @@
  * sees a whole batch waiting signals it, but only the first one after the writer last slept
  * (wake_sent), so a busy ring costs one relaxed load per submit, not a lock. The writer resets
  * wake_sent and rechecks the ring under the mutex before sleeping, and a producer signals under
- * that mutex, so the signal cannot fall between the check and the sleep.
+ * that mutex, so the signal cannot fall between the check and the sleep. A producer only ever
+ * tries the mutex: when the writer holds it, the writer is awake (between its check and its
+ * sleep, or just woken), and a worker must not wait for a thread that runs at a lower priority
+ * (below) and may be off the CPU for milliseconds while it holds the lock. The producer then
+ * clears wake_sent so that the next submit tries again; if none comes, the timer wakes the
+ * writer within flush_ms, which the contract allows anyway.
  *
  * Batching. After a batch shorter than batch_max the writer does not look at the ring again at
  * once: it sleeps until a whole batch is waiting or flush_ms has passed. Looping straight back
@@ -465,7 +470,12 @@ static void maybe_wake(pd_ledger *l, size_t enq_after)
     if (atomic_load_explicit(&l->wake_sent, memory_order_relaxed) ||
         atomic_exchange_explicit(&l->wake_sent, 1, memory_order_relaxed))
         return;
-    wake_writer(l);
+    if (pthread_mutex_trylock(&l->mu) != 0) {
+        atomic_store_explicit(&l->wake_sent, 0, memory_order_relaxed); /* a later submit retries */
+        return;
+    }
+    pthread_cond_signal(&l->cv);
+    pthread_mutex_unlock(&l->mu);
 }
 
 pd_result pd_ledger_submit(pd_ledger *l, const pd_ledger_record *r)
