@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "econ/cost.h"
+#include "router/from_config.h"
 
 #define MONTH_MS (730.0 * 3600.0 * 1000.0) /* hours_per_month of the calculator */
 #define JSON_FLAGS (JSON_INDENT(2) | JSON_REAL_PRECISION(15))
@@ -38,12 +39,35 @@ typedef struct group_set {
     size_t n, cap;
 } group_set;
 
+/* How a route's local requests are priced all-cloud: resolved once per route name. */
+typedef enum basis_kind {
+    BASIS_ROUTE_TARGET,
+    BASIS_CHARGED,
+    BASIS_REFERENCE,
+    BASIS_NO_CLOUD_TARGET,
+    BASIS_UNKNOWN_ROUTE,
+    BASIS_UNPRICED_TARGET
+} basis_kind;
+
+typedef struct route_price {
+    char name[PD_LEDGER_NAME_MAX];
+    basis_kind kind;
+    const char *target; /* the cloud target (points into the router), or NULL */
+    pd_price price;     /* BASIS_ROUTE_TARGET only */
+} route_price;
+
+typedef struct route_cache {
+    route_price *a;
+    size_t n, cap;
+} route_cache;
+
 struct pd_report {
     pd_report_params p;
     pd_price cloud;
     double local_usd; /* one local request */
     group_acc totals;
     group_set targets, routes;
+    route_cache by_route; /* with a router: the all-cloud price of each route seen */
     int64_t first_ms, last_ms;
     int64_t in_sum, in_n, out_sum, out_n;
     uint64_t rng;
@@ -62,6 +86,38 @@ void pd_report_default_params(pd_report_params *p)
     p->until_ms = INT64_MAX;
     p->cloud_model = "gpt-4o";
     pd_local_cost_default(&p->local);
+}
+
+static bool runs_locally(const pd_model_cfg *m)
+{
+    const pd_provider_cfg *pv = m->provider;
+    return pv->local || pv->kind == PD_KIND_LLAMA || pv->kind == PD_KIND_OLLAMA;
+}
+
+void pd_report_params_from_config(pd_report_params *p, const pd_config *cfg)
+{
+    p->config = cfg;
+    for (size_t i = 0; i < cfg->n_models && p->n_local < PD_REPORT_MAX_LOCAL; i++)
+        if (runs_locally(&cfg->models[i]))
+            p->local_targets[p->n_local++] = cfg->models[i].name;
+}
+
+pd_result pd_report_prices_from_config(const pd_config *cfg, pd_prices **out, char *msg,
+                                       size_t msglen)
+{
+    pd_price_override *o = pd_xcalloc(cfg->n_prices + 1, sizeof *o);
+    for (size_t i = 0; i < cfg->n_prices; i++) {
+        const pd_price_cfg *pc = &cfg->prices[i];
+        pd_price_override_init(&o[i], pc->model);
+        /* a column the config leaves out keeps the built-in price */
+        o[i].input = pc->input >= 0 ? pc->input : PD_PRICE_KEEP;
+        o[i].output = pc->output >= 0 ? pc->output : PD_PRICE_KEEP;
+        o[i].cache_read = pc->cache_read >= 0 ? pc->cache_read : PD_PRICE_KEEP;
+        o[i].cache_write = pc->cache_write >= 0 ? pc->cache_write : PD_PRICE_KEEP;
+    }
+    pd_result rc = pd_prices_new(o, cfg->n_prices, out, msg, msglen);
+    free(o);
+    return rc;
 }
 
 pd_result pd_report_new(const pd_report_params *p, pd_report **out, char *msg, size_t msglen)
@@ -114,6 +170,7 @@ void pd_report_free(pd_report *r)
     free_acc(&r->totals);
     free_set(&r->targets);
     free_set(&r->routes);
+    free(r->by_route.a);
     free(r);
 }
 
@@ -175,7 +232,20 @@ static bool is_local(const pd_report *r, const char *target)
 typedef struct contribution {
     bool local;
     double spend, cloud;
+    basis_kind basis;
 } contribution;
+
+static void count_basis(pd_report_basis *b, basis_kind k)
+{
+    switch (k) {
+    case BASIS_ROUTE_TARGET: b->route_target++; break;
+    case BASIS_CHARGED: b->charged++; break;
+    case BASIS_REFERENCE: b->reference++; break;
+    case BASIS_NO_CLOUD_TARGET: b->no_cloud_target++; break;
+    case BASIS_UNKNOWN_ROUTE: b->unknown_route++; break;
+    case BASIS_UNPRICED_TARGET: b->unpriced_target++; break;
+    }
+}
 
 static void count_into(pd_report *r, group_acc *a, const pd_ledger_record *rec,
                        const contribution *c)
@@ -196,6 +266,7 @@ static void count_into(pd_report *r, group_acc *a, const pd_ledger_record *rec,
         g->comparable++;
         g->comparable_spend_usd += c->spend;
         g->all_cloud_usd += c->cloud;
+        count_basis(&g->basis, c->basis);
     }
     if (rec->status >= 400)
         return; /* a failure's timing says nothing about the target's latency */
@@ -205,7 +276,71 @@ static void count_into(pd_report *r, group_acc *a, const pd_ledger_record *rec,
         sample(r, &a->total, ++g->total_ms.n, rec->total_ms);
 }
 
-static void contribution_of(const pd_report *r, const pd_ledger_record *rec, contribution *c)
+/* The upstream model name of a configured target, priced first as the relay does; NULL when
+   there is no config or no such model. */
+static const char *upstream_of(const pd_report *r, const char *model)
+{
+    const pd_config *cfg = r->p.config;
+    for (size_t i = 0; cfg && i < cfg->n_models; i++)
+        if (!strcmp(cfg->models[i].name, model))
+            return cfg->models[i].upstream_model;
+    return NULL;
+}
+
+static void resolve_route(const pd_report *r, const char *route, route_price *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", route ? route : "");
+    out->kind = BASIS_UNKNOWN_ROUTE;
+    if (!route || !*route || pd_router_cloud_target(r->p.router, route, &out->target) != PD_OK)
+        return;
+    out->kind = BASIS_NO_CLOUD_TARGET;
+    if (!out->target)
+        return;
+    const char *up = upstream_of(r, out->target);
+    bool priced = (up && pd_prices_lookup(r->p.prices, up, &out->price) == PD_OK) ||
+                  pd_prices_lookup(r->p.prices, out->target, &out->price) == PD_OK;
+    out->kind = priced ? BASIS_ROUTE_TARGET : BASIS_UNPRICED_TARGET;
+}
+
+/* The route's all-cloud price, resolved once per route name (a linear scan, like the groups:
+   routes are few). Past PD_REPORT_MAX_GROUPS names it is resolved again each time into tmp. */
+static const route_price *route_price_of(pd_report *r, const char *route, route_price *tmp)
+{
+    const char *key = route ? route : "";
+    for (size_t i = 0; i < r->by_route.n; i++)
+        if (!strcmp(r->by_route.a[i].name, key))
+            return &r->by_route.a[i];
+    route_price *slot = tmp;
+    if (r->by_route.n < PD_REPORT_MAX_GROUPS && strlen(key) < sizeof tmp->name) {
+        if (r->by_route.n == r->by_route.cap) {
+            r->by_route.cap = r->by_route.cap ? r->by_route.cap * 2 : 8;
+            r->by_route.a = pd_xrealloc(r->by_route.a, r->by_route.cap * sizeof *r->by_route.a);
+        }
+        slot = &r->by_route.a[r->by_route.n++];
+    }
+    resolve_route(r, route, slot);
+    return slot;
+}
+
+/* The price all-cloud uses for rec (its basis in *basis); NULL: priced as charged. */
+static const pd_price *all_cloud_price(pd_report *r, const pd_ledger_record *rec, bool local,
+                                       route_price *tmp, basis_kind *basis)
+{
+    if (!r->p.router) {
+        *basis = BASIS_REFERENCE;
+        return &r->cloud;
+    }
+    if (!local) {
+        *basis = BASIS_CHARGED;
+        return NULL;
+    }
+    const route_price *rp = route_price_of(r, rec->route, tmp);
+    *basis = rp->kind;
+    return rp->kind == BASIS_ROUTE_TARGET ? &rp->price : &r->cloud;
+}
+
+static void contribution_of(pd_report *r, const pd_ledger_record *rec, contribution *c)
 {
     c->local = is_local(r, rec->target);
     if (c->local)
@@ -215,6 +350,12 @@ static void contribution_of(const pd_report *r, const pd_ledger_record *rec, con
     c->cloud = -1;
     if (rec->prompt_tokens < 0 || rec->completion_tokens < 0)
         return;
+    route_price tmp;
+    const pd_price *price = all_cloud_price(r, rec, c->local, &tmp, &c->basis);
+    if (!price) {
+        c->cloud = c->spend; /* a cloud request would have cost what it did */
+        return;
+    }
     pd_chat_usage u;
     pd_chat_usage_init(&u);
     u.prompt_tokens = rec->prompt_tokens;
@@ -223,7 +364,7 @@ static void contribution_of(const pd_report *r, const pd_ledger_record *rec, con
     if (u.cached_tokens > u.prompt_tokens)
         u.cached_tokens = -1;
     pd_cost cost;
-    pd_cost_compute(&r->cloud, &u, &cost);
+    pd_cost_compute(price, &u, &cost);
     if (cost.known)
         c->cloud = cost.usd;
 }
@@ -340,11 +481,23 @@ static void run_calc(pd_report *r)
         pd_calc_run(&r->calc_p, r->p.prices, &r->calc, r->calc_err, sizeof r->calc_err) == PD_OK;
 }
 
+/* Each route group names its cloud target (with a router). */
+static void name_cloud_targets(pd_report *r)
+{
+    for (size_t i = 0; r->p.router && i < r->routes.n; i++) {
+        pd_report_group *g = &r->routes.a[i].g;
+        route_price tmp;
+        const route_price *rp = route_price_of(r, strcmp(g->name, "none") ? g->name : NULL, &tmp);
+        snprintf(g->cloud_target, sizeof g->cloud_target, "%s", rp->target ? rp->target : "");
+    }
+}
+
 void pd_report_finish(pd_report *r)
 {
     finish_acc(&r->totals);
     finish_set(&r->targets);
     finish_set(&r->routes);
+    name_cloud_targets(r);
     run_calc(r);
 }
 
@@ -426,26 +579,51 @@ static json_t *json_pct(const pd_report_pct *p)
                      ms_or_null(p->p99));
 }
 
-static json_t *json_group(const pd_report_group *g)
+static json_t *json_basis(const pd_report_basis *b)
 {
-    return json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:f, s:f, s:f, s:o, "
-                     "s:o}",
-                     "name", g->name, "local", g->local, "requests", (json_int_t)g->requests,
-                     "errors", (json_int_t)g->errors, "prompt_tokens", (json_int_t)g->prompt_tokens,
-                     "completion_tokens", (json_int_t)g->completion_tokens, "spend_usd",
-                     g->spend_usd, "cost_known", (json_int_t)g->cost_known, "cost_unknown",
-                     (json_int_t)g->cost_unknown, "comparable", (json_int_t)g->comparable,
-                     "comparable_spend_usd", g->comparable_spend_usd, "all_cloud_usd",
-                     g->all_cloud_usd, "savings_usd", g->savings_usd, "ttft_ms",
-                     json_pct(&g->ttft_ms), "total_ms", json_pct(&g->total_ms));
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "route_target", (json_int_t)b->route_target,
+                     "charged", (json_int_t)b->charged, "reference", (json_int_t)b->reference,
+                     "no_cloud_target", (json_int_t)b->no_cloud_target, "unknown_route",
+                     (json_int_t)b->unknown_route, "unpriced_target",
+                     (json_int_t)b->unpriced_target);
 }
 
-static json_t *json_groups(const group_set *s)
+static json_t *json_group(const pd_report_group *g)
+{
+    json_t *o = json_pack(
+        "{s:s, s:b, s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:f, s:f, s:f, s:o, "
+        "s:o}",
+        "name", g->name, "local", g->local, "requests", (json_int_t)g->requests, "errors",
+        (json_int_t)g->errors, "prompt_tokens", (json_int_t)g->prompt_tokens, "completion_tokens",
+        (json_int_t)g->completion_tokens, "spend_usd", g->spend_usd, "cost_known",
+        (json_int_t)g->cost_known, "cost_unknown", (json_int_t)g->cost_unknown, "comparable",
+        (json_int_t)g->comparable, "comparable_spend_usd", g->comparable_spend_usd, "all_cloud_usd",
+        g->all_cloud_usd, "savings_usd", g->savings_usd, "ttft_ms", json_pct(&g->ttft_ms),
+        "total_ms", json_pct(&g->total_ms));
+    if (o)
+        json_object_set_new(o, "all_cloud_basis", json_basis(&g->basis));
+    return o;
+}
+
+/* Route groups also name their cloud target when the report has a router. */
+static json_t *json_groups(const pd_report *r, const group_set *s, bool routes)
 {
     json_t *a = json_array();
-    for (size_t i = 0; i < s->n; i++)
-        json_array_append_new(a, json_group(&s->a[i].g));
+    for (size_t i = 0; i < s->n; i++) {
+        const pd_report_group *g = &s->a[i].g;
+        json_t *o = json_group(g);
+        if (o && routes && r->p.router)
+            json_object_set_new(o, "cloud_target",
+                                g->cloud_target[0] ? json_string(g->cloud_target) : json_null());
+        json_array_append_new(a, o);
+    }
     return a;
+}
+
+static json_t *json_all_cloud(const pd_report *r)
+{
+    return json_pack("{s:s, s:s}", "by", r->p.router ? "route" : "reference", "reference_model",
+                     r->p.cloud_model);
 }
 
 static json_t *ts_or_null(int64_t v, bool known)
@@ -476,10 +654,17 @@ static json_t *json_notes(const pd_report *r)
 {
     json_t *a = json_array();
     char buf[320];
-    snprintf(buf, sizeof buf,
-             "all-cloud prices every request at %s from its own token counts; savings compare "
-             "only requests priced on both sides",
-             r->p.cloud_model);
+    if (r->p.router)
+        snprintf(buf, sizeof buf,
+                 "all-cloud prices a local request at its route's cloud target (else at %s) "
+                 "from its own token counts and a cloud request as charged; savings compare "
+                 "only requests priced on both sides",
+                 r->p.cloud_model);
+    else
+        snprintf(buf, sizeof buf,
+                 "all-cloud prices every request at %s from its own token counts; savings "
+                 "compare only requests priced on both sides",
+                 r->p.cloud_model);
     json_array_append_new(a, json_string(buf));
     if (r->p.n_local > 0) {
         snprintf(
@@ -500,10 +685,11 @@ static json_t *json_notes(const pd_report *r)
 
 json_t *pd_report_json(const pd_report *r)
 {
-    return json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "window", json_window(r), "cloud_model",
-                     r->p.cloud_model, "totals", json_group(&r->totals.g), "targets",
-                     json_groups(&r->targets), "routes", json_groups(&r->routes), "calculator",
-                     json_calculator(r), "notes", json_notes(r));
+    return json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "window", json_window(r),
+                     "cloud_model", r->p.cloud_model, "all_cloud", json_all_cloud(r), "totals",
+                     json_group(&r->totals.g), "targets", json_groups(r, &r->targets, false),
+                     "routes", json_groups(r, &r->routes, true), "calculator", json_calculator(r),
+                     "notes", json_notes(r));
 }
 
 /* ---- text -------------------------------------------------------------------------------- */
@@ -556,6 +742,22 @@ static void text_window(pd_buf *b, const pd_report *r)
                   r->totals.g.requests);
 }
 
+/* Which way the comparable requests were priced all-cloud. */
+static void text_basis(pd_buf *b, const pd_report *r)
+{
+    const pd_report_basis *s = &r->totals.g.basis;
+    if (!r->p.router)
+        return;
+    pd_buf_printf(
+        b,
+        "All-cloud pricing: %" PRId64 " local requests at their route's cloud target, %" PRId64
+        " cloud requests as charged, %" PRId64 " at %s (%" PRId64
+        " route without a cloud target, %" PRId64 " route not in the config, %" PRId64
+        " cloud target without a price).\n",
+        s->route_target, s->charged, s->no_cloud_target + s->unknown_route + s->unpriced_target,
+        r->p.cloud_model, s->no_cloud_target, s->unknown_route, s->unpriced_target);
+}
+
 pd_result pd_report_text(const pd_report *r, pd_buf *b)
 {
     const pd_report_group *t = &r->totals.g;
@@ -566,8 +768,9 @@ pd_result pd_report_text(const pd_report *r, pd_buf *b)
     pd_buf_printf(b,
                   "\nSpend $%.4f; all in the cloud (%s) the comparable %" PRId64
                   " requests would have cost $%.4f against $%.4f: savings $%.4f.\n",
-                  t->spend_usd, r->p.cloud_model, t->comparable, t->all_cloud_usd,
-                  t->comparable_spend_usd, t->savings_usd);
+                  t->spend_usd, r->p.router ? "each route's cloud target" : r->p.cloud_model,
+                  t->comparable, t->all_cloud_usd, t->comparable_spend_usd, t->savings_usd);
+    text_basis(b, r);
     if (t->cost_unknown > 0)
         pd_buf_printf(b, "%" PRId64 " requests have an unknown cost (not counted as $0).\n",
                       t->cost_unknown);
@@ -652,12 +855,16 @@ static const char report_usage[] =
     "\n"
     "options:\n"
     "  --ledger URL                  the ledger (default: the config's, else the default file)\n"
-    "  --config FILE                 read the ledger URL and which targets are local (models of\n"
-    "                                kind llama or ollama) from a gateway config\n"
+    "  --config FILE                 a gateway config: its ledger URL, which targets are local\n"
+    "                                (local: true, kind llama or ollama), its routes (all-cloud\n"
+    "                                prices each request at its route's cloud target) and its\n"
+    "                                price overrides\n"
     "  --since T                     window start: 24h, 7d, 30m, 2w, 2025-01-31,\n"
     "                                2025-01-31T12:00Z or epoch milliseconds (default: all)\n"
     "  --until T                     window end, same forms (default: now)\n"
-    "  --cloud-model M               the all-cloud reference model (default gpt-4o)\n"
+    "  --cloud-model M               the all-cloud reference model (default gpt-4o): every\n"
+    "                                request without --config, else those whose route has no\n"
+    "                                priced cloud target\n"
     "  --local T1,T2                 targets that run locally (added to the config's)\n"
     "  --hardware-usd-per-hour USD   one local instance (default 1.006)\n"
     "  --requests-per-hour-per-instance N   its throughput (default 800)\n"
@@ -669,7 +876,9 @@ typedef struct cli {
     const char *ledger, *config;
     bool json;
     char *local_copy;
-    pd_config *cfg; /* kept for the local target names it lends */
+    pd_config *cfg;    /* kept for the names it lends */
+    pd_router *router; /* the config's routes */
+    pd_prices *prices; /* the config's price table */
 } cli;
 
 static int add_locals(cli *c, char *list)
@@ -694,11 +903,14 @@ static int load_cli_config(cli *c)
     c->cfg = cfg;
     if (!c->ledger && cfg->ledger_url)
         c->ledger = cfg->ledger_url;
-    for (size_t i = 0; i < cfg->n_models && c->p.n_local < PD_REPORT_MAX_LOCAL; i++) {
-        pd_provider_kind k = cfg->models[i].provider->kind;
-        if (k == PD_KIND_LLAMA || k == PD_KIND_OLLAMA)
-            c->p.local_targets[c->p.n_local++] = cfg->models[i].name;
+    pd_report_params_from_config(&c->p, cfg);
+    if (pd_router_from_config(cfg, &c->router, msg, sizeof msg) != PD_OK ||
+        pd_report_prices_from_config(cfg, &c->prices, msg, sizeof msg) != PD_OK) {
+        fprintf(stderr, "pendulum report: %s\n", msg);
+        return 2;
     }
+    c->p.router = c->router;
+    c->p.prices = c->prices;
     return 0;
 }
 
@@ -814,6 +1026,8 @@ int pd_report_cli(int argc, char **argv)
     pd_report_free(r);
 out:
     free(c.local_copy);
+    pd_router_free(c.router);
+    pd_prices_free(c.prices);
     pd_config_free(c.cfg);
     return rc;
 }

@@ -10,9 +10,16 @@
  *                pd_cost_local(params.local) (the amortised hardware price of one request on a
  *                fully used instance). A cloud request whose cost is unknown adds nothing and is
  *                counted in cost_unknown: never a silent $0.
- *   all-cloud    each request priced at params.cloud_model (default gpt-4o) from its own token
- *                counts (prompt, completion, cached), pd_cost_compute. Routing is not in yet, so
- *                one reference model stands for "the route's cloud target".
+ *   all-cloud    what the same requests would have cost with every route sent to the cloud.
+ *                With params.router (the gateway's config): a request to a cloud target at what
+ *                it was charged (its spend); a request to a local target at the price of its
+ *                route's cloud target (pd_router_cloud_target: the first cloud target in plan
+ *                order; for a tiered route the strongest tier's) from its own token counts
+ *                (prompt, completion, cached), pd_cost_compute, with params.prices. When the
+ *                route reaches no cloud target, is not in the config (the config changed since)
+ *                or its cloud target has no price, at params.cloud_model instead.
+ *                Without a router every request is priced at params.cloud_model (default
+ *                gpt-4o). pd_report_basis counts which way each comparable request went.
  *   savings      all_cloud_usd − spend_usd, both summed over the *comparable* requests only:
  *                those with a spend (known cost, or local) and with both token counts. So a
  *                request the report cannot price on both sides moves neither figure.
@@ -44,6 +51,9 @@
 #include "econ/calc.h"
 #include "econ/prices.h"
 #include "ledger/ledger.h"
+#include "router/router.h"
+
+typedef struct pd_config pd_config;
 
 #define PD_REPORT_MAX_LOCAL 16       /* local target names */
 #define PD_REPORT_MAX_GROUPS 256     /* distinct targets (routes); later ones go to "other" */
@@ -57,14 +67,39 @@ typedef struct pd_report_params {
     size_t n_local;
     pd_local_cost local;     /* default pd_local_cost_default() */
     const pd_prices *prices; /* NULL: the built-in table */
+    const pd_router *router; /* the gateway's routes (all-cloud per route); NULL: cloud_model */
+    const pd_config *config; /* with router: the targets' upstream model names, which are
+                                priced first as the gateway does; NULL: names only */
 } pd_report_params;
 
 void pd_report_default_params(pd_report_params *p);
+
+/* What a gateway config says: its local targets (models of a provider marked local: true, of
+   kind llama or ollama; at most PD_REPORT_MAX_LOCAL) are added to p, and p->config set. The
+   router and the prices are the caller's (pd_router_from_config, pd_report_prices_from_config):
+   the gateway has its own. cfg is borrowed for the report's life. */
+void pd_report_params_from_config(pd_report_params *p, const pd_config *cfg);
+
+/* The built-in price table with the config's `prices:` overrides, as the gateway builds it.
+   PD_ERR_INVALID with a message when an override is refused (pd_prices_new); *out NULL. */
+pd_result pd_report_prices_from_config(const pd_config *cfg, pd_prices **out, char *msg,
+                                       size_t msglen);
 
 typedef struct pd_report_pct {
     int64_t n;       /* values observed (not only kept) */
     double p50, p99; /* ms; -1 when n is 0 */
 } pd_report_pct;
+
+/* How the comparable requests of a group were priced for all-cloud; the fields add up to
+   comparable. */
+typedef struct pd_report_basis {
+    int64_t route_target;    /* a local request at its route's cloud target */
+    int64_t charged;         /* a cloud request at what it was charged (router given) */
+    int64_t reference;       /* at cloud_model: no router given */
+    int64_t no_cloud_target; /* at cloud_model: the route reaches no cloud target */
+    int64_t unknown_route;   /* at cloud_model: the route is not in the config, or unrecorded */
+    int64_t unpriced_target; /* at cloud_model: the route's cloud target has no price */
+} pd_report_basis;
 
 typedef struct pd_report_group {
     char name[PD_LEDGER_MODEL_MAX]; /* the target or route; "none" when the record has none */
@@ -77,8 +112,11 @@ typedef struct pd_report_group {
     double spend_usd;                         /* every request with a spend */
     int64_t comparable;                       /* requests with a spend and both token counts */
     double comparable_spend_usd;
-    double all_cloud_usd; /* the comparable requests at cloud_model's price */
+    double all_cloud_usd; /* the comparable requests priced all-cloud (see above) */
     double savings_usd;   /* all_cloud_usd − comparable_spend_usd */
+    pd_report_basis basis;
+    /* Routes only, with a router: the route's cloud target, or "" (none, or not in the config). */
+    char cloud_target[PD_LEDGER_MODEL_MAX];
     pd_report_pct ttft_ms, total_ms;
 } pd_report_group;
 
@@ -118,8 +156,8 @@ const char *pd_report_calc_error(const pd_report *r);
 /* Requests per month extrapolated from the window (0 without requests). */
 double pd_report_monthly_requests(const pd_report *r);
 
-/* The report as JSON (docs/dashboard.md): {"window","cloud_model","totals","targets",
-   "routes","calculator","notes"}. Returns a new reference. */
+/* The report as JSON (docs/dashboard.md): {"window","cloud_model","all_cloud","totals",
+   "targets","routes","calculator","notes"}. Returns a new reference. */
 json_t *pd_report_json(const pd_report *r);
 /* The human-readable report, appended to out. */
 pd_result pd_report_text(const pd_report *r, pd_buf *out);

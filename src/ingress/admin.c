@@ -81,8 +81,12 @@ void pd_ingress_metrics(pd_ingress_ctx *ctx)
     if (w->ledger) {
         pd_ledger_stats st;
         pd_ledger_get_stats(w->ledger, &st);
-        pd_metrics_ledger l = {.depth = st.depth, .capacity = st.capacity, .written = st.written,
-                              .dropped = st.dropped, .failed = st.failed};
+        pd_metrics_ledger l = {.depth = st.depth,
+                               .capacity = st.capacity,
+                               .written = st.written,
+                               .dropped = st.dropped,
+                               .failed = st.failed,
+                               .batches = st.batches};
         pd_metrics_set_ledger(w->metrics, &l);
     }
     pd_buf out;

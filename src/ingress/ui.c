@@ -274,16 +274,6 @@ static int query_minutes(pd_ingress_ctx *ctx, long *minutes)
     return rc;
 }
 
-/* Local targets: the models served by an embedded engine or Ollama. */
-static void local_targets(const pd_config *cfg, pd_report_params *p)
-{
-    for (size_t i = 0; i < cfg->n_models && p->n_local < PD_REPORT_MAX_LOCAL; i++) {
-        pd_provider_kind k = cfg->models[i].provider->kind;
-        if (k == PD_KIND_LLAMA || k == PD_KIND_OLLAMA)
-            p->local_targets[p->n_local++] = cfg->models[i].name;
-    }
-}
-
 void pd_ingress_ui_dashboard(pd_ingress_ctx *ctx)
 {
     const pd_config *cfg = ctx->w->cfg;
@@ -301,7 +291,11 @@ void pd_ingress_ui_dashboard(pd_ingress_ctx *ctx)
     int64_t now = (int64_t)pd_wall_ms();
     p.since_ms = now - (int64_t)minutes * 60000;
     p.until_ms = now + 1000; /* a request that began a moment ago and just ended */
-    local_targets(cfg, &p);
+    /* What `pendulum report --config` does with the same config: this worker's router and
+       price table are built from it. */
+    pd_report_params_from_config(&p, cfg);
+    p.router = ctx->w->router;
+    p.prices = ctx->w->prices;
     pd_report *r = NULL;
     char msg[512];
     if (pd_report_run(cfg->ledger_url, &p, &r, msg, sizeof msg) != PD_OK) {

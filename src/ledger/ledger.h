@@ -156,6 +156,7 @@ typedef struct pd_ledger_stats {
     uint64_t dropped;    /* refused: the ring was full */
     uint64_t failed;     /* given up after database errors */
     uint64_t errors;     /* failed write attempts (each retry counts) */
+    uint64_t batches;    /* committed transactions: written / batches is the batch size */
 } pd_ledger_stats;
 /* After close: submitted == written + duplicates + failed. */
 

@@ -3,7 +3,9 @@
  * WAL with synchronous=NORMAL: a commit appends to the WAL without an fsync, so a writer never
  * waits for the disk per batch, readers (reports) never block it, and a process crash
  * (kill -9) loses no committed batch; only a power loss may lose the last ones. Each batch is
- * one BEGIN IMMEDIATE .. COMMIT with one prepared insert, bound and reset per record. */
+ * one BEGIN IMMEDIATE .. COMMIT with one prepared insert, bound and reset per record; BEGIN and
+ * COMMIT are prepared once too (sqlite3_exec would parse and compile them, with their
+ * allocations, for every batch: about a tenth of the writer's time in a profile). */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +17,7 @@
 
 typedef struct sq {
     sqlite3 *db;
-    sqlite3_stmt *insert;
+    sqlite3_stmt *insert, *begin, *commit; /* the writer's, prepared once */
 } sq;
 
 /* Codes worth retrying as they are: the database is busy, the disk is full or failing. */
@@ -43,6 +45,19 @@ static pd_result exec(sq *s, const char *sql, char *err, size_t errlen)
 {
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
     return rc == SQLITE_OK ? PD_OK : fail(s, rc, sql, err, errlen);
+}
+
+/* Runs a prepared statement that returns no row, and resets it for the next time. */
+static pd_result run(sq *s, sqlite3_stmt *st, const char *what, char *err, size_t errlen)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? PD_OK : fail(s, rc, what, err, errlen);
+}
+
+static int prepare(sq *s, const char *sql, sqlite3_stmt **st)
+{
+    return sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
 }
 
 /* The schema version, 0 when the ledger has none yet. */
@@ -129,8 +144,12 @@ static pd_result setup_writer(sq *s, char *err, size_t errlen)
     pd_buf sql;
     pd_buf_init(&sql, 0);
     pd_ledger_sql_insert(&sql, '?');
-    rc = sqlite3_prepare_v3(s->db, sql.data, -1, SQLITE_PREPARE_PERSISTENT, &s->insert, NULL);
+    rc = prepare(s, sql.data, &s->insert);
     pd_buf_free(&sql);
+    if (rc == SQLITE_OK)
+        rc = prepare(s, "BEGIN IMMEDIATE", &s->begin);
+    if (rc == SQLITE_OK)
+        rc = prepare(s, "COMMIT", &s->commit);
     return rc == SQLITE_OK ? PD_OK : fail(s, rc, "preparing the insert", err, errlen);
 }
 
@@ -140,6 +159,8 @@ static void sq_close(void *conn)
     if (!s)
         return;
     sqlite3_finalize(s->insert);
+    sqlite3_finalize(s->begin);
+    sqlite3_finalize(s->commit);
     sqlite3_close(s->db);
     free(s);
 }
@@ -198,7 +219,7 @@ static pd_result sq_insert(void *conn, const pd_ledger_record *recs, size_t n, s
 {
     sq *s = conn;
     *inserted = 0;
-    pd_result res = exec(s, "BEGIN IMMEDIATE", err, errlen);
+    pd_result res = run(s, s->begin, "BEGIN IMMEDIATE", err, errlen);
     if (res)
         return res;
     for (size_t i = 0; i < n; i++) {
@@ -214,7 +235,7 @@ static pd_result sq_insert(void *conn, const pd_ledger_record *recs, size_t n, s
     }
     sqlite3_clear_bindings(s->insert);
     if (res == PD_OK)
-        res = exec(s, "COMMIT", err, errlen);
+        res = run(s, s->commit, "COMMIT", err, errlen);
     if (res) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         *inserted = 0;

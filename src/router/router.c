@@ -646,6 +646,42 @@ size_t pd_router_n_targets(const pd_router *r)
     return r->n_targets;
 }
 
+/* ---- the cloud stand-in ----------------------------------------------------------------- */
+
+/* The first cloud target under x that meets required, or -1 (the graph is acyclic and its depth
+   bounded by pd_router_new, so the recursion ends). */
+static int cloud_under(const pd_router *r, ref x, unsigned required)
+{
+    if (!x.is_route) {
+        const target *t = &r->targets[x.idx];
+        return !t->local && !(required & ~t->meets) ? x.idx : -1;
+    }
+    const pd_route *rt = &r->routes[x.idx];
+    required |= rt->compliance;
+    int found = -1;
+    for (size_t k = 0; found < 0 && k < rt->n_refs; k++) {
+        size_t i = k;
+        if (rt->policy == PD_POLICY_TIERED)
+            i = rt->n_refs - 1 - k; /* the top tier first */
+        else if (rt->policy == PD_POLICY_PRIVACY)
+            i = 1 - k; /* refs[1] is the cloud branch */
+        found = cloud_under(r, rt->refs[i], required);
+    }
+    return found;
+}
+
+pd_result pd_router_cloud_target(const pd_router *r, const char *route_name, const char **out)
+{
+    *out = NULL;
+    int ri = find_route(r, route_name), ti = ri < 0 ? find_target(r, route_name) : -1;
+    if (ri < 0 && ti < 0)
+        return PD_ERR_NOT_FOUND;
+    int t = cloud_under(r, ri >= 0 ? (ref){true, ri} : (ref){false, ti}, 0);
+    if (t >= 0)
+        *out = r->targets[t].model;
+    return PD_OK;
+}
+
 /* ---- planning --------------------------------------------------------------------------- */
 
 typedef struct leaf {

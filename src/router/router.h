@@ -254,6 +254,24 @@ unsigned pd_route_triggers(const pd_route *route);
 pd_fallback pd_router_should_fallback(const pd_route *route, pd_failure kind, int status,
                                       const char *code, const char *message);
 
+/* The cloud target that stands for route_name in an all-cloud setup (the report's "what the
+ * same traffic would have cost in the cloud", econ/report.h): the first cloud (not local)
+ * target of the route tree in its static order, with no request at hand, so no PII, no score,
+ * no health and no load are involved:
+ *   fallback, speculative, balance  targets in their listed order (the balance strategy is a
+ *                                   per-request choice and is left out);
+ *   privacy                         the cloud branch, then the local branch (which by
+ *                                   construction reaches only local targets);
+ *   tiered                          from the top tier down: the strongest tier an all-cloud
+ *                                   setup would send everything to, and if it is local, the
+ *                                   strongest tier below it that reaches the cloud.
+ * A target that misses the compliance tags of a route on its path is skipped, as planning
+ * drops it; tags a request may add are not known here. A plain target name stands for itself.
+ *   PD_OK             *out is the target's model name (points into the router), or NULL when
+ *                     the route (or the plain target) reaches no cloud target;
+ *   PD_ERR_NOT_FOUND  route_name is neither a route nor a target (*out NULL). */
+pd_result pd_router_cloud_target(const pd_router *r, const char *route_name, const char **out);
+
 /* ---- planning ----------------------------------------------------------------------------- */
 
 /* ctx.open bits per target. */

@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startMock } from '../mock/openai-mock.mjs';
-import { startPendulum, mockProviders, MOCK_MODELS } from './lib/pendulum.mjs';
-import { request, postJSON, streamSSE } from './lib/http.mjs';
+import { startPendulum, mockProviders, MOCK_MODELS, pendulumBin } from './lib/pendulum.mjs';
+import { request, postJSON, streamSSE, waitFor } from './lib/http.mjs';
 import { chat } from './lib/gateway.mjs';
 
 const T = { timeout: 60000 };
@@ -94,5 +94,65 @@ describe('price overrides from the config', () => {
     const r = await postJSON(`${pd.url}/v1/chat/completions`, { ...chat('hello there'), model: 'local-llama' });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.headers['x-pendulum-cost-usd'], (1.006 / 800).toFixed(6));
+  });
+});
+
+describe('all-cloud per route in the report and the dashboard', () => {
+  // A local provider (local: true, the same mock behind it) and the cloud gpt-4o. Route cheap
+  // tries the local model first; route auto sends PII to the local branch. Their cloud target
+  // is gpt-4o, so all-cloud prices their local requests at gpt-4o's list price ($2.50 / $10 per
+  // million), and the direct gpt-4o request as it was charged.
+  let mock, pd;
+  before(async () => {
+    mock = await startMock({ port: 0 });
+    pd = await startPendulum({
+      providers: [...mockProviders(mock.port), { name: 'home', kind: 'openai', base_url: `${mock.url}/v1`, local: true }],
+      models: [...MOCK_MODELS, { name: 'local-llama', provider: 'home' }],
+      extra: 'routes:\n  - { name: cheap, policy: fallback, targets: [local-llama, gpt-4o] }\n' +
+        '  - { name: auto, policy: privacy, local: local-llama, cloud: gpt-4o }',
+    });
+  }, { timeout: 20000 });
+  after(async () => { if (pd && !pd.stopped) await pd.stop(); await mock.close(); });
+
+  test('local requests are priced at their route\'s cloud target, cloud ones as charged', T, async () => {
+    const sent = [
+      { ...chat('one'), model: 'cheap' },
+      { ...chat('two'), model: 'cheap' },
+      { ...chat('mail me at jane.doe@example.com'), model: 'auto' },
+      chat('three'),
+    ];
+    for (const body of sent) {
+      const r = await postJSON(`${pd.url}/v1/chat/completions`, body);
+      assert.equal(r.status, 200, r.text);
+    }
+    let dash;
+    await waitFor(async () => {
+      dash = JSON.parse((await request(`${pd.url}/ui/api/dashboard?minutes=5`)).text);
+      return dash.totals && dash.totals.requests === 4;
+    }, { timeoutMs: 5000, what: 'the four requests in the ledger' });
+    const db = path.join(pd.dir, 'ledger.db');
+    const local = rows(db, "SELECT prompt_tokens AS i, completion_tokens AS o FROM pendulum_requests WHERE target = 'local-llama'");
+    assert.equal(local.length, 3);
+    const [cloudRow] = rows(db, "SELECT cost_usd FROM pendulum_requests WHERE target = 'gpt-4o'");
+    const atGpt4o = local.reduce((s, r) => s + r.i * 2.5e-6 + r.o * 10e-6, 0);
+
+    const check = (doc, where) => {
+      assert.deepEqual(doc.all_cloud, { by: 'route', reference_model: 'gpt-4o' }, where);
+      assert.deepEqual(doc.totals.all_cloud_basis, { route_target: 3, charged: 1, reference: 0,
+        no_cloud_target: 0, unknown_route: 0, unpriced_target: 0 }, where);
+      assert.ok(Math.abs(doc.totals.all_cloud_usd - (atGpt4o + cloudRow.cost_usd)) < 1e-12, where);
+      const routes = Object.fromEntries(doc.routes.map((g) => [g.name, g]));
+      assert.equal(routes.cheap.cloud_target, 'gpt-4o', where);
+      assert.equal(routes.auto.cloud_target, 'gpt-4o', where);
+      assert.equal(routes['gpt-4o'].cloud_target, 'gpt-4o', where);
+      assert.ok(Math.abs(routes['gpt-4o'].savings_usd) < 1e-12, where);
+      const byTarget = Object.fromEntries(doc.targets.map((g) => [g.name, g]));
+      assert.equal(byTarget['local-llama'].local, true, where);
+    };
+    check(dash, 'dashboard');
+    const cli = JSON.parse(execFileSync(pendulumBin(), ['report', '--json', '--config', path.join(pd.dir, 'pendulum.yaml'), '--since', '1h'],
+      { encoding: 'utf8' }));
+    check(cli, 'pendulum report --config');
+    assert.deepEqual(cli.totals, dash.totals, 'one implementation, the same numbers');
   });
 });

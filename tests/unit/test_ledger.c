@@ -637,6 +637,38 @@ static void close_flushes_sqlite(void)
     db_drop(&d);
 }
 
+/* A steady trickle of records (one per 0.5 ms, far below a batch per flush interval) is written
+   in few transactions: after a short batch the writer waits for a whole batch or flush_ms
+   instead of committing each record as it arrives. So the transactions are bounded by the
+   elapsed time over flush_ms, whatever the machine's speed (a slow machine makes fewer). */
+static void trickle_batches_sqlite(void)
+{
+    db d;
+    db_sqlite(&d, "trickle");
+    pd_ledger *l = open_ledger(&d, 1024, 256, 50);
+    CHECK(l != NULL);
+    if (!l) {
+        db_drop(&d);
+        return;
+    }
+    pd_ledger_record r;
+    char id[32];
+    uint64_t t0 = pd_now_us();
+    for (long i = 0; i < 300; i++) {
+        make_record(&r, id, sizeof(id), 1, i);
+        CHECK(pd_ledger_submit(l, &r) == PD_OK);
+        usleep(500);
+    }
+    uint64_t elapsed_ms = (pd_now_us() - t0) / 1000;
+    pd_ledger_stats st;
+    pd_ledger_close(l, &st);
+    CHECK(st.written == 300);
+    printf("  trickle: 300 records in %" PRIu64 " ms, %" PRIu64 " transactions\n", elapsed_ms,
+           st.batches);
+    CHECK(st.batches >= 1 && st.batches <= elapsed_ms / 50 + 3);
+    db_drop(&d);
+}
+
 /* ---- kill -9 and SIGTERM in a child process -------------------------------------------------- */
 
 #define CHILD_CAPACITY 512
@@ -983,6 +1015,7 @@ int main(void)
     TEST_RUN(concurrent_sqlite);
     TEST_RUN(full_ring_drops);
     TEST_RUN(close_flushes_sqlite);
+    TEST_RUN(trickle_batches_sqlite);
     TEST_RUN(duplicates_sqlite);
     TEST_RUN(kill9_sqlite);
     TEST_RUN(sigterm_sqlite);

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "econ/report.h"
+#include "router/from_config.h"
 #include "test.h"
 
 #define NEAR(a, b) (fabs((a) - (b)) < 1e-9)
@@ -266,6 +268,196 @@ static void test_sqlite_round_trip(void)
     rmdir(dir);
 }
 
+/* ---- all-cloud per route ----------------------------------------------------------------- */
+
+static pd_ledger_record routed(const char *id, const char *route, const char *target, int64_t in,
+                               int64_t out, double cost)
+{
+    pd_ledger_record r = rec(id, T0, target, 200, in, out, cost, 5, 10);
+    r.route = route;
+    return r;
+}
+
+static const pd_report_group *route_named(const pd_report *r, const char *name)
+{
+    for (size_t i = 0; i < pd_report_n_routes(r); i++)
+        if (!strcmp(pd_report_route(r, i)->name, name))
+            return pd_report_route(r, i);
+    return NULL;
+}
+
+/* Targets llama and edge run locally; gpt-4o and gpt-4o-mini are cloud. Routes: auto (privacy:
+   local branch llama, cloud branch gpt-4o), local-only (edge alone) and smart (tiered:
+   gpt-4o-mini below 0.5, gpt-4o on top). The reference model is gpt-4o-mini ($0.15 in, $0.60
+   out per million), so a fallback to it shows; gpt-4o is $2.50 / $10. A local request costs
+   1.006 / 800 = $0.0012575.
+     a  auto via llama, 1000 / 100    at auto's cloud branch gpt-4o: 0.0025 + 0.001 = 0.0035
+     b  auto via gpt-4o, charged 0.003 (below list: a discount) -> as charged: 0.003
+     c  gone (a route the config no longer has) via llama, 2000 / 200
+                                      at the reference: 0.0003 + 0.00012 = 0.00042
+     d  local-only via edge, 1000 / 100   no cloud target, the reference: 0.00015 + 0.00006
+     e  smart via gpt-4o-mini, charged 0.0002 -> 0.0002
+   all-cloud 0.0035 + 0.003 + 0.00042 + 0.00021 + 0.0002 = 0.00733;
+   spend 3 × 0.0012575 + 0.003 + 0.0002 = 0.0069725; savings 0.0003575. */
+static void test_all_cloud_per_route(void)
+{
+    static const pd_target_attrs targets[] = {
+        {.model = "llama", .local = true, .retention_days = -1},
+        {.model = "edge", .local = true, .retention_days = -1},
+        {.model = "gpt-4o", .retention_days = -1},
+        {.model = "gpt-4o-mini", .retention_days = -1},
+    };
+    static const char *const edge_only[] = {"edge"};
+    static const pd_route_tier tiers[] = {{true, 0.5, "gpt-4o-mini"}, {false, 0, "gpt-4o"}};
+    static const pd_route_def routes[] = {
+        {.name = "auto", .policy = PD_POLICY_PRIVACY, .local = "llama", .cloud = "gpt-4o"},
+        {.name = "local-only", .policy = PD_POLICY_FALLBACK, .targets = edge_only, .n_targets = 1},
+        {.name = "smart", .policy = PD_POLICY_TIERED, .tiers = tiers, .n_tiers = 2},
+    };
+    pd_router *router = NULL;
+    char err[256] = "";
+    CHECK(pd_router_new(routes, 3, targets, 4, &router, err, sizeof err) == PD_OK);
+    pd_report_params p;
+    pd_report_default_params(&p);
+    p.cloud_model = "gpt-4o-mini";
+    p.local_targets[0] = "llama";
+    p.local_targets[1] = "edge";
+    p.n_local = 2;
+    p.router = router;
+    pd_report *r = new_report(&p);
+    pd_ledger_record recs[] = {
+        routed("a", "auto", "llama", 1000, 100, -1),
+        routed("b", "auto", "gpt-4o", 1000, 100, 0.003),
+        routed("c", "gone", "llama", 2000, 200, -1),
+        routed("d", "local-only", "edge", 1000, 100, -1),
+        routed("e", "smart", "gpt-4o-mini", 1000, 100, 0.0002),
+    };
+    for (size_t i = 0; i < sizeof recs / sizeof recs[0]; i++)
+        pd_report_add(r, &recs[i]);
+    pd_report_finish(r);
+
+    const pd_report_group *t = pd_report_totals(r);
+    CHECK(t->comparable == 5);
+    CHECK(NEAR(t->all_cloud_usd, 0.00733));
+    CHECK(NEAR(t->spend_usd, 3 * 0.0012575 + 0.0032));
+    CHECK(NEAR(t->savings_usd, 0.00733 - 3 * 0.0012575 - 0.0032));
+    CHECK(t->basis.route_target == 1 && t->basis.charged == 2 && t->basis.unknown_route == 1 &&
+          t->basis.no_cloud_target == 1 && t->basis.reference == 0 &&
+          t->basis.unpriced_target == 0);
+
+    const pd_report_group *g = route_named(r, "auto");
+    CHECK(g && NEAR(g->all_cloud_usd, 0.0065) && g->basis.route_target == 1 &&
+          g->basis.charged == 1);
+    CHECK(g && !strcmp(g->cloud_target, "gpt-4o"));
+    g = route_named(r, "smart");
+    CHECK(g && !strcmp(g->cloud_target, "gpt-4o") && NEAR(g->all_cloud_usd, 0.0002));
+    g = route_named(r, "gone");
+    CHECK(g && g->cloud_target[0] == '\0' && NEAR(g->all_cloud_usd, 0.00042));
+    g = route_named(r, "local-only");
+    CHECK(g && g->cloud_target[0] == '\0' && NEAR(g->all_cloud_usd, 0.00021));
+    g = target_named(r, "gpt-4o");
+    CHECK(g && NEAR(g->savings_usd, 0)); /* a cloud request saves nothing against itself */
+
+    json_t *j = pd_report_json(r);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "all_cloud"), "by")), "route");
+    CHECK_STR(
+        json_string_value(json_object_get(json_object_get(j, "all_cloud"), "reference_model")),
+        "gpt-4o-mini");
+    json_t *basis = json_object_get(json_object_get(j, "totals"), "all_cloud_basis");
+    CHECK(json_integer_value(json_object_get(basis, "charged")) == 2);
+    CHECK(json_integer_value(json_object_get(basis, "unknown_route")) == 1);
+    json_t *routes_j = json_object_get(j, "routes");
+    size_t seen = 0;
+    for (size_t i = 0; i < json_array_size(routes_j); i++) {
+        json_t *o = json_array_get(routes_j, i);
+        const char *name = json_string_value(json_object_get(o, "name"));
+        json_t *ct = json_object_get(o, "cloud_target");
+        if (!strcmp(name, "auto") && json_is_string(ct) && !strcmp(json_string_value(ct), "gpt-4o"))
+            seen++;
+        if (!strcmp(name, "gone") && json_is_null(ct))
+            seen++;
+    }
+    CHECK(seen == 2);
+    json_decref(j);
+
+    pd_buf b;
+    pd_buf_init(&b, 0);
+    CHECK(pd_report_text(r, &b) == PD_OK);
+    CHECK(strstr(b.data, "1 local requests at their route's cloud target, 2 cloud requests as "
+                         "charged, 2 at gpt-4o-mini (1 route without a cloud target, 1 route "
+                         "not in the config, 0 cloud target without a price)") != NULL);
+    pd_buf_free(&b);
+    pd_report_free(r);
+    pd_router_free(router);
+}
+
+/* Without a router every request is priced at the reference, and JSON says so. */
+static void test_all_cloud_reference(void)
+{
+    pd_report_params p;
+    pd_report_default_params(&p);
+    pd_report *r = new_report(&p);
+    pd_ledger_record a = routed("a", "auto", "gpt-4o-mini", 1000, 100, 0.0002);
+    pd_report_add(r, &a);
+    pd_report_finish(r);
+    CHECK(NEAR(pd_report_totals(r)->all_cloud_usd, 0.0035));
+    CHECK(pd_report_totals(r)->basis.reference == 1);
+    json_t *j = pd_report_json(r);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "all_cloud"), "by")),
+              "reference");
+    json_t *route0 = json_array_get(json_object_get(j, "routes"), 0);
+    CHECK(route0 && json_object_get(route0, "cloud_target") == NULL);
+    json_decref(j);
+    pd_report_free(r);
+}
+
+/* From a gateway config: a provider marked local: true makes its model local; the route's cloud
+   target "big" is priced by its upstream model gpt-4o with the config's override ($1 in, $2
+   out): 1000 × 1e-6 + 100 × 2e-6 = 0.0012. */
+static void test_all_cloud_from_config(void)
+{
+    static const char yaml[] =
+        "providers:\n"
+        "  - { name: home, kind: openai, base_url: \"http://127.0.0.1:1/v1\", api_key: \"\", "
+        "local: true }\n"
+        "  - { name: cloud, kind: openai, base_url: \"http://127.0.0.1:2/v1\", api_key: \"\" }\n"
+        "models:\n"
+        "  - { name: home-llama, provider: home }\n"
+        "  - { name: big, provider: cloud, upstream_model: gpt-4o }\n"
+        "routes:\n"
+        "  - { name: auto, policy: privacy, local: home-llama, cloud: big }\n"
+        "prices:\n"
+        "  - { model: gpt-4o, input: 1, output: 2 }\n";
+    char err[512] = "";
+    pd_config *cfg = pd_config_load_string(yaml, strlen(yaml), "t.yaml", err, sizeof err);
+    CHECK(cfg != NULL);
+    if (!cfg) {
+        fprintf(stderr, "  config: %s\n", err);
+        return;
+    }
+    pd_router *router = NULL;
+    pd_prices *prices = NULL;
+    CHECK(pd_router_from_config(cfg, &router, err, sizeof err) == PD_OK);
+    CHECK(pd_report_prices_from_config(cfg, &prices, err, sizeof err) == PD_OK);
+    pd_report_params p;
+    pd_report_default_params(&p);
+    pd_report_params_from_config(&p, cfg);
+    CHECK(p.n_local == 1 && !strcmp(p.local_targets[0], "home-llama"));
+    p.router = router;
+    p.prices = prices;
+    pd_report *r = new_report(&p);
+    pd_ledger_record a = routed("a", "auto", "home-llama", 1000, 100, -1);
+    pd_report_add(r, &a);
+    pd_report_finish(r);
+    CHECK(NEAR(pd_report_totals(r)->all_cloud_usd, 0.0012));
+    CHECK(pd_report_totals(r)->basis.route_target == 1);
+    CHECK(!strcmp(pd_report_route(r, 0)->cloud_target, "big"));
+    pd_report_free(r);
+    pd_prices_free(prices);
+    pd_router_free(router);
+    pd_config_free(cfg);
+}
+
 int main(void)
 {
     TEST_RUN(test_spend_cloud_savings);
@@ -275,5 +467,8 @@ int main(void)
     TEST_RUN(test_empty_and_errors);
     TEST_RUN(test_parse_time);
     TEST_RUN(test_sqlite_round_trip);
+    TEST_RUN(test_all_cloud_per_route);
+    TEST_RUN(test_all_cloud_reference);
+    TEST_RUN(test_all_cloud_from_config);
     return TEST_DONE();
 }

@@ -717,6 +717,59 @@ static void test_compliance(void)
     pd_router_free(r);
 }
 
+/* ---- the cloud stand-in (pd_router_cloud_target) ------------------------------------------ */
+
+static const char *cloud_of(const pd_router *r, const char *name)
+{
+    const char *m = "unset";
+    pd_result rc = pd_router_cloud_target(r, name, &m);
+    return rc == PD_ERR_NOT_FOUND ? (m == NULL ? "NOT_FOUND" : "bad out") : (m ? m : "none");
+}
+
+static void test_cloud_target(void)
+{
+    pd_router *r = make_router();
+    CHECK_STR(cloud_of(r, "auto"), "gpt-4o");        /* cloud branch smart, its top tier */
+    CHECK_STR(cloud_of(r, "auto-redact"), "gpt-4o"); /* cloud branch cloud-chain */
+    CHECK_STR(cloud_of(r, "smart"), "gpt-4o");       /* top tier cloud-chain, not gpt-4o-mini */
+    CHECK_STR(cloud_of(r, "local-chain"), "none");
+    CHECK_STR(cloud_of(r, "outer"), "gpt-4o"); /* auto first */
+    CHECK_STR(cloud_of(r, "spec"), "gpt-4o");
+    CHECK_STR(cloud_of(r, "bal"), "gpt-4o");              /* listed order, whatever the strategy */
+    CHECK_STR(cloud_of(r, "gpt-4o-mini"), "gpt-4o-mini"); /* a plain cloud target */
+    CHECK_STR(cloud_of(r, "llama3.1-8b"), "none");        /* a plain local target */
+    CHECK_STR(cloud_of(r, "no-such-route"), "NOT_FOUND");
+    CHECK_STR(cloud_of(r, NULL), "NOT_FOUND");
+    pd_router_free(r);
+
+    /* A local top tier: the strongest tier below it that reaches the cloud. A route's own
+       compliance tags skip a target that misses them (gpt-4o-mini is not HIPAA). */
+    static const char *const LIST[] = {"llama3.1-8b", "gpt-4o-mini", "gpt-4o"};
+    static const pd_route_tier TIERS[] = {
+        {true, 0.3, "gpt-4o-mini"}, {true, 0.6, "gpt-4o"}, {false, 0, "llama3.1-8b"}};
+    static const pd_route_def DEFS[] = {
+        {.name = "local-top", .policy = PD_POLICY_TIERED, .tiers = TIERS, .n_tiers = 3},
+        {.name = "list", .policy = PD_POLICY_FALLBACK, .targets = LIST, .n_targets = 3},
+        {.name = "hipaa-list",
+         .policy = PD_POLICY_FALLBACK,
+         .targets = LIST,
+         .n_targets = 3,
+         .compliance = PD_COMPLY_HIPAA},
+        {.name = "eu-list",
+         .policy = PD_POLICY_FALLBACK,
+         .targets = LIST,
+         .n_targets = 3,
+         .compliance = PD_COMPLY_EU},
+    };
+    char err[256] = "";
+    CHECK(pd_router_new(DEFS, 4, TARGETS, N_TARGETS, &r, err, sizeof err) == PD_OK);
+    CHECK_STR(cloud_of(r, "local-top"), "gpt-4o");
+    CHECK_STR(cloud_of(r, "list"), "gpt-4o-mini"); /* the local first entry is skipped */
+    CHECK_STR(cloud_of(r, "hipaa-list"), "gpt-4o");
+    CHECK_STR(cloud_of(r, "eu-list"), "none"); /* no cloud target of the list is in the EU */
+    pd_router_free(r);
+}
+
 /* ---- health -------------------------------------------------------------------------------- */
 
 static void test_open_circuit_last(void)
@@ -1132,6 +1185,7 @@ int main(void)
     TEST_RUN(test_privacy_redact_and_block);
     TEST_RUN(test_privacy_sticky_in_composition);
     TEST_RUN(test_compliance);
+    TEST_RUN(test_cloud_target);
     TEST_RUN(test_open_circuit_last);
     TEST_RUN(test_validation);
     TEST_RUN(test_should_fallback);
