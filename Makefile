@@ -33,7 +33,7 @@ FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 
 .SECONDARY:
-.PHONY: all deps llama model run test unit integration ui-test pii-eval engine-test fuzz bench bench-pii clean format
+.PHONY: all deps llama model run test unit integration ui-test pii-eval engine-test fuzz bench bench-pii bench-engine clean format
 all: $(BUILD)/release/pendulum
 
 # ---- compile, per variant --------------------------------------------------------------
@@ -148,6 +148,10 @@ test: deps
 
 bench: $(BUILD)/release/pendulum
 	bench/overhead
+
+# The embedded engine side by side with llama-server on the 1B shape, Q4_K_M and Q8_0 (issue 7).
+bench-engine: $(BUILD)/release/pendulum
+	BUILD=$(BUILD) bench/engine
 
 format:
 	clang-format -i src/*.c src/*/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tools/*.c
