@@ -20,6 +20,7 @@
 #include "proto/openai.h"
 #include "providers/provider.h"
 #include "relay/redact.h"
+#include "router/from_config.h"
 
 typedef enum call_state {
     WAIT_HEAD, /* request sent, no response head yet */
@@ -701,7 +702,7 @@ static pd_breaker *breaker_of(pd_call *c, int target)
 static void judge_breaker(pd_call *c, pd_fallback f, int upstream_ok)
 {
     pd_breaker *b = breaker_of(c, c->plan->cand[c->cand].target);
-    pd_breaker_params bp = pd_breaker_default_params();
+    pd_breaker_params bp = pd_breaker_params_from_config(c->ctx.w->cfg);
     if (!b)
         return;
     if (f != PD_FALLBACK_NO)
@@ -1141,7 +1142,7 @@ static pd_result redact_call(pd_call *c)
 static int circuit_open(pd_call *c, const pd_route_candidate *cand, pd_api_error *e)
 {
     pd_breaker *b = breaker_of(c, cand->target);
-    pd_breaker_params bp = pd_breaker_default_params();
+    pd_breaker_params bp = pd_breaker_params_from_config(c->ctx.w->cfg);
     if (!b || !pd_breaker_is_open(b, &bp, pd_now_us() / 1000))
         return 0;
     pd_openai_error_set(e, 503, NULL, "circuit_open", NULL,
@@ -1153,7 +1154,7 @@ static int circuit_open(pd_call *c, const pd_route_candidate *cand, pd_api_error
 static void admit(pd_call *c, const pd_route_candidate *cand)
 {
     pd_breaker *b = breaker_of(c, cand->target);
-    pd_breaker_params bp = pd_breaker_default_params();
+    pd_breaker_params bp = pd_breaker_params_from_config(c->ctx.w->cfg);
     if (b)
         pd_breaker_allow(b, &bp, pd_now_us() / 1000);
 }
