@@ -500,6 +500,7 @@ static void start_stream(pd_call *c)
 }
 
 static int continue_stream(pd_call *c);
+static void judge_breaker(pd_call *c, pd_fallback f, int upstream_ok);
 
 /* The attempt's stream is over; complete: its upstream ended it properly. Returns 1 when a
  * later candidate continues the answer (the client's stream stays open); otherwise the client's
@@ -510,6 +511,16 @@ static int end_stream(pd_call *c, int complete, pd_result rc, const char *msg)
         c->dialect->encode_end(c->enc, &c->out);
         c->stream_done = 1;
     }
+    /* The circuit's verdict on a streamed attempt (try_next only judges attempts that did not
+     * stream): without it a half-open probe that streamed would keep its circuit open for ever.
+     * A fault that a later candidate may continue is judged by continue_stream. */
+    if (c->stream_done)
+        judge_breaker(c, PD_FALLBACK_NO, 1);
+    else if (c->stream_broken)
+        judge_breaker(c, c->faulted ? pd_route_should_fallback(c->plan->cand[c->cand].triggers, c->fault_kind,
+                                                               c->fault_status, c->fault_code, NULL)
+                                    : PD_FALLBACK_NO,
+                      0);
     if (!c->stream_done && !c->stream_broken) {
         if (!c->faulted) {
             char why[200];
@@ -709,6 +720,8 @@ static void judge_breaker(pd_call *c, pd_fallback f, int upstream_ok)
         pd_breaker_failure(b, &bp, pd_now_us() / 1000);
     else if (upstream_ok)
         pd_breaker_success(b);
+    else
+        pd_breaker_abandon(b); /* no verdict: a half-open probe must not stay out for ever */
 }
 
 /* May one more attempt start `wait_ms` from now, within the route's attempt budget and
@@ -872,11 +885,13 @@ static void set_prefix(pd_call *c)
  * next candidate continues it from the text sent so far, and a stream comment says so. */
 static int continue_stream(pd_call *c)
 {
-    if (!c->continuable || c->tool_started)
+    if (!c->continuable)
         return 0;
     const pd_route_candidate *cand = &c->plan->cand[c->cand];
     pd_fallback f = pd_route_should_fallback(cand->triggers, c->fault_kind, c->fault_status, c->fault_code, NULL);
     judge_breaker(c, f, 0);
+    if (c->tool_started)
+        return 0; /* judged all the same: the fault was the upstream's */
     size_t next = pd_route_plan_next(c->plan, c->cand, PD_FALLBACK_NEXT);
     if (f == PD_FALLBACK_NO || next >= c->plan->n || !within_budget(c, 0))
         return 0;
@@ -1044,6 +1059,7 @@ static void finish_engine(pd_call *c)
             price_call(c);
             evhttp_add_header(evhttp_request_get_output_headers(c->ctx.req), "x-pendulum-cost-usd", c->cost);
             reply_now(c, 200, c->out.data, c->out.len);
+            judge_breaker(c, PD_FALLBACK_NO, 1); /* try_next judges only failed engine attempts */
         }
     }
     free_call(c);
