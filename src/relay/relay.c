@@ -511,26 +511,25 @@ static int end_stream(pd_call *c, int complete, pd_result rc, const char *msg)
         c->dialect->encode_end(c->enc, &c->out);
         c->stream_done = 1;
     }
-    /* The circuit's verdict on a streamed attempt (try_next only judges attempts that did not
-     * stream): without it a half-open probe that streamed would keep its circuit open for ever.
-     * A fault that a later candidate may continue is judged by continue_stream. */
-    if (c->stream_done)
-        judge_breaker(c, PD_FALLBACK_NO, 1);
-    else if (c->stream_broken)
-        judge_breaker(c, c->faulted ? pd_route_should_fallback(c->plan->cand[c->cand].triggers, c->fault_kind,
-                                                               c->fault_status, c->fault_code, NULL)
-                                    : PD_FALLBACK_NO,
-                      0);
+    if (!c->stream_done && !c->stream_broken && !c->faulted) {
+        char why[200];
+        if (rc == PD_OK)
+            snprintf(why, sizeof(why), "the upstream stream ended without its end marker");
+        else
+            snprintf(why, sizeof(why), "the upstream stream broke: %s", msg);
+        stream_fault(c, rc == PD_ERR_TIMEOUT ? PD_FAIL_TIMEOUT : PD_FAIL_CONNECT, 0,
+                     rc == PD_ERR_TIMEOUT ? "upstream_timeout" : "upstream_stream_error", why);
+    }
+    /* The circuit's verdict on a streamed attempt, once (try_next judges only attempts that did
+     * not stream): without it a half-open probe that streamed would hold its circuit open for
+     * ever, and streams breaking mid-answer would never open one. */
+    judge_breaker(c,
+                  c->faulted && !c->stream_done
+                      ? pd_route_should_fallback(c->plan->cand[c->cand].triggers, c->fault_kind, c->fault_status,
+                                                 c->fault_code, NULL)
+                      : PD_FALLBACK_NO,
+                  c->stream_done);
     if (!c->stream_done && !c->stream_broken) {
-        if (!c->faulted) {
-            char why[200];
-            if (rc == PD_OK)
-                snprintf(why, sizeof(why), "the upstream stream ended without its end marker");
-            else
-                snprintf(why, sizeof(why), "the upstream stream broke: %s", msg);
-            stream_fault(c, rc == PD_ERR_TIMEOUT ? PD_FAIL_TIMEOUT : PD_FAIL_CONNECT, 0,
-                         rc == PD_ERR_TIMEOUT ? "upstream_timeout" : "upstream_stream_error", why);
-        }
         flush_out(c);
         if (continue_stream(c))
             return 1;
@@ -712,6 +711,8 @@ static pd_breaker *breaker_of(pd_call *c, int target)
  * counts against it, anything the upstream answered below 500 for it. */
 static void judge_breaker(pd_call *c, pd_fallback f, int upstream_ok)
 {
+    if (c->cand >= c->plan->n)
+        return; /* start_attempt ran out of candidates: no attempt to judge */
     pd_breaker *b = breaker_of(c, c->plan->cand[c->cand].target);
     pd_breaker_params bp = pd_breaker_params_from_config(c->ctx.w->cfg);
     if (!b)
@@ -885,13 +886,10 @@ static void set_prefix(pd_call *c)
  * next candidate continues it from the text sent so far, and a stream comment says so. */
 static int continue_stream(pd_call *c)
 {
-    if (!c->continuable)
+    if (!c->continuable || c->tool_started)
         return 0;
     const pd_route_candidate *cand = &c->plan->cand[c->cand];
     pd_fallback f = pd_route_should_fallback(cand->triggers, c->fault_kind, c->fault_status, c->fault_code, NULL);
-    judge_breaker(c, f, 0);
-    if (c->tool_started)
-        return 0; /* judged all the same: the fault was the upstream's */
     size_t next = pd_route_plan_next(c->plan, c->cand, PD_FALLBACK_NEXT);
     if (f == PD_FALLBACK_NO || next >= c->plan->n || !within_budget(c, 0))
         return 0;

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startMock } from '../mock/openai-mock.mjs';
+import { startMock as startAnthropicMock } from '../mock/anthropic-mock.mjs';
 import { startPendulum, freePort } from './lib/pendulum.mjs';
 import { postJSON, streamSSE, request, sleep, waitFor } from './lib/http.mjs';
 import { llamaSkipReason, startLlama } from './lib/llama.mjs';
@@ -133,6 +134,17 @@ routes:
     // retry 0 waits uniform(0, 50), retry 1 uniform(0, 100): never more than the cap
     assert.ok(g0 >= 0 && g0 <= 50 + SLACK_MS, `first gap ${g0} ms`);
     assert.ok(g1 >= 0 && g1 <= 100 + SLACK_MS, `second gap ${g1} ms`);
+  });
+
+  test('retry (stream): 500 twice then a stream: one complete stream, 3 requests to A', T, async () => {
+    a.control({ status: 500, count: 2 });
+    const r = await streamSSE(`${pd.url}${CHAT}`, msg('retry', 'hello world', { stream: true }));
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-pendulum-attempts'], '3');
+    assert.equal(r.events.at(-1).data, '[DONE]');
+    assert.equal(textOf(r.events), 'mock reply to: hello world');
+    assert.equal(chats(a).length, 3);
+    assert.equal(chats(b).length, 0);
   });
 
   test('retry: the retries of many requests are spread (full jitter), never above the cap', { timeout: 60000 }, async () => {
@@ -353,6 +365,31 @@ routes:
     assert.equal(r.status, 200, r.text);
     assert.equal(r.headers['x-pendulum-target'], 'bad', 'the next request was the new probe');
   });
+
+  test('streams that break mid-answer with nobody to continue them count as failures; so does a broken probe', { timeout: 60000 }, async () => {
+    bad.reset();
+    good.reset();
+    bad.control({ cut_after: 2, count: 6 });
+    for (let i = 0; i < 5; i++) {
+      const r = await streamSSE(`${pd.url}${CHAT}`, msg('bad', `z${i}`, { stream: true }));
+      assert.equal(r.status, 200);
+      assert.ok(!r.raw.includes('[DONE]'));
+      assert.equal(errorEvents(r.events).length, 1);
+    }
+    assert.equal(chats(bad).length, 5);
+    let r = await postJSON(`${pd.url}${CHAT}`, msg('cb', 'open?'));
+    assert.equal(r.headers['x-pendulum-target'], 'good', 'five broken streams opened the circuit');
+    assert.equal(chats(bad).length, 5);
+    await sleep(COOLDOWN + 200);
+    const probe = await streamSSE(`${pd.url}${CHAT}`, msg('bad', 'probe', { stream: true }));
+    assert.equal(errorEvents(probe.events).length, 1);
+    assert.equal(chats(bad).length, 6, 'the probe');
+    r = await postJSON(`${pd.url}${CHAT}`, msg('cb', 'reopened?'));
+    assert.equal(r.headers['x-pendulum-target'], 'good', 'the broken probe opened it again');
+    await sleep(COOLDOWN + 200);
+    r = await postJSON(`${pd.url}${CHAT}`, msg('cb', 'probe again'));
+    assert.equal(r.headers['x-pendulum-target'], 'bad', 'another cooldown, another probe (nothing stuck)');
+  });
 });
 
 // ---- stream continuation -----------------------------------------------------------------
@@ -383,26 +420,31 @@ function assertAnthropicStream(events) {
 }
 
 describe('resilience: a broken stream continued by the next target', () => {
-  let a, b, pd, oai, anth;
+  let a, b, claude, pd, oai, anth;
   before(async () => {
-    [a, b] = await Promise.all([startMock({ port: 0 }), startMock({ port: 0 })]);
+    [a, b, claude] = await Promise.all([startMock({ port: 0 }), startMock({ port: 0 }), startAnthropicMock({ port: 0 })]);
     pd = await startPendulum({
       workers: 1,
       providers: [
         { name: 'pa', kind: 'openai', base_url: `${a.url}/v1`, api_key: 'k' },
         { name: 'pb', kind: 'openai', base_url: `${b.url}/v1`, api_key: 'k' },
+        { name: 'pc', kind: 'anthropic', base_url: claude.url, api_key: 'k' },
       ],
-      models: [{ name: 'ma', provider: 'pa', upstream_model: 'gpt-4o' }, { name: 'mb', provider: 'pb', upstream_model: 'gpt-4o' }],
+      models: [{ name: 'ma', provider: 'pa', upstream_model: 'gpt-4o' }, { name: 'mb', provider: 'pb', upstream_model: 'gpt-4o' },
+        { name: 'mclaude', provider: 'pc', upstream_model: 'claude-mock' }],
       extra: `breaker: { failures: 1000 }
 routes:
   - { name: cont, policy: fallback, targets: [ma, mb] }
+  - { name: cont-retry, policy: fallback, targets: [ma, mb], retry: { attempts: 1, base_ms: 10, max_ms: 50 } }
+  - { name: cont-claude, policy: fallback, targets: [ma, mclaude] }
+  - { name: cont-one-attempt, policy: fallback, targets: [ma, mb], max_attempts: 1 }
   - { name: solo, policy: fallback, targets: [ma] }`,
     });
     oai = new OpenAI({ baseURL: `${pd.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 20000 });
     anth = new Anthropic({ baseURL: pd.url, apiKey: 'unused', maxRetries: 0, timeout: 20000 });
   }, { timeout: 20000 });
-  after(async () => { await pd.stop(); await Promise.all([a.close(), b.close()]); });
-  beforeEach(() => { a.reset(); b.reset(); });
+  after(async () => { await pd.stop(); await Promise.all([a.close(), b.close(), claude.close()]); });
+  beforeEach(() => { a.reset(); b.reset(); claude.reset(); });
 
   const USER = 'one two three four five';
   const FULL = `mock reply to: ${USER}`;
@@ -456,6 +498,41 @@ routes:
     assert.equal(m.stop_reason, 'end_turn');
   });
 
+  test('continuation onto an Anthropic upstream: the prefix is the final assistant turn', T, async () => {
+    a.control({ cut_after: 4 });
+    const r = await streamSSE(`${pd.url}${CHAT}`, msg('cont-claude', USER, { stream: true }));
+    assert.equal(r.status, 200);
+    assert.equal(r.events.at(-1).data, '[DONE]');
+    assert.deepEqual(errorEvents(r.events), []);
+    assert.equal(textOf(r.events), 'mock reply to:' + FULL);
+    const [up] = claude.requests().filter((e) => e.path === '/v1/messages');
+    const last = up.body.messages.at(-1);
+    assert.equal(last.role, 'assistant');
+    const lastText = typeof last.content === 'string' ? last.content : last.content.map((p) => p.text).join('');
+    assert.equal(lastText, 'mock reply to:');
+  });
+
+  test('continuation: the continuing target is retried under its route\'s retry policy', T, async () => {
+    a.control({ cut_after: 4 });
+    b.control({ status: 500 });
+    const r = await streamSSE(`${pd.url}${CHAT}`, msg('cont-retry', USER, { stream: true }));
+    assert.equal(r.status, 200);
+    assert.equal(r.events.at(-1).data, '[DONE]');
+    assert.deepEqual(errorEvents(r.events), []);
+    assert.equal(textOf(r.events), 'mock reply to:' + FULL);
+    assert.equal(chats(b).length, 2);
+    for (const e of chats(b)) assert.equal(e.body.messages.at(-1).content, 'mock reply to:');
+  });
+
+  test('continuation: not past the attempt budget (max_attempts 1): error event, B never asked', T, async () => {
+    a.control({ cut_after: 4 });
+    const r = await streamSSE(`${pd.url}${CHAT}`, msg('cont-one-attempt', USER, { stream: true }));
+    assert.equal(r.status, 200);
+    assert.ok(!r.raw.includes('[DONE]'));
+    assert.equal(errorEvents(r.events).length, 1);
+    assert.equal(chats(b).length, 0);
+  });
+
   test('no next target: the cut stream ends with an error event and no [DONE]', T, async () => {
     a.control({ cut_after: 4 });
     const r = await streamSSE(`${pd.url}${CHAT}`, msg('solo', USER, { stream: true }));
@@ -493,17 +570,43 @@ routes:
 
 const skip = llamaSkipReason();
 
+// A pass-through HTTP proxy in front of llama-server that keeps the request bodies, so the test
+// sees what the gateway sent to the real server (the server itself keeps no request log).
+async function recordingProxy(target) {
+  const http = await import('node:http');
+  const seen = [];
+  const server = http.createServer((req, res) => {
+    const parts = [];
+    req.on('data', (c) => parts.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(parts);
+      try { seen.push({ path: req.url, body: JSON.parse(body.toString('utf8')) }); } catch { seen.push({ path: req.url, body: null }); }
+      const up = http.request(`${target}${req.url}`, { method: req.method, headers: { ...req.headers, host: new URL(target).host } }, (ur) => {
+        res.writeHead(ur.statusCode, ur.headers);
+        ur.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      res.on('close', () => up.destroy());
+      up.end(body);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${server.address().port}`, seen,
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }) };
+}
+
 describe('resilience: a broken stream continued by llama-server and by the embedded engine', { skip: skip ?? false }, () => {
-  let a, llama, pd;
+  let a, llama, proxy, pd;
   before(async () => {
     a = await startMock({ port: 0 });
     llama = await startLlama();
+    proxy = await recordingProxy(llama.url);
     pd = await startPendulum({
       workers: 1,
       upstream: { connect_ms: 2000, ttfb_ms: 30000, idle_ms: 15000, total_ms: 60000 },
       providers: [
         { name: 'pa', kind: 'openai', base_url: `${a.url}/v1`, api_key: 'k' },
-        { name: 'server', kind: 'openai', base_url: `${llama.url}/v1`, local: true },
+        { name: 'server', kind: 'openai', base_url: `${proxy.url}/v1`, local: true, health_check: { enabled: false } },
         { name: 'engine', kind: 'llama', model_path: process.env.TINY_MODEL, ctx_size: 2048, parallel: 1, threads: 1 },
       ],
       models: [
@@ -522,10 +625,11 @@ describe('resilience: a broken stream continued by llama-server and by the embed
       if (pd) await pd.stop();
     } finally {
       if (llama) await llama.stop();
+      if (proxy) await proxy.close();
       if (a) await a.close();
     }
   }, { timeout: 20000 });
-  beforeEach(() => a.reset());
+  beforeEach(() => { a.reset(); proxy.seen.length = 0; });
 
   for (const [route, target] of [['to-server', 'tiny-local'], ['to-engine', 'tiny']]) {
     test(`continuation onto ${target}: A's words, then a non-empty continuation, [DONE]`, { timeout: 60000 }, async () => {
@@ -540,6 +644,13 @@ describe('resilience: a broken stream continued by llama-server and by the embed
       const text = textOf(r.events);
       assert.ok(text.startsWith('mock reply to:'), text);
       assert.ok(text.length > 'mock reply to:'.length, `a continuation: ${JSON.stringify(text)}`);
+      if (target === 'tiny-local') {
+        const sent = proxy.seen.filter((e) => e.path.endsWith('/chat/completions'));
+        assert.equal(sent.length, 1);
+        const last = sent[0].body.messages.at(-1);
+        assert.equal(last.role, 'assistant');
+        assert.equal(last.content, 'mock reply to:', 'llama-server was asked to continue what the client has');
+      }
     });
   }
 });
