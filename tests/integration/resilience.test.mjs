@@ -40,12 +40,14 @@ describe('resilience: triggers, retries, attempt budget, deadline', () => {
         { name: 'pb', kind: 'openai', base_url: `${b.url}/v1`, api_key: 'k' },
         { name: 'pc', kind: 'openai', base_url: `${c.url}/v1`, api_key: 'k' },
         { name: 'pdead', kind: 'openai', base_url: `http://127.0.0.1:${deadPort}/v1`, api_key: 'k' },
+        { name: 'plocal', kind: 'openai', base_url: `${c.url}/v1`, local: true, health_check: { enabled: false } },
       ],
       models: [
         { name: 'ma', provider: 'pa', upstream_model: 'gpt-4o', context_tokens: 1000 },
         { name: 'mb', provider: 'pb', upstream_model: 'gpt-4o', context_tokens: 8000 },
         { name: 'mc', provider: 'pc', upstream_model: 'gpt-4o' },
         { name: 'mdead', provider: 'pdead' },
+        { name: 'mlocal', provider: 'plocal', upstream_model: 'gpt-4o' },
       ],
       // these tests fail targets on purpose: the breaker must not hide them (it has its own tests)
       extra: `breaker: { failures: 1000 }
@@ -55,7 +57,16 @@ routes:
   - { name: retry, policy: fallback, targets: [ma, mb], retry: { attempts: 2, base_ms: 50, max_ms: 400 } }
   - { name: budget, policy: fallback, targets: [ma, mb, mc], max_attempts: 2 }
   - { name: late, policy: fallback, targets: [ma], deadline_ms: 300, retry: { attempts: 5, base_ms: 1000, max_ms: 1000 } }
-  - { name: late-ra, policy: fallback, targets: [ma, mb], deadline_ms: 500, retry: { attempts: 3, base_ms: 50, max_ms: 5000 } }`
+  - { name: late-ra, policy: fallback, targets: [ma, mb], deadline_ms: 500, retry: { attempts: 3, base_ms: 50, max_ms: 5000 } }
+  - { name: retry-slow, policy: fallback, targets: [ma, mb], retry: { attempts: 2, base_ms: 1000, max_ms: 2000 } }
+  - { name: p-fallback, policy: fallback, targets: [ma, mb] }
+  - { name: p-speculative, policy: speculative, targets: [ma, mb] }
+  - { name: p-tiered, policy: tiered, tiers: [ { below: 0.5, target: ma }, { target: mb } ] }
+  - { name: p-privacy, policy: privacy, pii: { action: local }, local: mlocal, cloud: ma }
+  - { name: p-balance, policy: balance, strategy: round_robin, targets: [ma, mb] }
+  - { name: inner, policy: fallback, targets: [ma], retry: { attempts: 3, base_ms: 10, max_ms: 20 } }
+  - { name: nest, policy: fallback, targets: [inner, mb] }
+  - { name: nest-budget, policy: fallback, targets: [inner, mb], max_attempts: 2 }`
         + ['connect', 'timeout', 'rate_limit', 'server', 'overloaded', 'context', 'auth'].map((t) =>
           `\n  - { name: only-${t}, policy: fallback, targets: [ma, mb], on: [${t}] }`).join('')
         + ['connect', 'timeout', 'rate_limit', 'server', 'overloaded', 'context', 'auth'].map((t) =>
@@ -183,6 +194,15 @@ routes:
     assert.ok(waited < 1000, `B was asked ${waited} ms after A: it did not wait out the Retry-After`);
   });
 
+  test('retry: a client that leaves during the backoff is not retried for', T, async () => {
+    a.control({ status: 503, headers: { 'retry-after-ms': '1200' } });
+    await assert.rejects(postJSON(`${pd.url}${CHAT}`, msg('retry-slow'), { timeoutMs: 300 }));
+    await sleep(1800);
+    assert.equal(chats(a).length, 1, 'no retry after the client left');
+    assert.equal(chats(b).length, 0);
+    pd.checkAlive();
+  });
+
   test('retry: a 400 is never retried nor sent elsewhere', T, async () => {
     a.control({ status: 400, count: 3 });
     const r = await postJSON(`${pd.url}${CHAT}`, msg('retry'));
@@ -214,6 +234,82 @@ routes:
       assert.equal(chats(a).length + chats(b).length + chats(c).length, 2, `${stream ? 'stream' : 'whole'}: 2 requests in all`);
       assert.equal(chats(c).length, 0);
     }
+  });
+
+  for (const stream of [false, true]) {
+    const mode = stream ? 'stream' : 'whole';
+    const ask = (route, content = 'hello world') => stream
+      ? streamSSE(`${pd.url}${CHAT}`, msg(route, content, { stream: true }))
+      : postJSON(`${pd.url}${CHAT}`, msg(route, content));
+    const served = (r) => {
+      assert.equal(r.status, 200, r.text ?? r.raw);
+      if (stream) assert.equal(r.events.at(-1).data, '[DONE]');
+    };
+
+    test(`every policy (${mode}): a 500 from the first candidate moves on to the next`, T, async () => {
+      for (const [route, next] of [['p-fallback', b], ['p-speculative', b], ['p-tiered', b], ['p-privacy', c]]) {
+        a.reset(); b.reset(); c.reset();
+        a.control({ status: 500 });
+        const r = await ask(route);
+        served(r);
+        assert.equal(chats(a).length, 1, `${route}: A first`);
+        assert.equal(chats(next).length, 1, `${route}: then the next candidate`);
+      }
+      // balance (round robin): whichever request A goes first for fails over to B
+      a.reset(); b.reset();
+      a.control({ status: 500 });
+      for (const r of [await ask('p-balance'), await ask('p-balance')]) served(r);
+      assert.equal(chats(a).length, 1);
+      assert.equal(chats(b).length, 2);
+    });
+
+    test(`nested routes (${mode}): a candidate follows its own route's retries; the outer route's budget bounds them`, T, async () => {
+      a.control({ status: 500, count: 10 });
+      const r = await ask('nest');
+      served(r);
+      assert.equal(chats(a).length, 4, 'inner: 1 + 3 retries');
+      assert.equal(chats(b).length, 1);
+      assert.equal(r.headers['x-pendulum-attempts'], '5');
+      a.reset(); b.reset();
+      a.control({ status: 500, count: 10 });
+      const capped = await ask('nest-budget');
+      assert.equal(capped.status, 500);
+      assert.equal(chats(a).length + chats(b).length, 2, 'max_attempts 2 of the route asked for');
+    });
+  }
+
+  test('budget under concurrent load: 30 requests over a failing 3-target chain with max_attempts 2: exactly 60 upstream requests', T, async () => {
+    for (const m of [a, b, c]) m.control({ status: 500, count: 1000 });
+    const rs = await Promise.all(Array.from({ length: 30 }, (_, i) => postJSON(`${pd.url}${CHAT}`, msg('budget', `c${i}`))));
+    for (const r of rs) {
+      assert.equal(r.status, 500, r.text);
+      assert.equal(r.headers['x-pendulum-attempts'], '2');
+    }
+    assert.equal(chats(a).length + chats(b).length + chats(c).length, 60);
+    // per request (its text): never more than 2
+    const per = new Map();
+    for (const e of [...chats(a), ...chats(b), ...chats(c)]) {
+      const k = e.body.messages[0].content;
+      per.set(k, (per.get(k) ?? 0) + 1);
+    }
+    assert.equal(per.size, 30);
+    for (const [k, n] of per) assert.equal(n, 2, k);
+  });
+
+  test('retries under concurrent load: 30 requests, each A fails twice: never more than 1 + 2 attempts per request', T, async () => {
+    a.control({ status: 500, count: 60 });
+    const rs = await Promise.all(Array.from({ length: 30 }, (_, i) => postJSON(`${pd.url}${CHAT}`, msg('retry', `r${i}`))));
+    const per = new Map();
+    for (const e of chats(a)) {
+      const k = e.body.messages[0].content;
+      per.set(k, (per.get(k) ?? 0) + 1);
+    }
+    for (const r of rs) assert.equal(r.status, 200, r.text);
+    for (const [k, n] of per) assert.ok(n <= 3, `${k}: ${n} requests to A`);
+    const total = [...per.values()].reduce((x, y) => x + y, 0);
+    assert.equal(total, chats(a).length);
+    // requests whose retries were all spent on the 60 failures went on to B
+    for (const r of rs) assert.ok(Number(r.headers['x-pendulum-attempts']) <= 4);
   });
 
   test('deadline: with backoffs far longer than deadline_ms, no attempt starts after the deadline', T, async () => {
@@ -420,31 +516,35 @@ function assertAnthropicStream(events) {
 }
 
 describe('resilience: a broken stream continued by the next target', () => {
-  let a, b, claude, pd, oai, anth;
+  let a, b, claude, claude2, pd, oai, anth;
   before(async () => {
-    [a, b, claude] = await Promise.all([startMock({ port: 0 }), startMock({ port: 0 }), startAnthropicMock({ port: 0 })]);
+    [a, b, claude, claude2] = await Promise.all([startMock({ port: 0 }), startMock({ port: 0 }), startAnthropicMock({ port: 0 }),
+      startAnthropicMock({ port: 0 })]);
     pd = await startPendulum({
       workers: 1,
       providers: [
         { name: 'pa', kind: 'openai', base_url: `${a.url}/v1`, api_key: 'k' },
         { name: 'pb', kind: 'openai', base_url: `${b.url}/v1`, api_key: 'k' },
         { name: 'pc', kind: 'anthropic', base_url: claude.url, api_key: 'k' },
+        { name: 'pc2', kind: 'anthropic', base_url: claude2.url, api_key: 'k' },
       ],
       models: [{ name: 'ma', provider: 'pa', upstream_model: 'gpt-4o' }, { name: 'mb', provider: 'pb', upstream_model: 'gpt-4o' },
-        { name: 'mclaude', provider: 'pc', upstream_model: 'claude-mock' }],
+        { name: 'mclaude', provider: 'pc', upstream_model: 'claude-mock' },
+        { name: 'mclaude2', provider: 'pc2', upstream_model: 'claude-mock' }],
       extra: `breaker: { failures: 1000 }
 routes:
   - { name: cont, policy: fallback, targets: [ma, mb] }
   - { name: cont-retry, policy: fallback, targets: [ma, mb], retry: { attempts: 1, base_ms: 10, max_ms: 50 } }
   - { name: cont-claude, policy: fallback, targets: [ma, mclaude] }
+  - { name: claude-chain, policy: fallback, targets: [mclaude, mclaude2] }
   - { name: cont-one-attempt, policy: fallback, targets: [ma, mb], max_attempts: 1 }
   - { name: solo, policy: fallback, targets: [ma] }`,
     });
     oai = new OpenAI({ baseURL: `${pd.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 20000 });
     anth = new Anthropic({ baseURL: pd.url, apiKey: 'unused', maxRetries: 0, timeout: 20000 });
   }, { timeout: 20000 });
-  after(async () => { await pd.stop(); await Promise.all([a.close(), b.close(), claude.close()]); });
-  beforeEach(() => { a.reset(); b.reset(); claude.reset(); });
+  after(async () => { await pd.stop(); await Promise.all([a.close(), b.close(), claude.close(), claude2.close()]); });
+  beforeEach(() => { a.reset(); b.reset(); claude.reset(); claude2.reset(); });
 
   const USER = 'one two three four five';
   const FULL = `mock reply to: ${USER}`;
@@ -510,6 +610,26 @@ routes:
     assert.equal(last.role, 'assistant');
     const lastText = typeof last.content === 'string' ? last.content : last.content.map((p) => p.text).join('');
     assert.equal(lastText, 'mock reply to:');
+  });
+
+  test('continuation between Anthropic upstreams, Anthropic client: one valid event sequence', T, async () => {
+    // message_start, content_block_start, ping, "mock", " reply", " to:" | cut
+    claude.control({ cut_after: 6 });
+    const raw = await streamSSE(`${pd.url}/v1/messages`, { model: 'claude-chain', max_tokens: 64, stream: true,
+      messages: [{ role: 'user', content: USER }] }, { headers: { 'anthropic-version': '2023-06-01' } });
+    assert.equal(raw.status, 200, raw.raw);
+    assertAnthropicStream(raw.events);
+    const text = raw.events.filter((e) => e.json?.delta?.type === 'text_delta').map((e) => e.json.delta.text).join('');
+    assert.equal(text, 'mock reply to:' + FULL);
+    const [up] = claude2.requests().filter((e) => e.path === '/v1/messages');
+    const last = up.body.messages.at(-1);
+    assert.equal(last.role, 'assistant');
+    assert.equal(typeof last.content === 'string' ? last.content : last.content.map((p) => p.text).join(''), 'mock reply to:');
+
+    claude.control({ error_event_at: 6 });
+    const m = await anth.messages.stream({ model: 'claude-chain', max_tokens: 64, messages: [{ role: 'user', content: USER }] }).finalMessage();
+    assert.equal(m.content.length, 1);
+    assert.equal(m.content[0].text, 'mock reply' + FULL);
   });
 
   test('continuation: the continuing target is retried under its route\'s retry policy', T, async () => {
