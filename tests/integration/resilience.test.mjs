@@ -710,6 +710,8 @@ async function recordingProxy(target) {
       up.end(body);
     });
   });
+  // an idle keep-alive connection closed under curl's feet makes it resend the request
+  server.keepAliveTimeout = 120000;
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { url: `http://127.0.0.1:${server.address().port}`, seen,
     close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }) };
@@ -764,9 +766,19 @@ describe('resilience: a broken stream continued by llama-server and by the embed
       const text = textOf(r.events);
       assert.ok(text.startsWith('mock reply to:'), text);
       assert.ok(text.length > 'mock reply to:'.length, `a continuation: ${JSON.stringify(text)}`);
+      // greedy: the continuation is what the target answers to the same conversation ending
+      // with the text the client had as an assistant turn, asked directly
+      const direct = await streamSSE(`${pd.url}${CHAT}`, { model: target, stream: true, max_tokens: 8, temperature: 0,
+        messages: [{ role: 'user', content: 'Tell me a story' }, { role: 'assistant', content: 'mock reply to:' }] }, { timeoutMs: 50000 });
+      assert.equal(direct.events.at(-1).data, '[DONE]');
+      assert.equal(text.slice('mock reply to:'.length), textOf(direct.events), 'the continuation continued the prefix');
+      // ... which is not what it answers without that turn (else the equality above proves nothing)
+      const fresh = await streamSSE(`${pd.url}${CHAT}`, { model: target, stream: true, max_tokens: 8, temperature: 0,
+        messages: [{ role: 'user', content: 'Tell me a story' }] }, { timeoutMs: 50000 });
+      assert.notEqual(textOf(fresh.events), textOf(direct.events));
       if (target === 'tiny-local') {
         const sent = proxy.seen.filter((e) => e.path.endsWith('/chat/completions'));
-        assert.equal(sent.length, 1);
+        assert.ok(sent.length >= 1); // the continuation came first (then the direct requests)
         const last = sent[0].body.messages.at(-1);
         assert.equal(last.role, 'assistant');
         assert.equal(last.content, 'mock reply to:', 'llama-server was asked to continue what the client has');
