@@ -74,6 +74,7 @@ typedef struct pd_call {
     int tool_started;              /* the client got a tool call: the answer cannot be continued */
     pd_buf sent;                   /* the answer text the client got so far (choice 0) */
     int has_prefix;                /* creq's last message is the continuation prefix */
+    int role_sent;                 /* the client's stream has its role chunk (message start) */
     int faulted;                   /* the attempt's stream failed; fault_* say how */
     pd_failure fault_kind;
     int fault_status;
@@ -400,6 +401,8 @@ static void note_sent(pd_call *c, const pd_chat_event *ev)
 {
     if (!c->continuable)
         return;
+    if (ev->kind == PD_EVENT_ROLE)
+        c->role_sent = 1;
     if (ev->kind == PD_EVENT_TOOL_START)
         c->tool_started = 1;
     if (ev->kind == PD_EVENT_TEXT && ev->choice == 0 && pd_buf_append(&c->sent, ev->text, ev->text_len) != PD_OK)
@@ -414,8 +417,9 @@ static int on_canonical(void *ud, const pd_chat_event *ev)
         return 1;
     if (ev->kind == PD_EVENT_USAGE)
         note_usage(c, &ev->usage);
-    if (ev->kind == PD_EVENT_ROLE && c->has_prefix)
-        return 0; /* a continuation: the client's message has begun already */
+    if (ev->kind == PD_EVENT_ROLE && c->has_prefix && c->role_sent)
+        return 0; /* a continuation: the client's message has begun already (unless the first
+                     target broke before even its role chunk went out) */
     if (ev->kind == PD_EVENT_ERROR && c->continuable) {
         char why[300];
         snprintf(why, sizeof(why), "the upstream reported an error in the stream: %.*s", (int)ev->text_len,

@@ -581,6 +581,22 @@ routes:
     assert.equal(chats(b).at(-1).body.messages.at(-1).content, 'mock reply');
   });
 
+  for (const cut of [0, 1]) {
+    test(`continuation after ${cut} events (nothing of the answer sent yet): one role chunk, the SDK accumulates the next target's answer`, T, async () => {
+      a.control({ cut_after: cut });
+      const r = await streamSSE(`${pd.url}${CHAT}`, msg('cont', USER, { stream: true }));
+      assert.equal(r.events.at(-1).data, '[DONE]');
+      assert.deepEqual(errorEvents(r.events), []);
+      assert.equal(r.events.filter((e) => e.json?.choices?.[0]?.delta?.role).length, 1, 'one role chunk');
+      assert.ok(r.events[0].json.choices[0].delta.role, 'the role chunk comes first');
+      assert.equal(textOf(r.events), FULL);
+      a.control({ cut_after: cut });
+      const final = await oai.chat.completions.stream({ model: 'cont', messages: [{ role: 'user', content: USER }] }).finalChatCompletion();
+      assert.equal(final.choices[0].message.content, FULL);
+      assert.equal(final.choices[0].message.role, 'assistant');
+    });
+  }
+
   test('continuation: an Anthropic client gets one valid event sequence', T, async () => {
     a.control({ cut_after: 4 });
     const raw = await streamSSE(`${pd.url}/v1/messages`, { model: 'cont', max_tokens: 64, stream: true,
