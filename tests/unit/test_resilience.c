@@ -92,7 +92,8 @@ static void test_retry_after_wins(void)
     CHECK(pd_route_backoff_ms(&r, 0, 300, 0) == 300);
     CHECK(pd_route_backoff_ms(&r, 3, 300, 12345) == 300);
     CHECK(pd_route_backoff_ms(&r, 0, 0, 999) == 0);
-    CHECK(pd_route_backoff_ms(&r, 0, 5000, 7) == 5000); /* above max_ms: still the upstream's word */
+    /* above max_ms: still the upstream's word */
+    CHECK(pd_route_backoff_ms(&r, 0, 5000, 7) == 5000);
     CHECK(pd_route_backoff_ms(&r, 0, -1, 7) == 7);
 }
 
