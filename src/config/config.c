@@ -242,6 +242,14 @@ static const field log_fields[] = {
 };
 static const schema log_schema = {log_fields, N_OF(log_fields), 0, NULL, NULL};
 
+/* `breaker:` fills fields of pd_config itself, as `log:` does. */
+static const field breaker_fields[] = {
+    NUM("failures", V_INT, pd_config, breaker_failures, 5, 1, 1000),
+    NUM("window_ms", V_MS, pd_config, breaker_window_ms, 30000, 1, DAY_MS),
+    NUM("cooldown_ms", V_MS, pd_config, breaker_cooldown_ms, 30000, 1, DAY_MS),
+};
+static const schema breaker_schema = {breaker_fields, N_OF(breaker_fields), 0, NULL, NULL};
+
 /* Order matters: `upstream` before `providers` before `models` (see the note at the top). */
 static const field top_fields[] = {
     {.key = "listen", .type = V_LISTEN, AT(pd_config, listen_host), .sdef = "127.0.0.1:8080"},
@@ -254,6 +262,7 @@ static const field top_fields[] = {
     LIST("routes", pd_config, routes, n_routes, 256, route_schema),
     LIST("prices", pd_config, prices, n_prices, 1024, price_schema),
     {.key = "log", .type = V_MAP, .off = 0, .size = 0, .sub = &log_schema},
+    {.key = "breaker", .type = V_MAP, .off = 0, .size = 0, .sub = &breaker_schema},
     STR("ledger", V_STR, 0, pd_config, ledger_url),
 };
 static const schema top_schema = {top_fields, N_OF(top_fields), 0, NULL, NULL};

@@ -153,6 +153,10 @@ typedef struct pd_config {
     char *ledger_url;         /* sqlite:///path, postgres://...; NULL = the default SQLite file;
                                  "off" = no ledger */
     int log_bodies;           /* 1 only when explicitly asked for (`log: {bodies: true}`) */
+    /* `breaker: {failures, window_ms, cooldown_ms}`: every target's circuit breaker (router.h
+       pd_breaker; docs/routing.md "Circuit breaker"). Defaults 5, 30 s, 30 s. */
+    uint32_t breaker_failures;
+    uint64_t breaker_window_ms, breaker_cooldown_ms;
 } pd_config;
 
 /* Loads and validates a YAML file. On error returns NULL and writes a message of the form

@@ -11,6 +11,7 @@
 #include "ingress/ingress.h"
 #include "proto/anthropic.h"
 #include "relay/relay.h"
+#include "router/from_config.h"
 
 typedef pd_result (*parse_fn)(const char *body, size_t len, pd_chat_request *out, pd_api_error *err);
 
@@ -51,7 +52,7 @@ static pd_route_plan *plan_request(pd_ingress_ctx *ctx, const pd_chat_request *c
         pd_reply_error(ctx, &e);
         return NULL;
     }
-    pd_breaker_params bp = pd_breaker_default_params();
+    pd_breaker_params bp = pd_breaker_params_from_config(w->cfg);
     uint64_t now_ms = pd_now_us() / 1000;
     for (size_t i = 0; i < w->n_targets; i++)
         w->open[i] = (pd_breaker_is_open(&w->breakers[i], &bp, now_ms) ? PD_TARGET_OPEN : 0) |

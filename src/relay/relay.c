@@ -21,6 +21,7 @@
 #include "providers/provider.h"
 #include "relay/quality.h"
 #include "relay/redact.h"
+#include "router/from_config.h"
 
 typedef enum call_state {
     WAIT_HEAD, /* request sent, no response head yet */
@@ -74,6 +75,7 @@ typedef struct pd_call {
     int tool_started;              /* the client got a tool call: the answer cannot be continued */
     pd_buf sent;                   /* the answer text the client got so far (choice 0) */
     int has_prefix;                /* creq's last message is the continuation prefix */
+    int role_sent;                 /* the client's stream has its role chunk (message start) */
     int faulted;                   /* the attempt's stream failed; fault_* say how */
     pd_failure fault_kind;
     int fault_status;
@@ -441,6 +443,8 @@ static void note_sent(pd_call *c, const pd_chat_event *ev)
 {
     if (!c->continuable)
         return;
+    if (ev->kind == PD_EVENT_ROLE)
+        c->role_sent = 1;
     if (ev->kind == PD_EVENT_TOOL_START)
         c->tool_started = 1;
     if (ev->kind == PD_EVENT_TEXT && ev->choice == 0 && pd_buf_append(&c->sent, ev->text, ev->text_len) != PD_OK)
@@ -500,8 +504,9 @@ static int on_canonical(void *ud, const pd_chat_event *ev)
         return 1;
     if (ev->kind == PD_EVENT_USAGE)
         note_usage(c, &ev->usage);
-    if (ev->kind == PD_EVENT_ROLE && c->has_prefix)
-        return 0; /* a continuation: the client's message has begun already */
+    if (ev->kind == PD_EVENT_ROLE && c->has_prefix && c->role_sent)
+        return 0; /* a continuation: the client's message has begun already (unless the first
+                     target broke before even its role chunk went out) */
     if (ev->kind == PD_EVENT_ERROR && c->continuable) {
         char why[300];
         snprintf(why, sizeof(why), "the upstream reported an error in the stream: %.*s", (int)ev->text_len,
@@ -598,6 +603,7 @@ static void start_stream(pd_call *c)
 }
 
 static int continue_stream(pd_call *c);
+static void judge_breaker(pd_call *c, pd_fallback f, int upstream_ok);
 
 /* The attempt's stream is over; complete: its upstream ended it properly. Returns 1 when a
  * later candidate continues the answer (the client's stream stays open); otherwise the client's
@@ -608,16 +614,25 @@ static int end_stream(pd_call *c, int complete, pd_result rc, const char *msg)
         c->dialect->encode_end(c->enc, &c->out);
         c->stream_done = 1;
     }
+    if (!c->stream_done && !c->stream_broken && !c->faulted) {
+        char why[200];
+        if (rc == PD_OK)
+            snprintf(why, sizeof(why), "the upstream stream ended without its end marker");
+        else
+            snprintf(why, sizeof(why), "the upstream stream broke: %s", msg);
+        stream_fault(c, rc == PD_ERR_TIMEOUT ? PD_FAIL_TIMEOUT : PD_FAIL_CONNECT, 0,
+                     rc == PD_ERR_TIMEOUT ? "upstream_timeout" : "upstream_stream_error", why);
+    }
+    /* The circuit's verdict on a streamed attempt, once (try_next judges only attempts that did
+     * not stream): without it a half-open probe that streamed would hold its circuit open for
+     * ever, and streams breaking mid-answer would never open one. */
+    judge_breaker(c,
+                  c->faulted && !c->stream_done
+                      ? pd_route_should_fallback(c->plan->cand[c->cand].triggers, c->fault_kind, c->fault_status,
+                                                 c->fault_code, NULL)
+                      : PD_FALLBACK_NO,
+                  c->stream_done);
     if (!c->stream_done && !c->stream_broken) {
-        if (!c->faulted) {
-            char why[200];
-            if (rc == PD_OK)
-                snprintf(why, sizeof(why), "the upstream stream ended without its end marker");
-            else
-                snprintf(why, sizeof(why), "the upstream stream broke: %s", msg);
-            stream_fault(c, rc == PD_ERR_TIMEOUT ? PD_FAIL_TIMEOUT : PD_FAIL_CONNECT, 0,
-                         rc == PD_ERR_TIMEOUT ? "upstream_timeout" : "upstream_stream_error", why);
-        }
         flush_out(c);
         if (continue_stream(c))
             return 1;
@@ -817,14 +832,18 @@ static pd_breaker *breaker_of(pd_call *c, int target)
  * counts against it, anything the upstream answered below 500 for it. */
 static void judge_breaker(pd_call *c, pd_fallback f, int upstream_ok)
 {
+    if (c->cand >= c->plan->n)
+        return; /* start_attempt ran out of candidates: no attempt to judge */
     pd_breaker *b = breaker_of(c, c->plan->cand[c->cand].target);
-    pd_breaker_params bp = pd_breaker_default_params();
+    pd_breaker_params bp = pd_breaker_params_from_config(c->ctx.w->cfg);
     if (!b)
         return;
     if (f != PD_FALLBACK_NO)
         pd_breaker_failure(b, &bp, pd_now_us() / 1000);
     else if (upstream_ok)
         pd_breaker_success(b);
+    else
+        pd_breaker_abandon(b); /* no verdict: a half-open probe must not stay out for ever */
 }
 
 /* May one more attempt start `wait_ms` from now, within the route's attempt budget and
@@ -1000,7 +1019,6 @@ static int continue_stream(pd_call *c)
         return 0;
     const pd_route_candidate *cand = &c->plan->cand[c->cand];
     pd_fallback f = pd_route_should_fallback(cand->triggers, c->fault_kind, c->fault_status, c->fault_code, NULL);
-    judge_breaker(c, f, 0);
     size_t next = pd_route_plan_next(c->plan, c->cand, PD_FALLBACK_NEXT);
     if (f == PD_FALLBACK_NO || next >= c->plan->n || !within_budget(c, 0))
         return 0;
@@ -1369,6 +1387,7 @@ static void finish_engine(pd_call *c)
             price_call(c);
             c->cost_header = 1;
             reply_now(c, 200, c->out.data, c->out.len);
+            judge_breaker(c, PD_FALLBACK_NO, 1); /* try_next judges only failed engine attempts */
         }
     }
     if (c->hold && settle(c))
@@ -1465,36 +1484,24 @@ static pd_result redact_call(pd_call *c)
     return c->redact_rc;
 }
 
-static int is_open_now(pd_call *c, const pd_route_candidate *cand)
-{
-    pd_breaker *b = breaker_of(c, cand->target);
-    pd_breaker_params bp = pd_breaker_default_params();
-    return b && pd_breaker_is_open(b, &bp, pd_now_us() / 1000);
-}
-
-/* A candidate whose circuit is open is not sent to while a later candidate's circuit is closed.
- * When every remaining one is open, the first of them is tried all the same (Envoy's "panic
- * mode"): failing every request fast because all replicas failed recently would turn a brief
- * outage into a long one, and a plan is never emptied by health alone (router.h). */
+/* A candidate whose circuit is open is not sent to (e says why, for when none is left): a
+ * request with nowhere else to go fails fast with 503 circuit_open until the cooldown's probe. */
 static int circuit_open(pd_call *c, const pd_route_candidate *cand, pd_api_error *e)
 {
-    if (!is_open_now(c, cand))
+    pd_breaker *b = breaker_of(c, cand->target);
+    pd_breaker_params bp = pd_breaker_params_from_config(c->ctx.w->cfg);
+    if (!b || !pd_breaker_is_open(b, &bp, pd_now_us() / 1000))
         return 0;
-    for (size_t j = (size_t)(cand - c->plan->cand) + 1; j < c->plan->n; j++)
-        if (!is_open_now(c, &c->plan->cand[j])) {
-            pd_openai_error_set(e, 503, NULL, "circuit_open", NULL,
-                                "no target of the route can take the request now: the circuit of %s is open",
-                                cand->model);
-            return 1;
-        }
-    return 0;
+    pd_openai_error_set(e, 503, NULL, "circuit_open", NULL,
+                        "no target of the route can take the request now: the circuit of %s is open", cand->model);
+    return 1;
 }
 
 /* The attempt is going out: a half-open circuit lets exactly this one through as its probe. */
 static void admit(pd_call *c, const pd_route_candidate *cand)
 {
     pd_breaker *b = breaker_of(c, cand->target);
-    pd_breaker_params bp = pd_breaker_default_params();
+    pd_breaker_params bp = pd_breaker_params_from_config(c->ctx.w->cfg);
     if (b)
         pd_breaker_allow(b, &bp, pd_now_us() / 1000);
 }

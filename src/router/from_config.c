@@ -92,6 +92,15 @@ static pd_result fill_route(const pd_config *cfg, const pd_route_cfg *rc, pd_rou
     return PD_OK;
 }
 
+pd_breaker_params pd_breaker_params_from_config(const pd_config *cfg)
+{
+    if (!cfg || !cfg->breaker_failures)
+        return pd_breaker_default_params();
+    return (pd_breaker_params){.failures = cfg->breaker_failures,
+                               .window_ms = cfg->breaker_window_ms,
+                               .cooldown_ms = cfg->breaker_cooldown_ms};
+}
+
 pd_result pd_router_from_config(const pd_config *cfg, pd_router **out, char *err, size_t errlen)
 {
     pd_target_attrs *targets = pd_xcalloc(cfg->n_models, sizeof(*targets));

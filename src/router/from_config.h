@@ -12,6 +12,10 @@
  * copies what it needs: cfg may be freed first. */
 pd_result pd_router_from_config(const pd_config *cfg, pd_router **out, char *err, size_t errlen);
 
+/* The circuit breakers' parameters from `breaker:` (pd_breaker_default_params for a config
+   that has none, e.g. one built by hand). */
+pd_breaker_params pd_breaker_params_from_config(const pd_config *cfg);
+
 /* `pendulum route --config FILE --explain < request.json` (router/cli.c); argv[0] is "route". */
 int pd_route_cli(int argc, char **argv);
 

@@ -297,7 +297,7 @@ static void key_errors(void)
 {
     expect_err("listen: 127.0.0.1:8080\nlistn: 1\n",
                "t.yaml:2: listn: unknown key (expected one of: listen, workers, api_keys, limits, "
-               "upstream, providers, models, routes, prices, log, ledger)");
+               "upstream, providers, models, routes, prices, log, breaker, ledger)");
     expect_err(
         "providers:\n  - name: a\n    kind: openai\n    bse_url: http://x\n",
         "t.yaml:4: providers[0].bse_url: unknown key (expected one of: name, kind, "
@@ -781,6 +781,25 @@ static void example_file_loads(void)
     clear_env();
 }
 
+/* `breaker:` (the circuit breakers of every target): defaults, units, bounds. */
+static void breaker_section(void)
+{
+    pd_config *cfg = load("providers: []\n");
+    CHECK(cfg && cfg->breaker_failures == 5 && cfg->breaker_window_ms == 30000 &&
+          cfg->breaker_cooldown_ms == 30000);
+    pd_config_free(cfg);
+    cfg = load("breaker: { failures: 2, window_ms: 10s, cooldown_ms: 750 }\n");
+    CHECK(cfg && cfg->breaker_failures == 2 && cfg->breaker_window_ms == 10000 &&
+          cfg->breaker_cooldown_ms == 750);
+    pd_config_free(cfg);
+    cfg = load("breaker: { failures: 0 }\n");
+    CHECK(cfg == NULL && strstr(err, "breaker.failures"));
+    pd_config_free(cfg);
+    cfg = load("breaker: { cooldown: 5 }\n");
+    CHECK(cfg == NULL && strstr(err, "cooldown"));
+    pd_config_free(cfg);
+}
+
 int main(void)
 {
     TEST_RUN(example_shape_loads);
@@ -800,5 +819,6 @@ int main(void)
     TEST_RUN(health_checks);
     TEST_RUN(from_file);
     TEST_RUN(example_file_loads);
+    TEST_RUN(breaker_section);
     return TEST_DONE();
 }

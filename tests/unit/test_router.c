@@ -1035,6 +1035,41 @@ static void test_breaker(void)
     CHECK(d.failures == 5 && d.cooldown_ms == 30000);
 }
 
+/* Half-open: exactly one probe while it is out; a probe whose client left (abandon) lets the
+ * next request probe instead; abandon touches nothing but a half-open breaker's probe. */
+static void test_breaker_half_open_abandon(void)
+{
+    pd_breaker_params bp = {.failures = 2, .window_ms = 1000, .cooldown_ms = 500};
+    pd_breaker b;
+    pd_breaker_init(&b);
+    pd_breaker_abandon(NULL);
+    pd_breaker_abandon(&b); /* closed: no effect */
+    CHECK(b.state == PD_BREAKER_CLOSED && pd_breaker_allow(&b, &bp, 0));
+    pd_breaker_failure(&b, &bp, 10);
+    pd_breaker_failure(&b, &bp, 20);
+    CHECK(b.state == PD_BREAKER_OPEN);
+    pd_breaker_abandon(&b); /* open: the cooldown still holds */
+    CHECK(pd_breaker_is_open(&b, &bp, 519) && !pd_breaker_allow(&b, &bp, 519));
+    CHECK(pd_breaker_allow(&b, &bp, 520)); /* the probe */
+    CHECK(b.state == PD_BREAKER_HALF_OPEN && b.probing);
+    for (int i = 0; i < 10; i++) /* however many come while it is out: none goes */
+        CHECK(!pd_breaker_allow(&b, &bp, 521 + (uint64_t)i));
+    pd_breaker_abandon(&b); /* its client left: no verdict */
+    CHECK(b.state == PD_BREAKER_HALF_OPEN && !b.probing);
+    CHECK(!pd_breaker_is_open(&b, &bp, 600));
+    CHECK(pd_breaker_allow(&b, &bp, 600)); /* a new probe, exactly one */
+    CHECK(!pd_breaker_allow(&b, &bp, 601));
+    pd_breaker_success(&b); /* the probe succeeded: closed, the count starts afresh */
+    CHECK(b.state == PD_BREAKER_CLOSED && b.failures == 0 && !b.probing);
+    pd_breaker_failure(&b, &bp, 700);
+    CHECK(b.state == PD_BREAKER_CLOSED); /* one failure after closing is not two */
+    pd_breaker_failure(&b, &bp, 800);
+    CHECK(b.state == PD_BREAKER_OPEN && b.opened_at == 800);
+    /* a request let through before it opened (a straggler) failing later restarts the cooldown */
+    pd_breaker_failure(&b, &bp, 1000);
+    CHECK(b.state == PD_BREAKER_OPEN && pd_breaker_is_open(&b, &bp, 1499) && !pd_breaker_is_open(&b, &bp, 1500));
+}
+
 /* ---- scorer -------------------------------------------------------------------------------- */
 
 static double score_of(const pd_chat_request *q, pd_score_features *f)
@@ -1192,6 +1227,7 @@ int main(void)
     TEST_RUN(test_plan_next_larger);
     TEST_RUN(test_explain_json);
     TEST_RUN(test_breaker);
+    TEST_RUN(test_breaker_half_open_abandon);
     TEST_RUN(test_score_monotonic);
     TEST_RUN(test_score_keywords_sorted);
     TEST_RUN(test_score_timing);

@@ -9,7 +9,8 @@ import { startMock } from '../../mock/openai-mock.mjs';
 import { startPendulum, mockProviders, MOCK_MODELS, freePort } from './pendulum.mjs';
 import { request } from './http.mjs';
 
-// opts: {apiKeys, upstreamKey, limits, upstream, extraProviders(ctx), extraModels, deadProvider}
+// opts: {apiKeys, upstreamKey, limits, upstream, extraProviders(ctx), extraModels, deadProvider, extra}
+// extra: YAML text appended to the config (e.g. `breaker: {...}`).
 // deadProvider: adds provider "dead" (base_url on a port nobody listens on) and model "dead-model".
 // Returns ctx, filled in before(): {mock, pd, url, mockUrl, deadPort}.
 export function useGateway(opts = {}) {
@@ -25,7 +26,7 @@ export function useGateway(opts = {}) {
       models.push({ name: 'dead-model', provider: 'dead' });
     }
     ctx.pd = await startPendulum({
-      apiKeys: opts.apiKeys, limits: opts.limits, upstream: opts.upstream, providers, models,
+      apiKeys: opts.apiKeys, limits: opts.limits, upstream: opts.upstream, providers, models, extra: opts.extra,
     });
     ctx.url = ctx.pd.url;
   }, { timeout: 20000 });
