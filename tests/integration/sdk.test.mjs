@@ -17,9 +17,7 @@ async function drain(stream) {
 }
 
 describe('openai SDK through pendulum', () => {
-  // Some tests break the mock's streams on purpose: its circuit breaker must not open on them
-  // (the breaker has its own tests in resilience.test.mjs).
-  const g = useGateway({ apiKeys: ['secret-key'], deadProvider: true, extra: 'breaker: { failures: 1000 }' });
+  const g = useGateway({ apiKeys: ['secret-key'], deadProvider: true });
   let client;
   before(() => {
     client = new OpenAI({ baseURL: `${g.url}/v1`, apiKey: 'secret-key', maxRetries: 0, timeout: 10000 });

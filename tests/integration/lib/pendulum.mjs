@@ -79,6 +79,9 @@ export function configYaml({ port, apiKeys, workers = 2, limits = {}, upstream =
   lines.push('models:');
   for (const m of models) lines.push(`  - ${flowMap(m)}`);
   if (extra) lines.push(extra);
+  // Most suites break upstreams on purpose, many times: a circuit opened by an earlier test would
+  // turn a later one's answer into a 503. Tests of the breaker itself set `breaker:` in `extra`.
+  if (!/^breaker:/m.test(extra)) lines.push('breaker: { failures: 1000 }');
   return lines.join('\n') + '\n';
 }
 
