@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "core/buf.h"
 
 #define AS_OF "2026-11-01"
@@ -296,4 +297,22 @@ pd_result pd_local_cost_check(const pd_local_cost *m, char *msg, size_t msglen)
         return PD_ERR_INVALID;
     }
     return PD_OK;
+}
+
+pd_result pd_prices_from_config(const pd_config *cfg, pd_prices **out, char *msg,
+                                       size_t msglen)
+{
+    pd_price_override *o = pd_xcalloc(cfg->n_prices + 1, sizeof *o);
+    for (size_t i = 0; i < cfg->n_prices; i++) {
+        const pd_price_cfg *pc = &cfg->prices[i];
+        pd_price_override_init(&o[i], pc->model);
+        /* a column the config leaves out keeps the built-in price */
+        o[i].input = pc->input >= 0 ? pc->input : PD_PRICE_KEEP;
+        o[i].output = pc->output >= 0 ? pc->output : PD_PRICE_KEEP;
+        o[i].cache_read = pc->cache_read >= 0 ? pc->cache_read : PD_PRICE_KEEP;
+        o[i].cache_write = pc->cache_write >= 0 ? pc->cache_write : PD_PRICE_KEEP;
+    }
+    pd_result rc = pd_prices_new(o, cfg->n_prices, out, msg, msglen);
+    free(o);
+    return rc;
 }

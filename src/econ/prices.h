@@ -65,6 +65,12 @@ typedef struct pd_prices pd_prices;
    without input or output price; *out is then NULL. The caller owns *out. */
 pd_result pd_prices_new(const pd_price_override *overrides, size_t n, pd_prices **out, char *msg,
                         size_t msglen);
+
+struct pd_config; /* config/config.h */
+/* The built-in price table with the config's `prices:` overrides, as the gateway builds it.
+   PD_ERR_INVALID with a message when an override is refused (pd_prices_new); *out NULL. */
+pd_result pd_prices_from_config(const struct pd_config *cfg, pd_prices **out, char *msg, size_t msglen);
+
 /* NULL is a no-op. */
 void pd_prices_free(pd_prices *p);
 

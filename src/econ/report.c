@@ -102,23 +102,6 @@ void pd_report_params_from_config(pd_report_params *p, const pd_config *cfg)
             p->local_targets[p->n_local++] = cfg->models[i].name;
 }
 
-pd_result pd_report_prices_from_config(const pd_config *cfg, pd_prices **out, char *msg,
-                                       size_t msglen)
-{
-    pd_price_override *o = pd_xcalloc(cfg->n_prices + 1, sizeof *o);
-    for (size_t i = 0; i < cfg->n_prices; i++) {
-        const pd_price_cfg *pc = &cfg->prices[i];
-        pd_price_override_init(&o[i], pc->model);
-        /* a column the config leaves out keeps the built-in price */
-        o[i].input = pc->input >= 0 ? pc->input : PD_PRICE_KEEP;
-        o[i].output = pc->output >= 0 ? pc->output : PD_PRICE_KEEP;
-        o[i].cache_read = pc->cache_read >= 0 ? pc->cache_read : PD_PRICE_KEEP;
-        o[i].cache_write = pc->cache_write >= 0 ? pc->cache_write : PD_PRICE_KEEP;
-    }
-    pd_result rc = pd_prices_new(o, cfg->n_prices, out, msg, msglen);
-    free(o);
-    return rc;
-}
 
 pd_result pd_report_new(const pd_report_params *p, pd_report **out, char *msg, size_t msglen)
 {
@@ -905,7 +888,7 @@ static int load_cli_config(cli *c)
         c->ledger = cfg->ledger_url;
     pd_report_params_from_config(&c->p, cfg);
     if (pd_router_from_config(cfg, &c->router, msg, sizeof msg) != PD_OK ||
-        pd_report_prices_from_config(cfg, &c->prices, msg, sizeof msg) != PD_OK) {
+        pd_prices_from_config(cfg, &c->prices, msg, sizeof msg) != PD_OK) {
         fprintf(stderr, "pendulum report: %s\n", msg);
         return 2;
     }

@@ -76,14 +76,10 @@ void pd_report_default_params(pd_report_params *p);
 
 /* What a gateway config says: its local targets (models of a provider marked local: true, of
    kind llama or ollama; at most PD_REPORT_MAX_LOCAL) are added to p, and p->config set. The
-   router and the prices are the caller's (pd_router_from_config, pd_report_prices_from_config):
+   router and the prices are the caller's (pd_router_from_config, pd_prices_from_config):
    the gateway has its own. cfg is borrowed for the report's life. */
 void pd_report_params_from_config(pd_report_params *p, const pd_config *cfg);
 
-/* The built-in price table with the config's `prices:` overrides, as the gateway builds it.
-   PD_ERR_INVALID with a message when an override is refused (pd_prices_new); *out NULL. */
-pd_result pd_report_prices_from_config(const pd_config *cfg, pd_prices **out, char *msg,
-                                       size_t msglen);
 
 typedef struct pd_report_pct {
     int64_t n;       /* values observed (not only kept) */

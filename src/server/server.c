@@ -142,18 +142,7 @@ static void close_ledger(pd_ledger *ledger)
 static int open_prices(const pd_config *cfg, pd_prices **out)
 {
     char err[256] = "";
-    pd_price_override *o = pd_xcalloc(cfg->n_prices + 1, sizeof(*o));
-    for (size_t i = 0; i < cfg->n_prices; i++) {
-        const pd_price_cfg *p = &cfg->prices[i];
-        pd_price_override_init(&o[i], p->model);
-        /* a column the config leaves out keeps the built-in price */
-        o[i].input = p->input >= 0 ? p->input : PD_PRICE_KEEP;
-        o[i].output = p->output >= 0 ? p->output : PD_PRICE_KEEP;
-        o[i].cache_read = p->cache_read >= 0 ? p->cache_read : PD_PRICE_KEEP;
-        o[i].cache_write = p->cache_write >= 0 ? p->cache_write : PD_PRICE_KEEP;
-    }
-    pd_result rc = pd_prices_new(o, cfg->n_prices, out, err, sizeof(err));
-    free(o);
+    pd_result rc = pd_prices_from_config(cfg, out, err, sizeof(err));
     if (rc != PD_OK)
         pd_log_info("prices: %s", err);
     return rc == PD_OK ? 0 : -1;

@@ -438,7 +438,7 @@ static void test_all_cloud_from_config(void)
     pd_router *router = NULL;
     pd_prices *prices = NULL;
     CHECK(pd_router_from_config(cfg, &router, err, sizeof err) == PD_OK);
-    CHECK(pd_report_prices_from_config(cfg, &prices, err, sizeof err) == PD_OK);
+    CHECK(pd_prices_from_config(cfg, &prices, err, sizeof err) == PD_OK);
     pd_report_params p;
     pd_report_default_params(&p);
     pd_report_params_from_config(&p, cfg);
