@@ -9,6 +9,7 @@ import { startMock } from '../mock/openai-mock.mjs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { startPendulum } from './lib/pendulum.mjs';
+import { llamaSkipReason, startLlama } from './lib/llama.mjs';
 import { request, postJSON, streamSSE, mockControl, mockChatRequests, waitFor } from './lib/http.mjs';
 
 const T = { timeout: 20000 };
@@ -221,6 +222,66 @@ describe('speculative with the embedded engine', { skip: !process.env.TINY_MODEL
         : await postJSON(`${pd.url}/v1/chat/completions`, ask('strict'));
       assert.equal(r.status, 200);
       assert.equal(r.headers['x-pendulum-target'], 'gpt-4o');
+      const text = stream ? textOf(r.events) : r.json.choices[0].message.content;
+      assert.equal(text, 'mock reply to: Tell me a story');
+    });
+  }
+});
+
+// The low_confidence trigger against the real llama-server: the gateway asks it for logprobs
+// (the client did not), judges its greedy answer on the tiny random-weight model (whose tokens
+// are far from confident), and either keeps it or goes to the cloud mock.
+describe('low confidence with llama-server', { skip: llamaSkipReason() ?? false }, () => {
+  let llama, cloud, pd;
+  before(async () => {
+    llama = await startLlama();
+    cloud = await startMock({ port: 0 });
+    pd = await startPendulum({
+      upstream: { connect_ms: 2000, ttfb_ms: 30000, idle_ms: 15000, total_ms: 60000 },
+      providers: [
+        { name: 'cloud', kind: 'openai', base_url: `${cloud.url}/v1`, api_key: 'k' },
+        { name: 'home', kind: 'openai', base_url: `${llama.url}/v1`, local: true },
+      ],
+      models: [{ name: 'gpt-4o', provider: 'cloud' }, { name: 'tiny-local', provider: 'home' }],
+      extra: `routes:
+  - { name: lenient, policy: fallback, targets: [tiny-local, gpt-4o], confidence: { min_mean: -999, after_tokens: 4 } }
+  - { name: strict, policy: fallback, targets: [tiny-local, gpt-4o], confidence: { min_mean: -0.001, after_tokens: 4 } }`,
+    });
+  }, { timeout: 90000 });
+  after(async () => {
+    try {
+      if (pd) await pd.stop();
+    } finally {
+      if (llama) await llama.stop();
+      if (cloud) await cloud.close();
+    }
+  }, { timeout: 15000 });
+  beforeEach(() => cloud.reset());
+
+  const ask = (model, extra = {}) => msg(model, 'Tell me a story', { temperature: 0, max_tokens: 8, ...extra });
+
+  for (const stream of [false, true]) {
+    const kind = stream ? 'stream' : 'whole';
+    test(`llama-server confident enough (${kind}): kept, no logprobs shown, the cloud never asked`, T, async () => {
+      const r = stream ? await streamSSE(`${pd.url}/v1/chat/completions`, ask('lenient', { stream: true }))
+        : await postJSON(`${pd.url}/v1/chat/completions`, ask('lenient'));
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['x-pendulum-target'], 'tiny-local');
+      if (stream) {
+        assert.equal(r.events.at(-1).data, '[DONE]');
+        assert.ok(r.events.every((e) => !e.json?.choices?.[0]?.logprobs), 'no gate logprobs reach the client');
+      } else {
+        assert.equal(r.json.choices[0].logprobs ?? null, null);
+      }
+      assert.equal((await mockChatRequests(cloud.url)).length, 0);
+    });
+
+    test(`llama-server below the threshold (${kind}): the cloud answers`, T, async () => {
+      const r = stream ? await streamSSE(`${pd.url}/v1/chat/completions`, ask('strict', { stream: true }))
+        : await postJSON(`${pd.url}/v1/chat/completions`, ask('strict'));
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['x-pendulum-target'], 'gpt-4o');
+      assert.match(r.headers['x-pendulum-reason'], /low confidence on tiny-local \(mean logprob -[0-9.]+ < -0\.00\)/);
       const text = stream ? textOf(r.events) : r.json.choices[0].message.content;
       assert.equal(text, 'mock reply to: Tell me a story');
     });
