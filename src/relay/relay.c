@@ -140,8 +140,11 @@ static void record_call(pd_call *c, uint64_t now)
         pd_ledger_record r;
         pd_ledger_record_init(&r);
         char race_id[sizeof(c->ctx.id) + 8];
-        snprintf(race_id, sizeof(race_id), "%s-race", c->ctx.id); /* one record per attempt run */
-        r.id = c->lost_race ? race_id : c->ctx.id;
+        r.id = c->ctx.id;
+        if (c->lost_race) { /* the speculative racer the client did not get: a record of its own */
+            snprintf(race_id, sizeof(race_id), "%s-race", c->ctx.id);
+            r.id = race_id;
+        }
         r.ts_ms = (int64_t)(pd_wall_ms() - (now - c->ctx.t_start_us) / 1000);
         r.route = route;
         r.target = name;
@@ -531,12 +534,10 @@ static int on_canonical(void *ud, const pd_chat_event *ev)
     }
     if (c->vault && (ev->kind == PD_EVENT_TEXT || ev->kind == PD_EVENT_TOOL_ARGS))
         return 0; /* written by restore_event */
-    pd_chat_event plain;
-    if (ev->logprobs && c->client_logprobs != PD_TRI_TRUE) { /* asked for by a gate, not the client */
-        plain = *ev;
-        plain.logprobs = NULL;
-    }
-    if (c->dialect->encode(c->enc, ev->logprobs && c->client_logprobs != PD_TRI_TRUE ? &plain : ev, &c->out) != PD_OK) {
+    pd_chat_event plain = *ev;
+    if (c->client_logprobs != PD_TRI_TRUE)
+        plain.logprobs = NULL; /* asked for by a gate, not the client */
+    if (c->dialect->encode(c->enc, &plain, &c->out) != PD_OK) {
         break_stream(c, "upstream_untranslatable_event",
                      "the upstream's stream cannot be expressed in the client's protocol");
         return 1;

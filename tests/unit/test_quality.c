@@ -1,5 +1,5 @@
-/* test_quality.c: the verdicts of relay/quality.h on hand-made answers. */
-#include <math.h>
+/* test_quality.c: the verdicts of relay/quality.h on hand-made answers (the confidence and
+ * backoff arithmetic underneath: test_resilience.c). */
 #include <stdlib.h>
 
 #include "relay/quality.h"
@@ -36,22 +36,6 @@ static void finish(pd_quality *q, pd_chat_finish f)
     pd_chat_event_init(&ev, PD_EVENT_FINISH);
     ev.finish = f;
     pd_quality_add_event(q, &ev);
-}
-
-static void test_confidence_arithmetic(void)
-{
-    pd_confidence c;
-    pd_confidence_init(&c, 2);
-    const double v[] = {-0.5, -1.5, -0.1, -3.0};
-    for (size_t i = 0; i < 4; i++)
-        pd_confidence_add(&c, v[i]);
-    CHECK(fabs(pd_confidence_mean(&c) - (-5.1 / 4)) < 1e-12);
-    /* windows of 2: -1.0, -0.8, -1.55: the worst is the last */
-    CHECK(fabs(pd_confidence_min_window(&c) - (-1.55)) < 1e-12);
-    pd_confidence c1;
-    pd_confidence_init(&c1, 8);
-    pd_confidence_add(&c1, -2.0);
-    CHECK(fabs(pd_confidence_min_window(&c1) - (-2.0)) < 1e-12); /* fewer tokens: the mean */
 }
 
 static void test_logprob_thresholds(void)
@@ -170,32 +154,11 @@ static void test_whole_response(void)
     pd_chat_response_free(&resp);
 }
 
-static void test_backoff(void)
-{
-    pd_route_resilience r = pd_route_resilience_default();
-    r.backoff_base_ms = 100;
-    r.backoff_max_ms = 1000;
-    CHECK(pd_route_backoff_ms(&r, 0, 2500, 12345) == 2500); /* the upstream's word */
-    uint64_t top[6] = {0};
-    for (uint64_t rnd = 0; rnd < 100000; rnd += 7)
-        for (uint32_t k = 0; k < 6; k++) {
-            uint64_t w = pd_route_backoff_ms(&r, k, -1, rnd * 2654435761u);
-            if (w > top[k])
-                top[k] = w;
-        }
-    /* full jitter: uniform in [0, min(max, base * 2^k)]: never above the cap, and close to it */
-    const uint64_t cap[6] = {100, 200, 400, 800, 1000, 1000};
-    for (int k = 0; k < 6; k++)
-        CHECK(top[k] <= cap[k] && top[k] >= cap[k] * 99 / 100);
-}
-
 int main(void)
 {
-    TEST_RUN(test_confidence_arithmetic);
     TEST_RUN(test_logprob_thresholds);
     TEST_RUN(test_text_checks);
     TEST_RUN(test_json_asked);
     TEST_RUN(test_whole_response);
-    TEST_RUN(test_backoff);
     return TEST_DONE();
 }
