@@ -25,7 +25,9 @@ case "$BUILD" in /*) OUT=$BUILD ;; *) OUT=$ROOT/$BUILD ;; esac
 LIB="$OUT/release/libpendulum.a"
 make_args=(-j2 "BUILD=$BUILD")
 [ -n "${LIB_SRC:-}" ] && make_args+=("LIB_SRC=$LIB_SRC")
-make "${make_args[@]}" "$LIB" >&2
+# the target spelled as the Makefile spells it ($(BUILD)/release/...): an absolute path would
+# be another target to make, and objects made under one spelling miss the other's dependencies
+make "${make_args[@]}" "$BUILD/release/libpendulum.a" >&2
 
 mkdir -p "$OUT/bench"
 # shellcheck disable=SC2046

@@ -2104,7 +2104,8 @@ static bool fast_text(pd_anthropic_decoder *d, const char *name, size_t name_len
     size_t text_len;
     bool named_error = name && name_len == 5 && memcmp(name, "error", 5) == 0;
     if (d->full_path || d->kind != BLK_TEXT || named_error ||
-        !pd_fastev_anthropic_text(data, len, d->block, buf, sizeof buf, &text, &text_len))
+        !pd_fastev_anthropic_text(&d->memo, data, len, d->block, buf, sizeof buf, &text,
+                                  &text_len))
         return false;
     *rc = deliver_bytes(d, PD_EVENT_TEXT, text, text_len);
     return true;

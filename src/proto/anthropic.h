@@ -44,6 +44,7 @@
 #include "core/buf.h"
 #include "core/result.h"
 #include "proto/openai.h" /* pd_api_error */
+#include "proto/fastev.h"
 #include "proto/sse.h"
 
 #define PD_ANTHROPIC_VERSION "2023-06-01" /* the anthropic-version header sent upstream */
@@ -223,6 +224,7 @@ typedef struct pd_anthropic_decoder {
     pd_chat_event_cb cb;     /* during one pd_anthropic_decode call */
     void *ud;
     pd_result rc;
+    pd_fastev_memo memo; /* the last text_delta's bytes around its text (proto/fastev.h) */
 } pd_anthropic_decoder;
 
 /* max_event_bytes: cap on one SSE event (0: PD_SSE_DEFAULT_MAX_EVENT). */

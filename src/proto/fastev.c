@@ -8,7 +8,21 @@
  * jansson validates it (no overlong forms, no surrogates, nothing above U+10FFFF), integers
  * without sign, fraction or exponent, and keys compared as raw bytes (a key written with an
  * escape is a miss rather than a second spelling to get right). Duplicate keys are a miss too:
- * jansson keeps the last one, and a scanner that kept the first would disagree. */
+ * jansson keeps the last one, and a scanner that kept the first would disagree.
+ *
+ * The memo. A full scan that hits notes where the text's string token starts and ends (its
+ * quotes included) and the state at a point after it: for OpenAI right after the choices array
+ * (the top-level keys seen, id, model, created, the choice index), for Anthropic the end of the
+ * event. The memo keeps head = the bytes before the token and tail = the bytes from its end to
+ * that point. A later event that starts with head, has a '"' right after it, a string token
+ * there that take_str reads in full, and tail right after that token, is the same scan with
+ * another string: through head the scanner did the same steps (nothing in head's scan looks past
+ * the token's first byte, a '"' in both); the token sets the text and nothing else; through tail
+ * the steps are the same again, since nothing there depends on the text. The one shared resource
+ * is the arena, and a scan never puts more bytes into it than the input has (a decoded string
+ * and its NUL are never longer than its token), so with len <= cap neither scan can run out of
+ * room. The memo path therefore only needs the text decoded and, for OpenAI, the members after
+ * the choices array scanned as usual (OpenAI's obfuscation field changes every chunk). */
 #include "proto/fastev.h"
 
 #include <string.h>
@@ -21,6 +35,7 @@ typedef struct scan {
     const unsigned char *p, *end;
     char *out; /* next free byte of the arena */
     char *out_end;
+    const unsigned char *text0, *text1; /* the text's string token, quotes included, once read */
 } scan;
 
 /* 1 for the bytes a string may hold as they are: printable ASCII but the quote and backslash. */
@@ -339,6 +354,69 @@ static void scan_init(scan *s, const char *data, size_t len, char *buf, size_t c
     s->end = s->p + len;
     s->out = buf;
     s->out_end = buf + cap;
+    s->text0 = s->text1 = NULL;
+}
+
+/* The text's string token, which s->text0/1 then mark. */
+static bool take_text(scan *s, const char **text, size_t *len)
+{
+    ws(s);
+    const unsigned char *start = s->p;
+    if (s->p == s->end || *s->p != '"' || !take_str(s, text, len))
+        return false;
+    s->text0 = start;
+    s->text1 = s->p;
+    return true;
+}
+
+/* A memo's head and the opening quote at the start of the input, its tail after the string
+   token there; on a match the scan stands at the end of tail with the text decoded. */
+static bool memo_match(const pd_fastev_memo *m, scan *s, size_t len, const char **text,
+                       size_t *text_len)
+{
+    if (!m || !m->head || len > (size_t)(s->out_end - s->out) ||
+        len < (size_t)m->head + m->tail + 2u || s->p[m->head] != '"' ||
+        memcmp(s->p, m->bytes, m->head) != 0)
+        return false;
+    s->p += m->head;
+    if (!take_str(s, text, text_len) || (size_t)(s->end - s->p) < m->tail ||
+        memcmp(s->p, m->bytes + m->head, m->tail) != 0)
+        return false;
+    s->p += m->tail;
+    return true;
+}
+
+/* Keeps data's bytes around the token s->text0..text1, up to `at`, plus the strings `extra`
+   (NULL or NUL-terminated, n of them) whose offsets + 1 go to offs. False when the scan read
+   no text (the memo is left as it was: what it says stays true) or when the bytes do not fit
+   (the memo is then left empty). */
+static bool memo_keep(pd_fastev_memo *m, const scan *s, const char *data, const unsigned char *at,
+                      const char *const *extra, uint16_t *offs, size_t n)
+{
+    if (!s->text0)
+        return false;
+    size_t head = (size_t)(s->text0 - (const unsigned char *)data);
+    size_t tail = (size_t)(at - s->text1);
+    size_t used = head + tail;
+    m->head = 0;
+    if (head == 0 || used > sizeof m->bytes)
+        return false;
+    memcpy(m->bytes, data, head);
+    memcpy(m->bytes + head, s->text1, tail);
+    for (size_t i = 0; i < n; i++) {
+        offs[i] = 0;
+        if (!extra[i])
+            continue;
+        size_t k = strlen(extra[i]) + 1;
+        if (k > sizeof m->bytes - used)
+            return false;
+        memcpy(m->bytes + used, extra[i], k);
+        offs[i] = (uint16_t)(used + 1);
+        used += k;
+    }
+    m->head = (uint16_t)head;
+    m->tail = (uint16_t)tail;
+    return true;
 }
 
 /* ---- OpenAI --------------------------------------------------------------------------- */
@@ -365,7 +443,7 @@ static bool openai_delta(scan *s, pd_fastev_chunk *out)
             if (peek_null(s)) {
                 if (!take_null(s))
                     return false;
-            } else if (!take_str(s, &out->text, &out->text_len)) {
+            } else if (!take_text(s, &out->text, &out->text_len)) {
                 return false;
             }
             break;
@@ -439,8 +517,16 @@ static bool openai_member(scan *s, unsigned bit, pd_fastev_chunk *out)
     }
 }
 
-bool pd_fastev_openai_chunk(const char *data, size_t len, char *buf, size_t cap,
-                            pd_fastev_chunk *out)
+/* The scan state right after the choices array (what an OpenAI memo keeps). */
+typedef struct resume {
+    const unsigned char *at; /* NULL until the choices array was read */
+    unsigned seen;
+    const char *id, *model;
+    int64_t created;
+} resume;
+
+/* Top-level members from the next key on (more: one follows), then the end of the input. */
+static bool openai_top(scan *s, bool more, unsigned seen, pd_fastev_chunk *out, resume *r)
 {
     static const key_name names[] = {KEY("id"),
                                      KEY("object"),
@@ -451,22 +537,63 @@ bool pd_fastev_openai_chunk(const char *data, size_t len, char *buf, size_t cap,
                                      KEY("obfuscation"),
                                      KEY("usage"),
                                      KEY("choices")};
-    scan s;
-    unsigned seen = 0;
-    bool more;
-    scan_init(&s, data, len, buf, cap);
-    memset(out, 0, sizeof *out);
-    out->text = "";
-    if (!open_object(&s, &more))
-        return false;
     while (more) {
         const char *k;
         size_t n;
-        if (!take_key(&s, &k, &n) || !openai_member(&s, key_bit(k, n, names, 9, &seen), out) ||
-            !next_member(&s, &more))
+        if (!take_key(s, &k, &n))
+            return false;
+        unsigned bit = key_bit(k, n, names, 9, &seen);
+        if (!openai_member(s, bit, out))
+            return false;
+        if (bit == 256 && r)
+            *r = (resume){s->p, seen, out->id, out->model, out->created};
+        if (!next_member(s, &more))
             return false;
     }
-    return (seen & 256) && at_end(&s);
+    return (seen & 256) && at_end(s);
+}
+
+/* The memo's way: its head and tail around a new text, the state after them from the memo. */
+static bool openai_memo(const pd_fastev_memo *m, scan *s, size_t len, pd_fastev_chunk *out)
+{
+    bool more;
+    if (!memo_match(m, s, len, &out->text, &out->text_len))
+        return false;
+    out->id = m->id ? m->bytes + m->id - 1 : NULL;
+    out->model = m->model ? m->bytes + m->model - 1 : NULL;
+    out->created = m->created;
+    out->choice = m->choice;
+    return next_member(s, &more) && openai_top(s, more, m->seen, out, NULL);
+}
+
+bool pd_fastev_openai_chunk(pd_fastev_memo *memo, const char *data, size_t len, char *buf,
+                            size_t cap, pd_fastev_chunk *out)
+{
+    scan s;
+    bool more;
+    resume r = {0};
+    scan_init(&s, data, len, buf, cap);
+    memset(out, 0, sizeof *out);
+    out->text = "";
+    if (openai_memo(memo, &s, len, out))
+        return true;
+    scan_init(&s, data, len, buf, cap);
+    memset(out, 0, sizeof *out);
+    out->text = "";
+    if (!open_object(&s, &more) || !openai_top(&s, more, 0, out, memo ? &r : NULL))
+        return false;
+    if (memo && r.at) {
+        const char *strs[2] = {r.id, r.model};
+        uint16_t offs[2];
+        if (memo_keep(memo, &s, data, r.at, strs, offs, 2)) {
+            memo->id = offs[0];
+            memo->model = offs[1];
+            memo->seen = r.seen;
+            memo->created = r.created;
+            memo->choice = out->choice;
+        }
+    }
+    return true;
 }
 
 /* ---- Anthropic ------------------------------------------------------------------------ */
@@ -490,7 +617,7 @@ static bool anthropic_delta(scan *s, const char **text, size_t *text_len)
         case 1:
             ok = take_str(s, &type, &n) && n == 10 && memcmp(type, "text_delta", 10) == 0;
             break;
-        case 2: ok = take_str(s, text, text_len); break;
+        case 2: ok = take_text(s, text, text_len); break;
         default: ok = false;
         }
         if (!ok || !next_member(s, &more))
@@ -499,33 +626,48 @@ static bool anthropic_delta(scan *s, const char **text, size_t *text_len)
     return seen == 3;
 }
 
-bool pd_fastev_anthropic_text(const char *data, size_t len, int64_t block, char *buf, size_t cap,
-                              const char **text, size_t *text_len)
+static bool anthropic_full(scan *s, int64_t block, const char **text, size_t *text_len)
 {
     static const key_name names[] = {KEY("type"), KEY("index"), KEY("delta")};
-    scan s;
     unsigned seen = 0;
     bool more;
-    scan_init(&s, data, len, buf, cap);
-    if (block < 0 || !open_object(&s, &more))
+    if (!open_object(s, &more))
         return false;
     while (more) {
         const char *k, *type;
         size_t kn, n;
         uint64_t idx;
         bool ok;
-        if (!take_key(&s, &k, &kn))
+        if (!take_key(s, &k, &kn))
             return false;
         switch (key_bit(k, kn, names, 3, &seen)) {
         case 1:
-            ok = take_str(&s, &type, &n) && n == 19 && memcmp(type, "content_block_delta", 19) == 0;
+            ok = take_str(s, &type, &n) && n == 19 && memcmp(type, "content_block_delta", 19) == 0;
             break;
-        case 2: ok = take_uint(&s, &idx) && (int64_t)idx == block; break;
-        case 4: ok = anthropic_delta(&s, text, text_len); break;
+        case 2: ok = take_uint(s, &idx) && (int64_t)idx == block; break;
+        case 4: ok = anthropic_delta(s, text, text_len); break;
         default: ok = false;
         }
-        if (!ok || !next_member(&s, &more))
+        if (!ok || !next_member(s, &more))
             return false;
     }
-    return seen == 7 && at_end(&s);
+    return seen == 7 && at_end(s);
+}
+
+bool pd_fastev_anthropic_text(pd_fastev_memo *memo, const char *data, size_t len, int64_t block,
+                              char *buf, size_t cap, const char **text, size_t *text_len)
+{
+    scan s;
+    if (block < 0)
+        return false;
+    scan_init(&s, data, len, buf, cap);
+    if (memo && memo->block == block && memo_match(memo, &s, len, text, text_len) &&
+        s.p == s.end)
+        return true;
+    scan_init(&s, data, len, buf, cap);
+    if (!anthropic_full(&s, block, text, text_len))
+        return false;
+    if (memo && memo_keep(memo, &s, data, s.end, NULL, NULL, 0))
+        memo->block = block;
+    return true;
 }

@@ -11,8 +11,18 @@
  * that byte for byte). A miss costs a partial scan of the event, then the full parse.
  *
  * Strings are decoded into the caller's buffer (NUL-terminated each, so id and model can be
- * event fields); nothing points into the input after the call. Pure functions: any thread.
- * Dependencies: libc only. */
+ * event fields); nothing points into the input after the call.
+ *
+ * Within one stream the events differ in their text and little else: an OpenAI chunk repeats
+ * its id, model and fingerprint, an Anthropic delta its type and index. A memo (one per stream,
+ * kept by the decoder) remembers the bytes before and after the text of the last event that hit
+ * and the scanner's state after them; the next event that has the same bytes around a string is
+ * read by comparing them (memcmp) and decoding only the string. This stays exact because the
+ * scanner is deterministic: from the same bytes it reaches the same state, and what it reads
+ * after the text does not depend on the text (see fastev.c for the argument in full).
+ *
+ * Threading: the scanners are pure functions but for the memo they update (one per stream, one
+ * thread at a time). Dependencies: libc only. */
 #ifndef PD_PROTO_FASTEV_H
 #define PD_PROTO_FASTEV_H
 
@@ -24,7 +34,25 @@
    of a usual token fit many times over; a longer event simply takes the full path. */
 #define PD_FASTEV_BUF 2048
 
-/* What an OpenAI text chunk says; pointers into the caller's buffer. */
+/* Bytes a memo keeps: the text's surroundings and the decoded id and model. An event whose
+   surroundings do not fit is simply read in full every time. */
+#define PD_FASTEV_MEMO 512
+
+/* What the scanner remembers of the last event it read (see above). Embeddable; all zero (as
+   the decoders' init leaves it) means empty. Private fields. */
+typedef struct pd_fastev_memo {
+    uint16_t head;   /* bytes before the text's opening quote, 0 when the memo is empty */
+    uint16_t tail;   /* bytes after its closing quote up to where the state was taken */
+    uint16_t id;     /* OpenAI: offset + 1 of the decoded id in bytes, 0 for none */
+    uint16_t model;  /* OpenAI: likewise for the model */
+    uint32_t seen;   /* OpenAI: the top-level keys read at that point */
+    uint32_t choice; /* OpenAI: choices[0].index */
+    int64_t created; /* OpenAI: "created" as read at that point */
+    int64_t block;   /* Anthropic: the block index the memo was taken for */
+    char bytes[PD_FASTEV_MEMO]; /* head, tail, then the NUL-terminated id and model */
+} pd_fastev_memo;
+
+/* What an OpenAI text chunk says; pointers into the caller's buffer or the memo. */
 typedef struct pd_fastev_chunk {
     const char *id;    /* NULL when the chunk had no "id" */
     const char *model; /* NULL when the chunk had no "model" */
@@ -39,14 +67,16 @@ typedef struct pd_fastev_chunk {
     "obfuscation":s,"usage":null,"choices":[{"index":n,"delta":{"content":s|null,
     "refusal":null},"logprobs":null,"finish_reason":null}]}
    with keys in any order, each optional except choices (exactly one), its index and delta.
-   True and *out filled on a hit; false on a miss (*out undefined). */
-bool pd_fastev_openai_chunk(const char *data, size_t len, char *buf, size_t cap,
-                            pd_fastev_chunk *out);
+   True and *out filled on a hit; false on a miss (*out undefined). memo (NULL: none) is read
+   and, after a full scan that hit, replaced; *out may point into it until its next use. */
+bool pd_fastev_openai_chunk(pd_fastev_memo *memo, const char *data, size_t len, char *buf,
+                            size_t cap, pd_fastev_chunk *out);
 
 /* Scans one Anthropic event payload of the shape {"type":"content_block_delta","index":block,
    "delta":{"type":"text_delta","text":s}} (keys in any order, all required, index equal to
-   block). True with the text decoded into buf (*text, *text_len) on a hit. */
-bool pd_fastev_anthropic_text(const char *data, size_t len, int64_t block, char *buf, size_t cap,
-                              const char **text, size_t *text_len);
+   block). True with the text decoded into buf (*text, *text_len) on a hit. memo (NULL: none)
+   as for pd_fastev_openai_chunk. */
+bool pd_fastev_anthropic_text(pd_fastev_memo *memo, const char *data, size_t len, int64_t block,
+                              char *buf, size_t cap, const char **text, size_t *text_len);
 
 #endif

@@ -1838,12 +1838,12 @@ static pd_result decode_root(pd_openai_decoder *d, const json_t *root, pd_chat_e
 }
 
 /* The common text chunk without jansson (proto/fastev.h); false when it is not one. */
-static bool fast_chunk(const char *data, size_t len, pd_chat_event_cb cb, void *ud,
-                       pd_result *rc)
+static bool fast_chunk(pd_openai_decoder *d, const char *data, size_t len, pd_chat_event_cb cb,
+                       void *ud, pd_result *rc)
 {
     char buf[PD_FASTEV_BUF];
     pd_fastev_chunk c;
-    if (!pd_fastev_openai_chunk(data, len, buf, sizeof buf, &c))
+    if (!pd_fastev_openai_chunk(&d->memo, data, len, buf, sizeof buf, &c))
         return false;
     pd_chat_event ev;
     pd_chat_event_init(&ev, PD_EVENT_TEXT);
@@ -1870,7 +1870,7 @@ pd_result pd_openai_decode_chunk(pd_openai_decoder *d, const char *data, size_t 
         return PD_OK;
     }
     pd_result fast_rc;
-    if (!d->full_path && fast_chunk(data, len, cb, ud, &fast_rc))
+    if (!d->full_path && fast_chunk(d, data, len, cb, ud, &fast_rc))
         return fast_rc;
     /* a model may emit U+0000: keep the chunk (text carries its length) */
     json_t *root = json_loadb(data, len, JSON_ALLOW_NUL, NULL);

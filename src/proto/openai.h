@@ -29,6 +29,7 @@
 #include "canon/chat.h"
 #include "core/buf.h"
 #include "core/result.h"
+#include "proto/fastev.h"
 
 /* Deepest nesting of arrays/objects accepted in a request body (JSON Schemas in tools are the
    deep part); deeper bodies are rejected before jansson's recursive parser sees them. */
@@ -138,6 +139,7 @@ typedef struct pd_openai_decoder {
                        without jansson; true: always the full decoder (the tests that compare
                        the two set it) */
     pd_openai_decoder_choice choices[PD_OPENAI_DECODER_CHOICES];
+    pd_fastev_memo memo; /* the last text chunk's bytes around its text (proto/fastev.h) */
 } pd_openai_decoder;
 
 void pd_openai_decoder_init(pd_openai_decoder *d);

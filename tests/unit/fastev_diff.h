@@ -6,7 +6,11 @@
  *
  * The OpenAI encoder has a fast writer of its own for plain TEXT events; each TEXT event is
  * also encoded with one field the writer ignores changed (usage), which sends it to the full
- * writer: both chunks are compared too (diff_writer_ok). */
+ * writer: both chunks are compared too (diff_writer_ok).
+ *
+ * A decoder remembers the last text event's bytes around its text (the fastev memo), so a
+ * payload is also compared as one of a sequence through the same decoder (diff_sequence): the
+ * memo's shortcut only shows from the second event of a stream on. */
 #ifndef PD_TEST_FASTEV_DIFF_H
 #define PD_TEST_FASTEV_DIFF_H
 
@@ -123,6 +127,63 @@ static bool diff_anthropic_one(const char *data, size_t len, bool full, pd_buf *
     pd_anthropic_decoder_free(&d);
     diff_sink_free(&s);
     return s.writer_ok;
+}
+
+/* Payloads one after another through one OpenAI decoder, full path or not. */
+static bool diff_openai_seq(const char *const *data, const size_t *len, size_t n, bool full,
+                            pd_buf *out)
+{
+    diff_sink s;
+    pd_openai_decoder d;
+    diff_sink_init(&s, out);
+    pd_openai_decoder_init(&d);
+    d.full_path = full;
+    for (size_t i = 0; i < n; i++) {
+        pd_result rc = pd_openai_decode_chunk(&d, data[i], len[i], diff_on_event, &s);
+        pd_buf_printf(out, "%zu: rc=%d done=%d\n", i, (int)rc, (int)d.done);
+    }
+    diff_sink_free(&s);
+    return s.writer_ok;
+}
+
+/* Payloads one after another through one Anthropic decoder in an open text block at index 0
+   (each as a content_block_delta event: a payload with its own "type" may open or close
+   blocks), full path or not. */
+static bool diff_anthropic_seq(const char *const *data, const size_t *len, size_t n, bool full,
+                               pd_buf *out)
+{
+    static const char start[] =
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\","
+        "\"model\":\"claude-x\",\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n"
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+        "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n";
+    diff_sink s;
+    pd_anthropic_decoder d;
+    diff_sink_init(&s, out);
+    pd_anthropic_decoder_init(&d, 0);
+    d.full_path = full;
+    pd_result rc = pd_anthropic_decode(&d, start, sizeof start - 1, diff_on_event, &s);
+    for (size_t i = 0; rc == PD_OK && i < n; i++) {
+        rc = pd_anthropic_decode_event(&d, "content_block_delta", 19, data[i], len[i],
+                                       diff_on_event, &s);
+        pd_buf_printf(out, "%zu: rc=%d done=%d failed=%d\n", i, (int)rc, (int)d.done,
+                      (int)d.failed);
+    }
+    pd_anthropic_decoder_free(&d);
+    diff_sink_free(&s);
+    return s.writer_ok;
+}
+
+/* Both paths of both decoders over a sequence of payloads: true when everything agreed. */
+static bool diff_sequence(const char *const *data, const size_t *len, size_t n, pd_buf *fast,
+                          pd_buf *full)
+{
+    bool ok = diff_openai_seq(data, len, n, false, fast);
+    ok &= diff_openai_seq(data, len, n, true, full);
+    ok &= diff_anthropic_seq(data, len, n, false, fast);
+    ok &= diff_anthropic_seq(data, len, n, true, full);
+    return ok && fast->len == full->len &&
+           (!fast->len || memcmp(fast->data, full->data, fast->len) == 0);
 }
 
 /* Both paths of both decoders over one payload: true when everything agreed. */
