@@ -71,6 +71,11 @@ static pd_result reserve(pd_buf *b, size_t n)
     return PD_OK;
 }
 
+pd_result pd_buf_reserve(pd_buf *b, size_t n)
+{
+    return reserve(b, n);
+}
+
 pd_result pd_buf_append(pd_buf *b, const void *p, size_t n)
 {
     pd_result rc = reserve(b, n);

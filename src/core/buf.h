@@ -22,6 +22,9 @@ void pd_buf_init(pd_buf *b, size_t limit);
 pd_result pd_buf_append(pd_buf *b, const void *p, size_t n);
 pd_result pd_buf_append_str(pd_buf *b, const char *s);
 pd_result pd_buf_printf(pd_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Makes room for n more bytes (and the NUL) without changing len; PD_ERR_TOO_LARGE (nothing
+   changed) when len + n would pass the limit. */
+pd_result pd_buf_reserve(pd_buf *b, size_t n);
 /* Drops the first n bytes (n <= len), keeping the rest. */
 void pd_buf_consume(pd_buf *b, size_t n);
 void pd_buf_reset(pd_buf *b);

@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 /* Most pieces are a few bytes and fit the room already there: copied in place; growing the
    buffer and checking its limit is left to pd_buf_append. */
 void pd_jw_raw(pd_jw *w, const char *s, size_t n)
@@ -75,40 +79,120 @@ static const unsigned char plain[256] = {
 };
 /* clang-format on */
 
-/* Writes s escaped for the inside of a JSON string (no quotes). */
-void pd_jw_escape(pd_jw *w, const char *s, size_t n)
+/* The end of the run of plain bytes from p, sixteen at a time where SSE2 is there (every
+   x86-64): a byte ends the run when it is '"', '\\', or below 0x20 as a signed byte (control
+   bytes, and every byte of a UTF-8 sequence, which then takes the byte-wise path). */
+static const unsigned char *span_plain(const unsigned char *p, const unsigned char *end)
+{
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i low = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i stop =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+                         _mm_cmplt_epi8(x, low));
+        int mask = _mm_movemask_epi8(stop);
+        if (mask)
+            return p + __builtin_ctz((unsigned)mask);
+        p += 16;
+    }
+#endif
+    while (p < end && plain[*p])
+        p++;
+    return p;
+}
+
+/* The escape of byte c (not plain, not part of valid UTF-8) into esc; its length, 2 or 6. */
+static size_t escape_byte(unsigned char c, char esc[6])
 {
     static const char hex[] = "0123456789abcdef";
-    const unsigned char *u = (const unsigned char *)s;
-    size_t run = 0; /* start of the bytes not yet written */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = u[i];
-        if (plain[c])
-            continue;
-        size_t seq = c >= 0x80 ? utf8_seq(u + i, n - i) : 0;
-        if (seq) {
-            i += seq - 1;
-            continue;
-        }
-        pd_jw_raw(w, s + run, i - run);
-        run = i + 1;
-        char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
-        switch (c) {
-        case '"': pd_jw_raw(w, "\\\"", 2); break;
-        case '\\': pd_jw_raw(w, "\\\\", 2); break;
-        case '\n': pd_jw_raw(w, "\\n", 2); break;
-        case '\r': pd_jw_raw(w, "\\r", 2); break;
-        case '\t': pd_jw_raw(w, "\\t", 2); break;
-        case '\b': pd_jw_raw(w, "\\b", 2); break;
-        case '\f': pd_jw_raw(w, "\\f", 2); break;
-        default:
-            if (c >= 0x80)
-                pd_jw_raw(w, "\\ufffd", 6); /* an invalid UTF-8 byte */
-            else
-                pd_jw_raw(w, esc, 6);
-        }
+    char short_form = 0;
+    switch (c) {
+    case '"': short_form = '"'; break;
+    case '\\': short_form = '\\'; break;
+    case '\n': short_form = 'n'; break;
+    case '\r': short_form = 'r'; break;
+    case '\t': short_form = 't'; break;
+    case '\b': short_form = 'b'; break;
+    case '\f': short_form = 'f'; break;
+    default: break;
     }
-    pd_jw_raw(w, s + run, n - run);
+    esc[0] = '\\';
+    if (short_form) {
+        esc[1] = short_form;
+        return 2;
+    }
+    if (c >= 0x80) {
+        memcpy(esc, "\\ufffd", 6); /* an invalid UTF-8 byte */
+        return 6;
+    }
+    memcpy(esc, "\\u00", 4);
+    esc[4] = hex[c >> 4];
+    esc[5] = hex[c & 15];
+    return 6;
+}
+
+/* s (n bytes) escaped into dst, which has room for 6 * n bytes, or only counted when dst is
+   NULL; the escaped length. Plain bytes and valid UTF-8 sequences are copied as they are, in
+   runs; every other byte becomes its escape. */
+static size_t escape(char *dst, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n, *run = p;
+    size_t out = 0;
+    while ((p = span_plain(p, end)) < end) {
+        size_t seq = *p >= 0x80 ? utf8_seq(p, (size_t)(end - p)) : 0;
+        if (seq) {
+            p += seq;
+            continue;
+        }
+        if (dst)
+            memcpy(dst + out, run, (size_t)(p - run));
+        out += (size_t)(p - run);
+        char esc[6];
+        size_t k = escape_byte(*p++, esc);
+        if (dst)
+            memcpy(dst + out, esc, k);
+        out += k;
+        run = p;
+    }
+    if (dst)
+        memcpy(dst + out, run, (size_t)(end - run));
+    return out + (size_t)(end - run);
+}
+
+char *pd_jw_escape_to(char *dst, const char *s, size_t n)
+{
+    return dst + escape(dst, s, n);
+}
+
+char *pd_jw_room(pd_jw *w, size_t n)
+{
+    pd_buf *b = w->b;
+    if (w->rc || pd_buf_reserve(b, n))
+        return NULL;
+    return b->data + b->len;
+}
+
+void pd_jw_wrote(pd_jw *w, size_t k)
+{
+    w->b->len += k;
+    w->b->data[w->b->len] = '\0';
+}
+
+/* Writes s escaped for the inside of a JSON string (no quotes). A short string gets room for
+   its worst case and is escaped in place; a long one is measured first, so that the buffer
+   grows by what is written and not six times the input. */
+void pd_jw_escape(pd_jw *w, const char *s, size_t n)
+{
+    if (w->rc)
+        return;
+    char *p = n <= 1024 ? pd_jw_room(w, 6 * n) : NULL;
+    if (!p && !(p = pd_jw_room(w, escape(NULL, s, n)))) {
+        w->rc = PD_ERR_TOO_LARGE; /* the only way reserving fails */
+        return;
+    }
+    pd_jw_wrote(w, escape(p, s, n));
 }
 
 static void quote(pd_jw *w, const char *s, size_t n)

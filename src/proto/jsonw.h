@@ -56,6 +56,16 @@ void pd_jw_sep(pd_jw *w);
 /* Writes s (n bytes) escaped for the inside of a JSON string, without quotes. */
 void pd_jw_escape(pd_jw *w, const char *s, size_t n);
 
+/* For writers that put a whole piece together themselves (the stream encoders' common event):
+   pd_jw_room returns room for n more bytes at the end of the buffer, or NULL when they would
+   pass its limit or after an error (nothing changed, no error set: write the piece the usual
+   way, which finds out whether what is really written fits); after writing k <= n bytes there,
+   pd_jw_wrote(w, k). pd_jw_escape_to writes what pd_jw_escape would into dst, which has room
+   for 6 * n bytes (the most an escape takes per byte), and returns the end of it. */
+char *pd_jw_room(pd_jw *w, size_t n);
+void pd_jw_wrote(pd_jw *w, size_t k);
+char *pd_jw_escape_to(char *dst, const char *s, size_t n);
+
 /* Values (each preceded by a separator when needed). */
 void pd_jw_null(pd_jw *w);
 void pd_jw_strn(pd_jw *w, const char *s, size_t n);

@@ -1895,9 +1895,11 @@ pd_result pd_openai_decode_chunk(pd_openai_decoder *d, const char *data, size_t 
 void pd_openai_encoder_init(pd_openai_encoder *e, const char *id, const char *model,
                             int64_t created)
 {
+    static const char text_start[] = ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"";
     pd_jw w;
     pd_buf_init(&e->head, 0);
     pd_jw_begin(&w, &e->head);
+    pd_jw_raw(&w, "data: ", 6);
     pd_jw_open(&w, '{');
     pd_jw_key(&w, "id");
     pd_jw_str(&w, nz(id));
@@ -1907,6 +1909,8 @@ void pd_openai_encoder_init(pd_openai_encoder *e, const char *id, const char *mo
     pd_jw_int(&w, created);
     pd_jw_key(&w, "model");
     pd_jw_str(&w, nz(model)); /* left open: each chunk appends its choices */
+    e->head_len = e->head.len;
+    pd_jw_raw(&w, text_start, sizeof text_start - 1);
     e->id = pd_xstrdup(nz(id));
 }
 
@@ -2027,23 +2031,34 @@ static bool plain_text(const pd_chat_event *ev)
     return memcmp(&plain, ev, sizeof plain) == 0;
 }
 
-/* The chunk of a plain TEXT event in a few copies: what the full writer below produces. */
+static const char text_end[] = "\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n";
+
+/* The chunk of a plain TEXT event in a few copies: what the full writer below produces. For
+   choice 0 (nearly every stream) the encoder's head already holds everything before the text,
+   and the chunk is put together in one piece of room when the buffer has it. */
 static pd_result encode_plain_text(const pd_openai_encoder *e, const pd_chat_event *ev,
                                    pd_buf *out)
 {
     static const char choices[] = ",\"choices\":[{\"index\":";
     static const char delta[] = ",\"delta\":{\"content\":\"";
-    static const char tail[] = "\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n";
     pd_jw w;
     size_t mark = out->len;
+    char *p;
     pd_jw_begin(&w, out);
-    pd_jw_raw(&w, "data: ", 6);
-    pd_jw_raw(&w, e->head.data, e->head.len);
+    if (ev->choice == 0 && ev->text_len <= 1024 &&
+        (p = pd_jw_room(&w, e->head.len + 6 * ev->text_len + sizeof text_end - 1))) {
+        memcpy(p, e->head.data, e->head.len);
+        char *q = pd_jw_escape_to(p + e->head.len, ev->text, ev->text_len);
+        memcpy(q, text_end, sizeof text_end - 1);
+        pd_jw_wrote(&w, (size_t)(q - p) + sizeof text_end - 1);
+        return PD_OK;
+    }
+    pd_jw_raw(&w, e->head.data, e->head_len);
     pd_jw_raw(&w, choices, sizeof choices - 1);
     pd_jw_int(&w, ev->choice);
     pd_jw_raw(&w, delta, sizeof delta - 1);
     pd_jw_escape(&w, ev->text, ev->text_len);
-    pd_jw_raw(&w, tail, sizeof tail - 1);
+    pd_jw_raw(&w, text_end, sizeof text_end - 1);
     return pd_jw_end(&w, mark);
 }
 
@@ -2054,11 +2069,11 @@ pd_result pd_openai_encode_event(pd_openai_encoder *e, const pd_chat_event *ev, 
     pd_jw w;
     size_t mark = out->len;
     pd_jw_begin(&w, out);
-    pd_jw_raw(&w, "data: ", 6);
     if (ev->kind == PD_EVENT_ERROR) {
+        pd_jw_raw(&w, "data: ", 6);
         write_error_event(&w, ev);
     } else {
-        pd_jw_raw(&w, e->head.data, e->head.len);
+        pd_jw_raw(&w, e->head.data, e->head_len);
         w.comma = true;
         pd_jw_key(&w, "choices");
         pd_jw_open(&w, '[');

@@ -168,7 +168,9 @@ pd_result pd_openai_decode_chunk(pd_openai_decoder *d, const char *data, size_t 
 /* Writes canonical events as OpenAI chat.completion.chunk SSE events, with the same id,
    created and model on every chunk. One per stream; init copies what it needs. */
 typedef struct pd_openai_encoder {
-    pd_buf head; /* {"id":..,"object":"chat.completion.chunk","created":..,"model":.. */
+    pd_buf head;     /* data: {"id":..,"object":"chat.completion.chunk","created":..,"model":..
+                        then ,"choices":[{"index":0,"delta":{"content":" (a text chunk's start) */
+    size_t head_len; /* up to the model */
     char *id;
 } pd_openai_encoder;
 

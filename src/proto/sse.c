@@ -12,6 +12,10 @@
 
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 void pd_sse_init(pd_sse_parser *p, size_t max_event_bytes)
 {
     memset(p, 0, sizeof *p);
@@ -124,6 +128,15 @@ static pd_result process_line(pd_sse_parser *p, const char *s, size_t n, int sta
         return dispatch(p, cb, ud);
     if (s[0] == ':')
         return PD_OK; /* comment / keep-alive */
+    p->in_event = 1;
+    if (n >= 5 && memcmp(s, "data:", 5) == 0) { /* the usual lines, without the search */
+        size_t skip = n > 5 && s[5] == ' ' ? 6 : 5;
+        return add_data(p, s + skip, n - skip, stable);
+    }
+    if (n >= 6 && memcmp(s, "event:", 6) == 0) {
+        size_t skip = n > 6 && s[6] == ' ' ? 7 : 6;
+        return set_name(p, s + skip, n - skip, stable);
+    }
     const char *colon = memchr(s, ':', n);
     size_t flen = colon ? (size_t)(colon - s) : n;
     const char *v = colon ? colon + 1 : s + n;
@@ -132,7 +145,6 @@ static pd_result process_line(pd_sse_parser *p, const char *s, size_t n, int sta
         v++;
         vlen--;
     }
-    p->in_event = 1;
     if (field_is(s, flen, "data"))
         return add_data(p, v, vlen, stable);
     if (field_is(s, flen, "event"))
@@ -158,24 +170,32 @@ static pd_result keep_event(pd_sse_parser *p)
     return rc;
 }
 
-/* Finds the end of the line starting at s: the first CR or LF, NULL when none. *lf caches the
-   next LF (`end` when there is none, NULL before the first search) so that a long CR-only
-   stream is not rescanned once per line. */
-static const char *find_eol(const char *s, const char *end, const char **lf)
+/* Finds the end of the line starting at s: the first CR or LF, NULL when none. One pass for
+   both bytes (two memchr calls per line were a visible part of an event's cost), sixteen bytes
+   at a time where SSE2 is there (every x86-64). Each byte is looked at once per line, so a
+   long stream is scanned in linear time whatever its line ends. */
+static const char *find_eol(const char *s, const char *end)
 {
-    if (!*lf || *lf < s) {
-        const char *q = memchr(s, '\n', (size_t)(end - s));
-        *lf = q ? q : end;
+#ifdef __SSE2__
+    const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+    while (end - s >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)s);
+        int mask = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, cr), _mm_cmpeq_epi8(x, lf)));
+        if (mask)
+            return s + __builtin_ctz((unsigned)mask);
+        s += 16;
     }
-    const char *cr = memchr(s, '\r', (size_t)(*lf - s));
-    if (cr)
-        return cr;
-    return *lf < end ? *lf : NULL;
+#endif
+    for (; s < end; s++) {
+        if (*s == '\n' || *s == '\r')
+            return s;
+    }
+    return NULL;
 }
 
 static pd_result feed_lines(pd_sse_parser *p, const char *bytes, size_t len, pd_sse_cb cb, void *ud)
 {
-    const char *s = bytes, *end = bytes + len, *lf = NULL;
+    const char *s = bytes, *end = bytes + len;
     if (p->skip_lf && s < end) {
         if (*s == '\n')
             s++;
@@ -183,7 +203,7 @@ static pd_result feed_lines(pd_sse_parser *p, const char *bytes, size_t len, pd_
     }
     pd_result rc;
     while (s < end) {
-        const char *eol = find_eol(s, end, &lf);
+        const char *eol = find_eol(s, end);
         if (!eol)
             break;
         if (p->line.len) { /* finishes the line the previous feed cut */
