@@ -550,6 +550,7 @@ static bool openai_top(scan *s, bool more, unsigned seen, pd_fastev_chunk *out, 
         if (!next_member(s, &more))
             return false;
     }
+    out->null_usage = (seen & 128) != 0;
     return (seen & 256) && at_end(s);
 }
 

@@ -60,6 +60,7 @@ typedef struct pd_fastev_chunk {
     uint32_t choice;   /* choices[0].index */
     const char *text;  /* delta.content ("" when null or empty: nothing to deliver) */
     size_t text_len;
+    bool null_usage;   /* the chunk had "usage": null (a usage object is a miss) */
 } pd_fastev_chunk;
 
 /* Scans one OpenAI SSE data payload (surrounding whitespace already cut) of the shape
@@ -67,7 +68,9 @@ typedef struct pd_fastev_chunk {
     "obfuscation":s,"usage":null,"choices":[{"index":n,"delta":{"content":s|null,
     "refusal":null},"logprobs":null,"finish_reason":null}]}
    with keys in any order, each optional except choices (exactly one), its index and delta.
-   True and *out filled on a hit; false on a miss (*out undefined). memo (NULL: none) is read
+   True and *out filled on a hit; false on a miss (*out undefined). A hit also vouches that the
+   payload is a well-formed JSON object (jansson would parse it, with or without
+   JSON_ALLOW_NUL: a \u0000 is a miss) with none but those keys. memo (NULL: none) is read
    and, after a full scan that hit, replaced; *out may point into it until its next use. */
 bool pd_fastev_openai_chunk(pd_fastev_memo *memo, const char *data, size_t len, char *buf,
                             size_t cap, pd_fastev_chunk *out);

@@ -20,6 +20,7 @@
 #include "canon/chat.h"
 #include "core/buf.h"
 #include "proto/anthropic.h"
+#include "proto/fastev.h"
 #include "proto/openai.h"
 
 typedef struct diff_sink {
@@ -129,6 +130,25 @@ static bool diff_anthropic_one(const char *data, size_t len, bool full, pd_buf *
     return s.writer_ok;
 }
 
+/* What a hit of the OpenAI scanner vouches for (the pass-through relay skips its json_loadb
+   on a hit, providers/openai.c): the payload parses as a JSON object, without JSON_ALLOW_NUL,
+   with no "error" member, no usage object, "usage": null exactly when the scanner says so, and
+   a non-empty choices array. False when a hit does not hold to that. */
+static bool diff_vouches(pd_fastev_memo *memo, const char *data, size_t len)
+{
+    char buf[PD_FASTEV_BUF];
+    pd_fastev_chunk c;
+    if (!pd_fastev_openai_chunk(memo, data, len, buf, sizeof buf, &c))
+        return true;
+    json_t *doc = json_loadb(data, len, 0, NULL);
+    json_t *usage = json_object_get(doc, "usage");
+    bool ok = json_is_object(doc) && !json_object_get(doc, "error") && !json_is_object(usage) &&
+              json_is_null(usage) == c.null_usage &&
+              json_array_size(json_object_get(doc, "choices")) > 0;
+    json_decref(doc);
+    return ok;
+}
+
 /* Payloads one after another through one OpenAI decoder, full path or not. */
 static bool diff_openai_seq(const char *const *data, const size_t *len, size_t n, bool full,
                             pd_buf *out)
@@ -178,8 +198,12 @@ static bool diff_anthropic_seq(const char *const *data, const size_t *len, size_
 static bool diff_sequence(const char *const *data, const size_t *len, size_t n, pd_buf *fast,
                           pd_buf *full)
 {
+    pd_fastev_memo memo;
+    memset(&memo, 0, sizeof memo);
     bool ok = diff_openai_seq(data, len, n, false, fast);
     ok &= diff_openai_seq(data, len, n, true, full);
+    for (size_t i = 0; i < n; i++)
+        ok &= diff_vouches(&memo, data[i], len[i]);
     ok &= diff_anthropic_seq(data, len, n, false, fast);
     ok &= diff_anthropic_seq(data, len, n, true, full);
     return ok && fast->len == full->len &&
@@ -191,6 +215,7 @@ static bool diff_payload(const char *data, size_t len, pd_buf *fast, pd_buf *ful
 {
     bool ok = diff_openai_one(data, len, false, fast);
     ok &= diff_openai_one(data, len, true, full);
+    ok &= diff_vouches(NULL, data, len);
     ok &= diff_anthropic_one(data, len, false, fast);
     ok &= diff_anthropic_one(data, len, true, full);
     return ok && fast->len == full->len &&

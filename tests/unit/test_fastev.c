@@ -523,7 +523,7 @@ static void memo_hits(void)
     CHECK(c.id >= m.bytes && c.id < m.bytes + sizeof m.bytes); /* read through the memo */
     CHECK_STR(c.id, "c1");
     CHECK_STR(c.model, "gpt-4o");
-    CHECK(c.created == 17 && c.choice == 1);
+    CHECK(c.created == 17 && c.choice == 1 && !c.null_usage);
     CHECK(c.text_len == 6 && memcmp(c.text, " world", 6) == 0);
     snprintf(chunk, sizeof chunk, fmt, "c2", "!", "x");
     CHECK(pd_fastev_openai_chunk(&m, chunk, strlen(chunk), buf, sizeof buf, &c));
@@ -565,7 +565,7 @@ static void scanners_hit(void)
     CHECK(pd_fastev_openai_chunk(NULL, oai, strlen(oai), buf, sizeof buf, &c));
     CHECK_STR(c.id, "chatcmpl-1");
     CHECK_STR(c.model, "gpt-4o");
-    CHECK(c.created == 17 && c.choice == 1);
+    CHECK(c.created == 17 && c.choice == 1 && c.null_usage);
     CHECK(c.text_len == 9 && memcmp(c.text, "caf\xc3\xa9 \"x\"", 9) == 0);
     const char *lp = "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"logprobs\":{}}]}";
     CHECK(!pd_fastev_openai_chunk(NULL, lp, strlen(lp), buf, sizeof buf, &c));

@@ -73,6 +73,47 @@ static void null_usage_added_by_pendulum_is_cut_byte_exactly(void)
     pd_buf_free(&out);
 }
 
+/* Text chunks of the common shape skip json_loadb (proto/fastev.h): the same bytes go out, the
+   null usage is still cut, a malformed or NUL-carrying chunk is still an error. */
+static void text_chunks_checked_without_jansson(void)
+{
+    static const char *const fmt =
+        "{\"id\":\"chatcmpl-%d\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+        "\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%s\"},"
+        "\"logprobs\":null,\"finish_reason\":null}]%s}";
+    static const char *const texts[] = {"Hi", " there", "\\u00e9", "\\\"q\\\""};
+    pd_buf out;
+    pd_buf_init(&out, 0);
+    pd_chat_usage u;
+    pd_chat_usage_init(&u);
+    pd_result rc;
+    char chunk[512], want[600];
+    for (int i = 0; i < 16; i++) {
+        const char *usage = i % 4 == 3 ? "" : ",\"usage\":null";
+        snprintf(chunk, sizeof chunk, fmt, i / 5, texts[i % 4], usage);
+        client_req.include_usage = i % 3 == 0 ? PD_TRI_TRUE : PD_TRI_UNSET;
+        pd_buf_reset(&out);
+        CHECK(feed("", chunk, &out, &u, &rc) == PD_STEP_CONTINUE && rc == PD_OK);
+        if (client_req.include_usage == PD_TRI_TRUE || !usage[0])
+            snprintf(want, sizeof want, "data: %s\n\n", chunk);
+        else
+            snprintf(want, sizeof want, "data: %.*s}\n\n", (int)(strlen(chunk) - 14), chunk);
+        CHECK_STR(out.data, want);
+    }
+    client_req.include_usage = PD_TRI_UNSET;
+    CHECK(u.prompt_tokens == -1);
+    pd_buf_reset(&out);
+    snprintf(chunk, sizeof chunk, fmt, 0, "a\\u0000b", "");
+    feed("", chunk, &out, &u, &rc);
+    CHECK(rc == PD_ERR_INVALID); /* jansson refuses U+0000 without JSON_ALLOW_NUL */
+    snprintf(chunk, sizeof chunk, fmt, 0, "a", "");
+    chunk[strlen(chunk) - 1] = ' ';
+    feed("", chunk, &out, &u, &rc);
+    CHECK(rc == PD_ERR_INVALID);
+    CHECK(out.len == 0);
+    pd_buf_free(&out);
+}
+
 static void done_marker_ends_the_stream(void)
 {
     pd_buf out;
@@ -205,6 +246,7 @@ int main(void)
     TEST_RUN(stream_chunks_pass_through_verbatim);
     TEST_RUN(usage_chunk_is_read_and_kept_from_clients_that_did_not_ask);
     TEST_RUN(null_usage_added_by_pendulum_is_cut_byte_exactly);
+    TEST_RUN(text_chunks_checked_without_jansson);
     TEST_RUN(done_marker_ends_the_stream);
     TEST_RUN(malformed_event_is_an_error);
     TEST_RUN(error_events_are_relayed_as_errors);
