@@ -242,9 +242,8 @@ pd_result pd_sse_feed(pd_sse_parser *p, const char *bytes, size_t len, pd_sse_cb
 /* Length of the line at s (up to the first CR or LF) and of its line end (0, 1 or 2). */
 static size_t line_span(const char *s, size_t n, size_t *eol_len)
 {
-    size_t i = 0;
-    while (i < n && s[i] != '\n' && s[i] != '\r')
-        i++;
+    const char *eol = find_eol(s, s + n);
+    size_t i = eol ? (size_t)(eol - s) : n;
     *eol_len = i == n ? 0 : (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n') ? 2 : 1;
     return i;
 }
