@@ -474,8 +474,8 @@ static int on_relay(void *ud, const pd_sse_event *ev)
     relay_job *r = ud;
     pd_stream_step step;
     r->j->events++;
-    if (pd_provider_ops_of(PD_KIND_OPENAI)->pass_event(&r->req, ev, &r->j->out, &step,
-                                                       &r->usage) != PD_OK)
+    if (pd_provider_ops_of(PD_KIND_OPENAI)->pass_event(&r->req, ev, &r->j->out, &step, &r->usage) !=
+        PD_OK)
         return 1;
     if (step == PD_STEP_DONE)
         r->j->complete = 1;
@@ -494,8 +494,8 @@ static uint64_t stream_relay(void *ud)
     pd_sse_init(&sse, 0);
     pd_chat_usage_init(&r.usage);
     for (size_t i = 0; i < s->n; i++) {
-        if (pd_sse_feed(&sse, s->bytes.data + s->off[i], s->off[i + 1] - s->off[i], on_relay,
-                        &r) != PD_OK)
+        if (pd_sse_feed(&sse, s->bytes.data + s->off[i], s->off[i + 1] - s->off[i], on_relay, &r) !=
+            PD_OK)
             die("relay pass-through: feed failed");
         flush(j);
     }

@@ -153,9 +153,9 @@ void pd_chat_response_free(pd_chat_response *r)
    object), so initialised events still compare equal byte for byte. */
 void pd_chat_event_init(pd_chat_event *ev, pd_chat_event_kind kind)
 {
-    static const pd_chat_event blank = {
-        .usage = {PD_CHAT_COUNT_UNKNOWN, PD_CHAT_COUNT_UNKNOWN, PD_CHAT_COUNT_UNKNOWN,
-                  PD_CHAT_COUNT_UNKNOWN, PD_CHAT_COUNT_UNKNOWN, PD_CHAT_COUNT_UNKNOWN}};
+    static const pd_chat_event blank = {.usage = {PD_CHAT_COUNT_UNKNOWN, PD_CHAT_COUNT_UNKNOWN,
+                                                  PD_CHAT_COUNT_UNKNOWN, PD_CHAT_COUNT_UNKNOWN,
+                                                  PD_CHAT_COUNT_UNKNOWN, PD_CHAT_COUNT_UNKNOWN}};
     memcpy(ev, &blank, sizeof *ev);
     ev->kind = kind;
 }

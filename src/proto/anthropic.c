@@ -2096,16 +2096,15 @@ static pd_result dispatch(pd_anthropic_decoder *d, const char *type, const json_
 
 /* A text_delta of the open text block without jansson (proto/fastev.h); false when the event
    is not one, and then the full decoder reads it. */
-static bool fast_text(pd_anthropic_decoder *d, const char *name, size_t name_len,
-                      const char *data, size_t len, pd_result *rc)
+static bool fast_text(pd_anthropic_decoder *d, const char *name, size_t name_len, const char *data,
+                      size_t len, pd_result *rc)
 {
     char buf[PD_FASTEV_BUF];
     const char *text;
     size_t text_len;
     bool named_error = name && name_len == 5 && memcmp(name, "error", 5) == 0;
     if (d->full_path || d->kind != BLK_TEXT || named_error ||
-        !pd_fastev_anthropic_text(&d->memo, data, len, d->block, buf, sizeof buf, &text,
-                                  &text_len))
+        !pd_fastev_anthropic_text(&d->memo, data, len, d->block, buf, sizeof buf, &text, &text_len))
         return false;
     *rc = deliver_bytes(d, PD_EVENT_TEXT, text, text_len);
     return true;

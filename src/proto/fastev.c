@@ -428,7 +428,7 @@ static bool str_or_null(scan *s)
 
 static bool openai_delta(scan *s, pd_fastev_chunk *out)
 {
-    static const key_name names[] = {KEY("content"), KEY("refusal")};
+    static const key_name names[] = {KEY("content"), KEY("refusal"), KEY("role")};
     unsigned seen = 0;
     bool more;
     if (!open_object(s, &more))
@@ -438,7 +438,7 @@ static bool openai_delta(scan *s, pd_fastev_chunk *out)
         size_t n;
         if (!take_key(s, &k, &n))
             return false;
-        switch (key_bit(k, n, names, 2, &seen)) {
+        switch (key_bit(k, n, names, 3, &seen)) {
         case 1:
             if (peek_null(s)) {
                 if (!take_null(s))
@@ -449,6 +449,10 @@ static bool openai_delta(scan *s, pd_fastev_chunk *out)
             break;
         case 2:
             if (!take_null(s))
+                return false;
+            break;
+        case 4:
+            if (!take_str(s, &out->role, &out->role_len))
                 return false;
             break;
         default: return false;
@@ -480,8 +484,8 @@ static bool openai_choice(scan *s, pd_fastev_chunk *out)
             out->choice = (uint32_t)idx;
             break;
         case 2: ok = openai_delta(s, out); break;
-        case 4:
-        case 8: ok = take_null(s); break;
+        case 4: ok = take_null(s); break;
+        case 8: ok = peek_null(s) ? take_null(s) : take_str(s, &out->finish, &n); break;
         default: ok = false;
         }
         if (!ok || !next_member(s, &more))
@@ -583,7 +587,7 @@ bool pd_fastev_openai_chunk(pd_fastev_memo *memo, const char *data, size_t len, 
     out->text = "";
     if (!open_object(&s, &more) || !openai_top(&s, more, 0, out, memo ? &r : NULL))
         return false;
-    if (memo && r.at) {
+    if (memo && r.at && !out->role && !out->finish) { /* a memo keeps text chunks only */
         const char *strs[2] = {r.id, r.model};
         uint16_t offs[2];
         if (memo_keep(memo, &s, data, r.at, strs, offs, 2)) {
@@ -662,8 +666,7 @@ bool pd_fastev_anthropic_text(pd_fastev_memo *memo, const char *data, size_t len
     if (block < 0)
         return false;
     scan_init(&s, data, len, buf, cap);
-    if (memo && memo->block == block && memo_match(memo, &s, len, text, text_len) &&
-        s.p == s.end)
+    if (memo && memo->block == block && memo_match(memo, &s, len, text, text_len) && s.p == s.end)
         return true;
     scan_init(&s, data, len, buf, cap);
     if (!anthropic_full(&s, block, text, text_len))

@@ -60,13 +60,16 @@ typedef struct pd_fastev_chunk {
     uint32_t choice;   /* choices[0].index */
     const char *text;  /* delta.content ("" when null or empty: nothing to deliver) */
     size_t text_len;
-    bool null_usage;   /* the chunk had "usage": null (a usage object is a miss) */
+    const char *role; /* delta.role, NULL when absent (the first chunk of a stream has it) */
+    size_t role_len;
+    const char *finish; /* finish_reason, NULL when null or absent (the last chunk's) */
+    bool null_usage;    /* the chunk had "usage": null (a usage object is a miss) */
 } pd_fastev_chunk;
 
 /* Scans one OpenAI SSE data payload (surrounding whitespace already cut) of the shape
    {"id":s,"object":s,"created":n,"model":s,"system_fingerprint":s|null,"service_tier":s|null,
-    "obfuscation":s,"usage":null,"choices":[{"index":n,"delta":{"content":s|null,
-    "refusal":null},"logprobs":null,"finish_reason":null}]}
+    "obfuscation":s,"usage":null,"choices":[{"index":n,"delta":{"role":s,"content":s|null,
+    "refusal":null},"logprobs":null,"finish_reason":s|null}]}
    with keys in any order, each optional except choices (exactly one), its index and delta.
    True and *out filled on a hit; false on a miss (*out undefined). A hit also vouches that the
    payload is a well-formed JSON object (jansson would parse it, with or without

@@ -1363,14 +1363,19 @@ static const struct {
     {"error", PD_FINISH_ERROR},
 };
 
+static pd_chat_finish finish_named(const char *name)
+{
+    for (size_t i = 0; i < sizeof finishes / sizeof *finishes; i++)
+        if (strcmp(finishes[i].name, name) == 0)
+            return finishes[i].finish;
+    return PD_FINISH_UNKNOWN;
+}
+
 static pd_chat_finish finish_from(const json_t *v)
 {
     if (!v || json_is_null(v))
         return PD_FINISH_NONE;
-    for (size_t i = 0; json_is_string(v) && i < sizeof finishes / sizeof *finishes; i++)
-        if (strcmp(finishes[i].name, json_string_value(v)) == 0)
-            return finishes[i].finish;
-    return PD_FINISH_UNKNOWN;
+    return json_is_string(v) ? finish_named(json_string_value(v)) : PD_FINISH_UNKNOWN;
 }
 
 /* OpenAI's name for f, or NULL (written as null) when OpenAI has none. */
@@ -1837,7 +1842,9 @@ static pd_result decode_root(pd_openai_decoder *d, const json_t *root, pd_chat_e
     return rc;
 }
 
-/* The common text chunk without jansson (proto/fastev.h); false when it is not one. */
+/* The common chunk without jansson (proto/fastev.h): text, with the role on a stream's first
+   chunk, the finish reason on its last; the events and their order are decode_choice's. False
+   when it is not one. */
 static bool fast_chunk(pd_openai_decoder *d, const char *data, size_t len, pd_chat_event_cb cb,
                        void *ud, pd_result *rc)
 {
@@ -1851,9 +1858,26 @@ static bool fast_chunk(pd_openai_decoder *d, const char *data, size_t len, pd_ch
     ev.model = c.model;
     ev.created = c.created;
     ev.choice = c.choice;
-    ev.text = c.text;
-    ev.text_len = c.text_len;
-    *rc = c.text_len ? emit(&ev, cb, ud) : PD_OK;
+    *rc = PD_OK;
+    if (c.role) {
+        pd_chat_event role = ev;
+        role.kind = PD_EVENT_ROLE;
+        role.role = PD_ROLE_ASSISTANT;
+        pd_chat_role_from_name(c.role, c.role_len, &role.role);
+        *rc = emit(&role, cb, ud);
+    }
+    if (!*rc && c.text_len) {
+        ev.text = c.text;
+        ev.text_len = c.text_len;
+        *rc = emit(&ev, cb, ud);
+    }
+    if (!*rc && c.finish) {
+        ev.kind = PD_EVENT_FINISH;
+        ev.text = NULL;
+        ev.text_len = 0;
+        ev.finish = finish_named(c.finish);
+        *rc = emit(&ev, cb, ud);
+    }
     return true;
 }
 
@@ -2036,8 +2060,7 @@ static const char text_end[] = "\"},\"logprobs\":null,\"finish_reason\":null}]}\
 /* The chunk of a plain TEXT event in a few copies: what the full writer below produces. For
    choice 0 (nearly every stream) the encoder's head already holds everything before the text,
    and the chunk is put together in one piece of room when the buffer has it. */
-static pd_result encode_plain_text(const pd_openai_encoder *e, const pd_chat_event *ev,
-                                   pd_buf *out)
+static pd_result encode_plain_text(const pd_openai_encoder *e, const pd_chat_event *ev, pd_buf *out)
 {
     static const char choices[] = ",\"choices\":[{\"index\":";
     static const char delta[] = ",\"delta\":{\"content\":\"";

@@ -41,8 +41,10 @@ static void diff_dump(pd_buf *b, const pd_chat_event *ev)
                   (int)ev->role, ev->text_len);
     if (ev->text)
         pd_buf_append(b, ev->text, ev->text_len);
-    pd_buf_printf(b, " tool=%u finish=%d status=%d created=%lld", ev->tool_index, (int)ev->finish,
-                  ev->error_status, (long long)ev->created);
+    else
+        pd_buf_append_str(b, "(none)");
+    pd_buf_printf(b, " logprobs=%d tool=%u finish=%d status=%d created=%lld", ev->logprobs != NULL,
+                  ev->tool_index, (int)ev->finish, ev->error_status, (long long)ev->created);
     diff_str(b, "tool_id", ev->tool_id);
     diff_str(b, "tool_name", ev->tool_name);
     diff_str(b, "type", ev->error_type);

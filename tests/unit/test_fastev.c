@@ -478,8 +478,10 @@ static void sequences(void)
             seq_value(&v, t);
             seq_add(&q, anth_shapes[(s + t / 5) % n_anth], v.data);
         }
-        seq_add(&q, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
-                    "\"text_delta\",\"text\":%s}]", v.data); /* another tail, same length */
+        seq_add(&q,
+                "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+                "\"text_delta\",\"text\":%s}]",
+                v.data); /* another tail, same length */
         seq_add(&q, "%s", anth_blocks[s % (sizeof anth_blocks / sizeof *anth_blocks)]);
         seq_value(&v, s);
         seq_add(&q, anth_shapes[0], v.data);
