@@ -22,7 +22,9 @@
  * is the arena, and a scan never puts more bytes into it than the input has (a decoded string
  * and its NUL are never longer than its token), so with len <= cap neither scan can run out of
  * room. The memo path therefore only needs the text decoded and, for OpenAI, the members after
- * the choices array scanned as usual (OpenAI's obfuscation field changes every chunk). */
+ * the choices array: when they are byte for byte the memo's (kept as `rest`, with the state at
+ * the end), nothing more is read, the same argument again; else they are scanned as usual from
+ * the state after the array (OpenAI's obfuscation field changes on every chunk). */
 #include "proto/fastev.h"
 
 #include <string.h>
@@ -386,37 +388,42 @@ static bool memo_match(const pd_fastev_memo *m, scan *s, size_t len, const char 
     return true;
 }
 
-/* Keeps data's bytes around the token s->text0..text1, up to `at`, plus the strings `extra`
-   (NULL or NUL-terminated, n of them) whose offsets + 1 go to offs. False when the scan read
-   no text (the memo is left as it was: what it says stays true) or when the bytes do not fit
-   (the memo is then left empty). */
-static bool memo_keep(pd_fastev_memo *m, const scan *s, const char *data, const unsigned char *at,
-                      const char *const *extra, uint16_t *offs, size_t n)
+/* Appends n bytes to the memo's bytes at *used; false when they do not fit. */
+static bool memo_add(pd_fastev_memo *m, size_t *used, const void *p, size_t n)
+{
+    if (n > sizeof m->bytes - *used)
+        return false;
+    memcpy(m->bytes + *used, p, n);
+    *used += n;
+    return true;
+}
+
+/* A decoded string (NUL-terminated, or NULL) kept in the memo; its offset + 1 in *off. */
+static bool memo_str(pd_fastev_memo *m, size_t *used, const char *str, uint16_t *off)
+{
+    *off = str ? (uint16_t)(*used + 1) : 0;
+    return !str || memo_add(m, used, str, strlen(str) + 1);
+}
+
+/* Starts a memo from data's bytes around the token s->text0..text1, up to `at`; *used gets
+   how many bytes that took. False when the scan read no text (the memo is left as it was:
+   what it says stays true) or they do not fit. The memo is empty (head 0) until the caller
+   sets head and tail once everything else is in. */
+static bool memo_begin(pd_fastev_memo *m, const scan *s, const char *data, const unsigned char *at,
+                       size_t *used)
 {
     if (!s->text0)
         return false;
-    size_t head = (size_t)(s->text0 - (const unsigned char *)data);
-    size_t tail = (size_t)(at - s->text1);
-    size_t used = head + tail;
+    *used = 0;
     m->head = 0;
-    if (head == 0 || used > sizeof m->bytes)
-        return false;
-    memcpy(m->bytes, data, head);
-    memcpy(m->bytes + head, s->text1, tail);
-    for (size_t i = 0; i < n; i++) {
-        offs[i] = 0;
-        if (!extra[i])
-            continue;
-        size_t k = strlen(extra[i]) + 1;
-        if (k > sizeof m->bytes - used)
-            return false;
-        memcpy(m->bytes + used, extra[i], k);
-        offs[i] = (uint16_t)(used + 1);
-        used += k;
-    }
-    m->head = (uint16_t)head;
-    m->tail = (uint16_t)tail;
-    return true;
+    return memo_add(m, used, data, (size_t)(s->text0 - (const unsigned char *)data)) &&
+           memo_add(m, used, s->text1, (size_t)(at - s->text1));
+}
+
+static void memo_commit(pd_fastev_memo *m, const scan *s, const char *data, const unsigned char *at)
+{
+    m->head = (uint16_t)(s->text0 - (const unsigned char *)data);
+    m->tail = (uint16_t)(at - s->text1);
 }
 
 /* ---- OpenAI --------------------------------------------------------------------------- */
@@ -521,10 +528,10 @@ static bool openai_member(scan *s, unsigned bit, pd_fastev_chunk *out)
     }
 }
 
-/* The scan state right after the choices array (what an OpenAI memo keeps). */
+/* The scan state right after the choices array and at the end (what an OpenAI memo keeps). */
 typedef struct resume {
     const unsigned char *at; /* NULL until the choices array was read */
-    unsigned seen;
+    unsigned seen, end_seen;
     const char *id, *model;
     int64_t created;
 } resume;
@@ -550,25 +557,63 @@ static bool openai_top(scan *s, bool more, unsigned seen, pd_fastev_chunk *out, 
         if (!openai_member(s, bit, out))
             return false;
         if (bit == 256 && r)
-            *r = (resume){s->p, seen, out->id, out->model, out->created};
+            *r = (resume){s->p, seen, 0, out->id, out->model, out->created};
         if (!next_member(s, &more))
             return false;
     }
+    if (r)
+        r->end_seen = seen;
     out->null_usage = (seen & 128) != 0;
     return (seen & 256) && at_end(s);
 }
 
-/* The memo's way: its head and tail around a new text, the state after them from the memo. */
+static void state_out(const pd_fastev_memo *m, const pd_fastev_memo_state *st, pd_fastev_chunk *out)
+{
+    out->id = st->id ? m->bytes + st->id - 1 : NULL;
+    out->model = st->model ? m->bytes + st->model - 1 : NULL;
+    out->created = st->created;
+    out->null_usage = (st->seen & 128) != 0;
+}
+
+/* The memo's way: its head and tail around a new text; then its rest, when the chunk ends as
+   the memo's did (the state at the end from the memo), or else the members after the choices
+   array scanned from the state there. */
 static bool openai_memo(const pd_fastev_memo *m, scan *s, size_t len, pd_fastev_chunk *out)
 {
     bool more;
     if (!memo_match(m, s, len, &out->text, &out->text_len))
         return false;
-    out->id = m->id ? m->bytes + m->id - 1 : NULL;
-    out->model = m->model ? m->bytes + m->model - 1 : NULL;
-    out->created = m->created;
     out->choice = m->choice;
-    return next_member(s, &more) && openai_top(s, more, m->seen, out, NULL);
+    if (m->rest && (size_t)(s->end - s->p) == m->rest &&
+        memcmp(s->p, m->bytes + m->head + m->tail, m->rest) == 0) {
+        state_out(m, &m->end, out);
+        return true;
+    }
+    state_out(m, &m->at, out);
+    return next_member(s, &more) && openai_top(s, more, m->at.seen, out, NULL);
+}
+
+/* A memo of a full scan that hit: the state after the choices array and, when they fit, the
+   rest of the bytes and the state at the end. Text chunks only. */
+static void openai_keep(pd_fastev_memo *m, const scan *s, const char *data, const resume *r,
+                        const pd_fastev_chunk *out)
+{
+    size_t used;
+    pd_fastev_memo_state at = {0, 0, r->seen, r->created}, end = {0, 0, r->end_seen, out->created};
+    if (!r->at || out->role || out->finish || !memo_begin(m, s, data, r->at, &used))
+        return;
+    size_t rest = (size_t)(s->end - r->at);
+    m->rest = memo_add(m, &used, r->at, rest) ? (uint16_t)rest : 0;
+    if (!memo_str(m, &used, r->id, &at.id) || !memo_str(m, &used, r->model, &at.model))
+        return;
+    end.id = at.id, end.model = at.model; /* id and model usually come before the choices */
+    if ((out->id != r->id && !memo_str(m, &used, out->id, &end.id)) ||
+        (out->model != r->model && !memo_str(m, &used, out->model, &end.model)))
+        return;
+    m->at = at;
+    m->end = end;
+    m->choice = out->choice;
+    memo_commit(m, s, data, r->at);
 }
 
 bool pd_fastev_openai_chunk(pd_fastev_memo *memo, const char *data, size_t len, char *buf,
@@ -587,17 +632,8 @@ bool pd_fastev_openai_chunk(pd_fastev_memo *memo, const char *data, size_t len, 
     out->text = "";
     if (!open_object(&s, &more) || !openai_top(&s, more, 0, out, memo ? &r : NULL))
         return false;
-    if (memo && r.at && !out->role && !out->finish) { /* a memo keeps text chunks only */
-        const char *strs[2] = {r.id, r.model};
-        uint16_t offs[2];
-        if (memo_keep(memo, &s, data, r.at, strs, offs, 2)) {
-            memo->id = offs[0];
-            memo->model = offs[1];
-            memo->seen = r.seen;
-            memo->created = r.created;
-            memo->choice = out->choice;
-        }
-    }
+    if (memo)
+        openai_keep(memo, &s, data, &r, out);
     return true;
 }
 
@@ -671,7 +707,10 @@ bool pd_fastev_anthropic_text(pd_fastev_memo *memo, const char *data, size_t len
     scan_init(&s, data, len, buf, cap);
     if (!anthropic_full(&s, block, text, text_len))
         return false;
-    if (memo && memo_keep(memo, &s, data, s.end, NULL, NULL, 0))
+    size_t used;
+    if (memo && memo_begin(memo, &s, data, s.end, &used)) {
         memo->block = block;
+        memo_commit(memo, &s, data, s.end);
+    }
     return true;
 }

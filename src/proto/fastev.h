@@ -38,18 +38,25 @@
    surroundings do not fit is simply read in full every time. */
 #define PD_FASTEV_MEMO 512
 
+/* The OpenAI scanner's state at one point of a chunk (private fields). */
+typedef struct pd_fastev_memo_state {
+    uint16_t id;     /* offset + 1 of the decoded id in the memo's bytes, 0 for none */
+    uint16_t model;  /* likewise for the model */
+    uint32_t seen;   /* the top-level keys read */
+    int64_t created; /* "created" as read */
+} pd_fastev_memo_state;
+
 /* What the scanner remembers of the last event it read (see above). Embeddable; all zero (as
    the decoders' init leaves it) means empty. Private fields. */
 typedef struct pd_fastev_memo {
-    uint16_t head;   /* bytes before the text's opening quote, 0 when the memo is empty */
-    uint16_t tail;   /* bytes after its closing quote up to where the state was taken */
-    uint16_t id;     /* OpenAI: offset + 1 of the decoded id in bytes, 0 for none */
-    uint16_t model;  /* OpenAI: likewise for the model */
-    uint32_t seen;   /* OpenAI: the top-level keys read at that point */
-    uint32_t choice; /* OpenAI: choices[0].index */
-    int64_t created; /* OpenAI: "created" as read at that point */
-    int64_t block;   /* Anthropic: the block index the memo was taken for */
-    char bytes[PD_FASTEV_MEMO]; /* head, tail, then the NUL-terminated id and model */
+    uint16_t head;            /* bytes before the text's opening quote, 0 when the memo is empty */
+    uint16_t tail;            /* bytes after its closing quote up to where the state was taken */
+    uint16_t rest;            /* OpenAI: the bytes after that to the end, 0 when not kept */
+    uint32_t choice;          /* OpenAI: choices[0].index */
+    int64_t block;            /* Anthropic: the block index the memo was taken for */
+    pd_fastev_memo_state at;  /* OpenAI: the state right after the choices array */
+    pd_fastev_memo_state end; /* OpenAI: at the end of the chunk */
+    char bytes[PD_FASTEV_MEMO]; /* head, tail, rest, then NUL-terminated ids and models */
 } pd_fastev_memo;
 
 /* What an OpenAI text chunk says; pointers into the caller's buffer or the memo. */

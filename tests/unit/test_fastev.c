@@ -353,6 +353,13 @@ static const char *const oai_seq_shapes[] = {
     /* the same head, another tail of the same length */
     "{\"choices\":[{\"delta\":{\"content\":%s},\"index\":3,\"finish_reason\":null}],"
     "\"model\":\"m2\",\"id\":\"x\",\"created\":0,\"object\":\"chat.completion.chunk\"}",
+    /* the same head and tail, another rest of the same length */
+    "{\"choices\":[{\"delta\":{\"content\":%s},\"index\":3,\"finish_reason\":null}],"
+    "\"model\":\"m2\",\"id\":\"x\",\"created\":9,\"object\":\"chat.completion.chunk\"}",
+    "{\"id\":\"chatcmpl-2\",\"object\":\"chat.completion.chunk\",\"created\":1741569953,"
+    "\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_1\",\"choices\":[{\"index\":1,"
+    "\"delta\":{\"content\":%s},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null,"
+    "\"obfuscation\":\"zz\"}",
     " { \"id\" : \"a\\u0062c\" , \"choices\" : [ { \"index\" : 0 , \"delta\" : { \"content\" : %s "
     "} } ] } ",
     "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":%s,\"refusal\":null}}],"
