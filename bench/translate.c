@@ -443,22 +443,28 @@ static int on_pass(void *ud, const pd_sse_event *ev)
     return !ok || pd_sse_write(&j->out, NULL, ev->data, ev->data_len) != PD_OK;
 }
 
-static uint64_t stream_pass(void *ud)
+/* The stream's events through an SSE parser to cb, one per read, flushed after each read. */
+static void feed_events(stream_job *j, pd_sse_cb cb, void *ud, const char *what)
 {
-    stream_job *j = ud;
     const stream *s = j->in;
-    j->out_bytes = j->events = 0;
-    j->complete = 0;
-    uint64_t t0 = now_ns();
     pd_sse_parser sse;
     pd_sse_init(&sse, 0);
     for (size_t i = 0; i < s->n; i++) {
-        if (pd_sse_feed(&sse, s->bytes.data + s->off[i], s->off[i + 1] - s->off[i], on_pass,
-                        j) != PD_OK)
-            die("pass-through: feed failed");
+        if (pd_sse_feed(&sse, s->bytes.data + s->off[i], s->off[i + 1] - s->off[i], cb, ud) !=
+            PD_OK)
+            die(what);
         flush(j);
     }
     pd_sse_free(&sse);
+}
+
+static uint64_t stream_pass(void *ud)
+{
+    stream_job *j = ud;
+    j->out_bytes = j->events = 0;
+    j->complete = 0;
+    uint64_t t0 = now_ns();
+    feed_events(j, on_pass, j, "pass-through: feed failed");
     return now_ns() - t0;
 }
 
@@ -485,21 +491,12 @@ static int on_relay(void *ud, const pd_sse_event *ev)
 static uint64_t stream_relay(void *ud)
 {
     stream_job *j = ud;
-    const stream *s = j->in;
     j->out_bytes = j->events = 0;
     j->complete = 0;
     uint64_t t0 = now_ns();
     relay_job r = {.j = j};
-    pd_sse_parser sse;
-    pd_sse_init(&sse, 0);
     pd_chat_usage_init(&r.usage);
-    for (size_t i = 0; i < s->n; i++) {
-        if (pd_sse_feed(&sse, s->bytes.data + s->off[i], s->off[i + 1] - s->off[i], on_relay, &r) !=
-            PD_OK)
-            die("relay pass-through: feed failed");
-        flush(j);
-    }
-    pd_sse_free(&sse);
+    feed_events(j, on_relay, &r, "relay pass-through: feed failed");
     return now_ns() - t0;
 }
 

@@ -65,7 +65,7 @@ static const unsigned char *span(const unsigned char *p, const unsigned char *en
 /* span(p, end, plain), sixteen bytes at a time where SSE2 is there (every x86-64): a byte
    ends the run when it is '"', '\\', or below 0x20 as a signed byte (control bytes, and every
    byte of a UTF-8 sequence, which then takes the byte-wise path). */
-static const unsigned char *span_plain(const unsigned char *p, const unsigned char *end)
+const unsigned char *pd_fastev_plain_run(const unsigned char *p, const unsigned char *end)
 {
 #ifdef __SSE2__
     const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
@@ -244,7 +244,7 @@ static bool take_str(scan *s, const char **str, size_t *len)
     char *start = s->out;
     for (;;) {
         const unsigned char *run = s->p;
-        s->p = span_plain(s->p, s->end);
+        s->p = pd_fastev_plain_run(s->p, s->end);
         if (!put(s, run, (size_t)(s->p - run)) || s->p == s->end)
             return false;
         unsigned char c = *s->p;
@@ -284,7 +284,7 @@ static bool take_key(scan *s, const char **key, size_t *len)
     if (!take(s, '"'))
         return false;
     const unsigned char *k = s->p;
-    s->p = span_plain(s->p, s->end);
+    s->p = pd_fastev_plain_run(s->p, s->end);
     if (s->p == s->end || *s->p != '"')
         return false;
     *key = (const char *)k;

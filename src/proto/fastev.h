@@ -92,4 +92,9 @@ bool pd_fastev_openai_chunk(pd_fastev_memo *memo, const char *data, size_t len, 
 bool pd_fastev_anthropic_text(pd_fastev_memo *memo, const char *data, size_t len, int64_t block,
                               char *buf, size_t cap, const char **text, size_t *text_len);
 
+/* The end of the run of bytes from p (before end) that a JSON string holds as they are:
+   printable ASCII but '"' and '\\'. Sixteen bytes at a time; also what proto/jsonw's escaping
+   copies without a look. */
+const unsigned char *pd_fastev_plain_run(const unsigned char *p, const unsigned char *end);
+
 #endif

@@ -8,9 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
+#include "proto/fastev.h" /* pd_fastev_plain_run */
 
 /* Most pieces are a few bytes and fit the room already there: copied in place; growing the
    buffer and checking its limit is left to pd_buf_append. */
@@ -66,43 +64,6 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
-/* 1 for the bytes written as they are without a look at what follows (printable ASCII other
-   than the quote and the backslash). */
-/* clang-format off */
-static const unsigned char plain[256] = {
-    ['\x20'] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20..0x2f, '"' at 0x22 */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x30 */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x40 */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,              /* 0x50, '\\' at 0x5c */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x60 */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x70 */
-};
-/* clang-format on */
-
-/* The end of the run of plain bytes from p, sixteen at a time where SSE2 is there (every
-   x86-64): a byte ends the run when it is '"', '\\', or below 0x20 as a signed byte (control
-   bytes, and every byte of a UTF-8 sequence, which then takes the byte-wise path). */
-static const unsigned char *span_plain(const unsigned char *p, const unsigned char *end)
-{
-#ifdef __SSE2__
-    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-    const __m128i low = _mm_set1_epi8(0x20);
-    while (end - p >= 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-        __m128i stop =
-            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
-                         _mm_cmplt_epi8(x, low));
-        int mask = _mm_movemask_epi8(stop);
-        if (mask)
-            return p + __builtin_ctz((unsigned)mask);
-        p += 16;
-    }
-#endif
-    while (p < end && plain[*p])
-        p++;
-    return p;
-}
-
 /* The escape of byte c (not plain, not part of valid UTF-8) into esc; its length, 2 or 6. */
 static size_t escape_byte(unsigned char c, char esc[6])
 {
@@ -140,7 +101,7 @@ static size_t escape(char *dst, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + n, *run = p;
     size_t out = 0;
-    while ((p = span_plain(p, end)) < end) {
+    while ((p = pd_fastev_plain_run(p, end)) < end) {
         size_t seq = *p >= 0x80 ? utf8_seq(p, (size_t)(end - p)) : 0;
         if (seq) {
             p += seq;

@@ -26,7 +26,8 @@
  * callers are code, not input. `comma` tracks whether the next value needs a separator; pd_jw_raw
  * never touches it (callers that write raw pieces of a value call pd_jw_sep first).
  *
- * Threading: no shared state. Dependencies: jansson (pd_jw_json), core/buf. */
+ * Threading: no shared state. Dependencies: jansson (pd_jw_json), core/buf, proto/fastev (the
+ * scan for bytes that need no escape). */
 #ifndef PD_PROTO_JSONW_H
 #define PD_PROTO_JSONW_H
 
