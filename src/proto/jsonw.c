@@ -242,6 +242,12 @@ void pd_jw_json(pd_jw *w, const json_t *j)
     }
 }
 
+void pd_jw_text(pd_jw *w, const pd_chat_json *j)
+{
+    pd_jw_sep(w);
+    pd_jw_raw(w, j->text, j->len);
+}
+
 void pd_jw_begin(pd_jw *w, pd_buf *out)
 {
     w->b = out;

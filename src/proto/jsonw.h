@@ -64,6 +64,8 @@ void pd_jw_int(pd_jw *w, int64_t v);
 void pd_jw_bool(pd_jw *w, bool v);
 void pd_jw_real(pd_jw *w, double v);
 void pd_jw_json(pd_jw *w, const json_t *j); /* any jansson value, members in their order */
+/* A value already serialised (a pd_chat_json: valid JSON), copied as it is. */
+void pd_jw_text(pd_jw *w, const pd_chat_json *j);
 
 /* Structure: c is '{' or '[' (open) and '}' or ']' (close). */
 void pd_jw_open(pd_jw *w, char c);
