@@ -232,7 +232,13 @@ static const char *pathf(char *dst, size_t cap, const char *fmt, ...)
 /* "base.key", or "key" when base is empty. */
 static const char *path(char *dst, size_t cap, const char *base, const char *key)
 {
-    return pathf(dst, cap, "%s%s%s", base, base[0] ? "." : "", key);
+    return pd_jr_path_key(dst, cap, base, key);
+}
+
+/* "base<mid>i", e.g. "messages.2" (mid ".") or "messages.2.content.0" (mid ".content."). */
+static const char *path_at(char *dst, size_t cap, const char *base, const char *mid, size_t i)
+{
+    return pd_jr_path_index(dst, cap, base, mid, i, "");
 }
 
 /* Optional string member: *out stays NULL when absent/null. */
@@ -253,15 +259,14 @@ static pd_result get_str(const pd_jr_val *o, const char *base, const char *key, 
 static pd_result need_str(const pd_jr_val *o, const char *base, const char *key, bool non_empty,
                           char **out, pd_api_error *err)
 {
-    char p[PATH_MAX_LEN];
+    char p[PATH_MAX_LEN]; /* built only for an error: most fields are fine */
     const pd_jr_val *v = member(o, key);
-    path(p, sizeof p, base, key);
     if (!v)
-        return missing(err, p);
+        return missing(err, path(p, sizeof p, base, key));
     if (!pd_jr_is_string(v))
-        return bad_type(err, p, "a valid string");
+        return bad_type(err, path(p, sizeof p, base, key), "a valid string");
     if (non_empty && v->n == 0)
-        return bad(err, p, "String should have at least 1 character");
+        return bad(err, path(p, sizeof p, base, key), "String should have at least 1 character");
     *out = dup_str(v);
     return PD_OK;
 }
@@ -318,11 +323,10 @@ static pd_result need_obj(const pd_jr_val *o, const char *base, const char *key,
 {
     char p[PATH_MAX_LEN];
     const pd_jr_val *v = member(o, key);
-    path(p, sizeof p, base, key);
     if (!v)
-        return missing(err, p);
+        return missing(err, path(p, sizeof p, base, key));
     if (!pd_jr_is_object(v))
-        return bad_type(err, p, "a valid dictionary");
+        return bad_type(err, path(p, sizeof p, base, key), "a valid dictionary");
     *out = v;
     return PD_OK;
 }
@@ -524,7 +528,7 @@ static pd_result parse_tool_result_content(const pd_jr_val *c, const char *base,
     for (size_t i = 0; i < c->n; i++, b = pd_jr_next(b)) {
         char q[PATH_MAX_LEN];
         const pd_jr_val *type;
-        pathf(q, sizeof q, "%s.%zu", p, i);
+        path_at(q, sizeof q, p, ".", i);
         pd_result rc = block_type(b, q, &type, err);
         if (rc)
             return rc;
@@ -586,7 +590,7 @@ static pd_result parse_user_blocks(parse_ctx *cx, const pd_jr_val *c, const char
     for (size_t i = 0; !rc && i < c->n; i++, b = pd_jr_next(b)) {
         char q[PATH_MAX_LEN];
         const pd_jr_val *type;
-        pathf(q, sizeof q, "%s.content.%zu", base, i);
+        path_at(q, sizeof q, base, ".content.", i);
         if ((rc = block_type(b, q, &type, cx->err)))
             break;
         if (pd_jr_eq(type, "text"))
@@ -644,7 +648,7 @@ static pd_result parse_assistant_blocks(parse_ctx *cx, const pd_jr_val *c, const
     for (size_t i = 0; !rc && i < c->n; i++, b = pd_jr_next(b)) {
         char q[PATH_MAX_LEN], r[PATH_MAX_LEN];
         const pd_jr_val *type;
-        pathf(q, sizeof q, "%s.content.%zu", base, i);
+        path_at(q, sizeof q, base, ".content.", i);
         if ((rc = block_type(b, q, &type, cx->err)))
             break;
         if (pd_jr_eq(type, "text")) {
@@ -677,7 +681,7 @@ static pd_result parse_system_blocks(const pd_jr_val *c, const char *base, pd_ch
     for (size_t i = 0; i < c->n; i++, b = pd_jr_next(b)) {
         char q[PATH_MAX_LEN];
         const pd_jr_val *type;
-        pathf(q, sizeof q, "%s.%zu", base, i);
+        path_at(q, sizeof q, base, ".", i);
         pd_result rc = block_type(b, q, &type, err);
         if (!rc && !pd_jr_eq(type, "text"))
             rc = unsupported_block(err, q, type, "system prompts", "text");
@@ -693,9 +697,8 @@ static pd_result parse_role(const pd_jr_val *m, const char *base, pd_chat_role *
 {
     char p[PATH_MAX_LEN];
     const pd_jr_val *r = member(m, "role");
-    path(p, sizeof p, base, "role");
     if (!r)
-        return missing(err, p);
+        return missing(err, path(p, sizeof p, base, "role"));
     if (pd_jr_eq(r, "user"))
         *out = PD_ROLE_USER;
     else if (pd_jr_eq(r, "assistant"))
@@ -703,7 +706,8 @@ static pd_result parse_role(const pd_jr_val *m, const char *base, pd_chat_role *
     else if (pd_jr_eq(r, "system"))
         *out = PD_ROLE_SYSTEM;
     else
-        return bad(err, p, "Input should be 'user', 'assistant' or 'system'");
+        return bad(err, path(p, sizeof p, base, "role"),
+                   "Input should be 'user', 'assistant' or 'system'");
     return PD_OK;
 }
 
@@ -714,12 +718,12 @@ static pd_result parse_message(parse_ctx *cx, const pd_jr_val *m, const char *ba
 {
     char p[PATH_MAX_LEN];
     const pd_jr_val *c = member(m, "content");
-    path(p, sizeof p, base, "content");
     if (!c)
-        return missing(cx->err, p);
+        return missing(cx->err, path(p, sizeof p, base, "content"));
     if (!pd_jr_is_string(c) && !pd_jr_is_array(c))
-        return bad_type(cx->err, p, "a valid string or a list of content blocks");
-    if ((pd_jr_is_string(c) ? c->n : c->n) == 0) {
+        return bad_type(cx->err, path(p, sizeof p, base, "content"),
+                        "a valid string or a list of content blocks");
+    if (c->n == 0) { /* the string's bytes or the list's blocks */
         if (last && role == PD_ROLE_ASSISTANT)
             return PD_OK;
         return bad(cx->err, base,
@@ -734,7 +738,7 @@ static pd_result parse_message(parse_ctx *cx, const pd_jr_val *m, const char *ba
         return PD_OK;
     }
     if (role == PD_ROLE_SYSTEM)
-        return parse_system_blocks(c, p, out, cx->err);
+        return parse_system_blocks(c, path(p, sizeof p, base, "content"), out, cx->err);
     return parse_assistant_blocks(cx, c, base, out);
 }
 
@@ -768,7 +772,7 @@ static pd_result parse_messages(parse_ctx *cx, const pd_jr_val *root)
         const pd_jr_val *m = at;
         at = pd_jr_next(at);
         pd_chat_role role;
-        pathf(base, sizeof base, "messages.%zu", i);
+        path_at(base, sizeof base, "messages", ".", i);
         if (!pd_jr_is_object(m))
             return bad_type(cx->err, base, "a valid dictionary");
         pd_result rc = parse_role(m, base, &role, cx->err);
@@ -855,7 +859,7 @@ static pd_result parse_tools(const pd_jr_val *root, pd_chat_request *r, pd_api_e
     for (size_t i = 0; i < n; i++) {
         char base[PATH_MAX_LEN];
         r->n_tools = i + 1;
-        pd_result rc = parse_tool(t, pathf(base, sizeof base, "tools.%zu", i), &r->tools[i], err);
+        pd_result rc = parse_tool(t, path_at(base, sizeof base, "tools", ".", i), &r->tools[i], err);
         t = pd_jr_next(t);
         if (rc)
             return rc;
@@ -1057,11 +1061,15 @@ pd_result pd_anthropic_parse_chat_request(const char *body, size_t len, pd_chat_
 {
     memset(err, 0, sizeof *err);
     pd_chat_request_init(out);
-    if (!depth_ok(body, len, PD_ANTHROPIC_MAX_DEPTH))
-        return bad(err, NULL, "body is not valid JSON: nested deeper than %d levels",
-                   PD_ANTHROPIC_MAX_DEPTH);
+    /* Too deep is said before not JSON (the order clients have always seen): the nesting
+       of a valid body is known from the reader; an invalid one is counted as before. */
     pd_jr_doc doc;
     pd_result rc = pd_jr_parse(&doc, body, len);
+    if (rc ? !depth_ok(body, len, PD_ANTHROPIC_MAX_DEPTH) : doc.depth > PD_ANTHROPIC_MAX_DEPTH) {
+        pd_jr_free(&doc);
+        return bad(err, NULL, "body is not valid JSON: nested deeper than %d levels",
+                   PD_ANTHROPIC_MAX_DEPTH);
+    }
     if (rc)
         return not_json(body, len, err);
     const pd_jr_val *root = pd_jr_root(&doc);
@@ -1126,11 +1134,13 @@ static pd_result check_parts(const pd_chat_message *m, size_t i, pd_api_error *e
     char p[PATH_MAX_LEN];
     for (size_t j = 0; j < m->n_parts; j++) {
         const pd_chat_part *part = &m->parts[j];
-        pathf(p, sizeof p, "messages[%zu].content[%zu]", i, j);
         if (part->kind == PD_PART_AUDIO && m->role == PD_ROLE_USER)
-            return cannot(err, "unsupported_value", p, "input_audio content");
+            return cannot(err, "unsupported_value",
+                          pathf(p, sizeof p, "messages[%zu].content[%zu]", i, j),
+                          "input_audio content");
         if (part->kind == PD_PART_FILE && m->role == PD_ROLE_USER && !is_pdf_uri(part->data))
-            return cannot(err, "unsupported_value", p,
+            return cannot(err, "unsupported_value",
+                          pathf(p, sizeof p, "messages[%zu].content[%zu]", i, j),
                           "file content other than a base64 PDF (file_data data: URI)");
     }
     for (size_t j = 0; j < m->n_tool_calls; j++) {
@@ -1262,10 +1272,9 @@ static void write_tool_id(pd_jw *w, const char *id)
 static void write_tool_input(pd_jw *w, const char *args)
 {
     const char *s = nz(args);
-    size_t n = strlen(s);
-    json_t *j = json_loadb(s, n, 0, NULL);
-    if (json_is_object(j)) {
-        pd_jw_json(w, j);
+    pd_jr_doc doc;
+    if (pd_jr_parse(&doc, s, strlen(s)) == PD_OK && pd_jr_is_object(pd_jr_root(&doc))) {
+        pd_jr_write(w, pd_jr_root(&doc)); /* what json_loadb + pd_jw_json wrote (jsonr.h) */
     } else {
         while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
             s++;
@@ -1276,7 +1285,7 @@ static void write_tool_input(pd_jw *w, const char *args)
         }
         pd_jw_close(w, '}');
     }
-    json_decref(j);
+    pd_jr_free(&doc);
 }
 
 static void write_tool_use(pd_jw *w, const char *id, const char *name, const char *args)

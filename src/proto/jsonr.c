@@ -16,8 +16,10 @@ typedef struct parser {
     const unsigned char *p, *end;
     size_t text_len;
     pd_jr_doc *doc;
-    uint32_t depth; /* open containers */
-    size_t top;     /* the innermost one's node */
+    uint32_t depth;                 /* open containers */
+    size_t top;                     /* the innermost one's node */
+    const unsigned char *dirty; /* just after the last thing pd_jr_write would print otherwise
+                                   (whitespace, an escape, a real, "-0", jansson's NUL) */
 } parser;
 
 /* 1: a string byte that needs no look (printable ASCII but '"' and '\\'). */
@@ -44,9 +46,11 @@ static bool is_alpha(unsigned char c)
 
 static void skip_ws(parser *ps)
 {
-    while (ps->p < ps->end &&
-           (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '\t'))
-        ps->p++;
+    const unsigned char *p = ps->p;
+    while (p < ps->end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    if (p != ps->p)
+        ps->dirty = ps->p = p;
 }
 
 /* A new node (index into doc->v); the array grows by doubling. */
@@ -58,9 +62,10 @@ static size_t push(parser *ps, pd_jr_type type)
         d->v = pd_xrealloc(d->v, d->cap * sizeof *d->v);
     }
     pd_jr_val *v = &d->v[d->n];
-    v->type = type;
+    v->type = (uint8_t)type;
+    v->flags = 0;
     v->n = 0;
-    v->u.skip = 0;
+    v->skip = 0;
     return d->n++;
 }
 
@@ -185,6 +190,7 @@ static pd_result string_slow(parser *ps, const unsigned char *start, pd_jr_val *
         unsigned char c = *ps->p;
         if (c == '"') {
             ps->p++;
+            ps->dirty = ps->p;
             v->u.s = out;
             v->n = (uint32_t)(o - out);
             d->scratch_len += (size_t)(o - out);
@@ -217,8 +223,7 @@ static pd_result string(parser *ps, pd_jr_val *v)
 {
     const unsigned char *start = ps->p;
     for (;;) {
-        while (ps->p < ps->end && plain[*ps->p])
-            ps->p++;
+        ps->p += pd_jw_plain_len((const char *)ps->p, (size_t)(ps->end - ps->p));
         if (ps->p == ps->end)
             return PD_ERR_INVALID;
         unsigned char c = *ps->p;
@@ -245,7 +250,7 @@ static pd_result string(parser *ps, pd_jr_val *v)
 static void nul_quirk(parser *ps)
 {
     if (ps->p < ps->end && *ps->p == '\0')
-        ps->p++;
+        ps->dirty = ++ps->p;
 }
 
 static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
@@ -336,9 +341,12 @@ static pd_result number(parser *ps, pd_jr_val *v)
         }
         v->type = PD_JR_INT;
         v->u.i = neg ? (int64_t)(0 - u) : (int64_t)u;
+        if (neg && u == 0)
+            ps->dirty = p; /* "-0" is written 0 */
         return PD_OK;
     }
     v->type = PD_JR_REAL;
+    ps->dirty = p;
     if (real_fast(start, p, &v->u.d))
         return PD_OK;
     /* strtod needs a NUL-terminated copy: the text may end right after the number */
@@ -392,9 +400,11 @@ static pd_result value(parser *ps, bool *opened)
     case '{':
     case '[':
         i = push(ps, c == '{' ? PD_JR_OBJECT : PD_JR_ARRAY);
-        ps->doc->v[i].u.skip = ps->top;
+        ps->doc->v[i].skip = (uint32_t)ps->top;
+        ps->doc->v[i].u.s = (const char *)ps->p;
         ps->top = i;
-        ps->depth++;
+        if (++ps->depth > ps->doc->depth)
+            ps->doc->depth = ps->depth;
         ps->p++;
         *opened = true;
         return PD_OK;
@@ -447,8 +457,10 @@ static pd_result step(parser *ps, bool fresh, bool *opened)
         return PD_ERR_INVALID;
     if (*ps->p == (c->type == PD_JR_OBJECT ? '}' : ']')) {
         ps->p++;
-        size_t parent = c->u.skip;
-        c->u.skip = ps->doc->n - ps->top - 1;
+        size_t parent = c->skip;
+        c->skip = (uint32_t)(ps->doc->n - ps->top - 1);
+        if (ps->dirty <= (const unsigned char *)c->u.s)
+            c->flags |= PD_JR_COMPACT;
         ps->top = parent;
         ps->depth--;
         return PD_OK;
@@ -469,7 +481,10 @@ static pd_result step(parser *ps, bool fresh, bool *opened)
 pd_result pd_jr_parse(pd_jr_doc *doc, const char *text, size_t len)
 {
     memset(doc, 0, sizeof *doc);
-    parser ps = {(const unsigned char *)text, (const unsigned char *)text + len, len, doc, 0, 0};
+    if (len >= UINT32_MAX)
+        return PD_ERR_TOO_LARGE; /* node counts and lengths are 32 bits */
+    parser ps = {(const unsigned char *)text, (const unsigned char *)text + len, len, doc, 0, 0,
+                 (const unsigned char *)text};
     bool opened;
     skip_ws(&ps);
     pd_result rc = PD_ERR_INVALID; /* "'[' or '{' expected" */
@@ -504,11 +519,74 @@ const pd_jr_val *pd_jr_getn(const pd_jr_val *o, const char *key, size_t n)
         return NULL;
     const pd_jr_val *hit = NULL, *k = o + 1;
     for (uint32_t i = 0; i < o->n; i++) {
-        if (k->n == n && memcmp(k->u.s, key, n) == 0)
+        if (k->n == n && (n == 0 || (k->u.s[0] == key[0] && memcmp(k->u.s, key, n) == 0)))
             hit = k + 1; /* the last one wins, as in a jansson object */
         k = pd_jr_next(k + 1);
     }
     return hit;
+}
+
+/* True when key k is the C string s. A key holds no NUL (\\u0000 is rejected), so the loop
+   stops at s's end without knowing its length; most keys differ at the first byte. */
+static bool key_is(const pd_jr_val *k, const char *s)
+{
+    const char *t = k->u.s;
+    for (uint32_t i = 0; i < k->n; i++)
+        if (t[i] != s[i])
+            return false;
+    return s[k->n] == '\0';
+}
+
+const pd_jr_val *pd_jr_get(const pd_jr_val *o, const char *key)
+{
+    if (!pd_jr_is_object(o))
+        return NULL;
+    const pd_jr_val *hit = NULL, *k = o + 1;
+    for (uint32_t i = 0; i < o->n; i++) {
+        if (key_is(k, key))
+            hit = k + 1;
+        k = pd_jr_next(k + 1);
+    }
+    return hit;
+}
+
+/* ==== paths ============================================================================== */
+
+/* Appends s to dst (length *n, capacity cap), cut to fit. */
+static void put(char *dst, size_t cap, size_t *n, const char *s, size_t len)
+{
+    size_t room = cap - 1 - *n;
+    if (len > room)
+        len = room;
+    memcpy(dst + *n, s, len);
+    *n += len;
+}
+
+const char *pd_jr_path_key(char *dst, size_t cap, const char *base, const char *key)
+{
+    size_t n = 0;
+    put(dst, cap, &n, base, strlen(base));
+    if (base[0])
+        put(dst, cap, &n, ".", 1);
+    put(dst, cap, &n, key, strlen(key));
+    dst[n] = '\0';
+    return dst;
+}
+
+const char *pd_jr_path_index(char *dst, size_t cap, const char *base, const char *open, size_t i,
+                             const char *close)
+{
+    char num[24];
+    size_t k = sizeof num, n = 0;
+    do
+        num[--k] = (char)('0' + i % 10);
+    while (i /= 10);
+    put(dst, cap, &n, base, strlen(base));
+    put(dst, cap, &n, open, strlen(open));
+    put(dst, cap, &n, num + k, sizeof num - k);
+    put(dst, cap, &n, close, strlen(close));
+    dst[n] = '\0';
+    return dst;
 }
 
 /* ==== members with duplicates folded ====================================================== */
@@ -681,8 +759,55 @@ void pd_jr_write_key(pd_jw *w, const pd_jr_val *k)
     key_of(w, &jw_style, k);
 }
 
+/* No object in v's subtree repeats a key. Compact subtrees are small: keys are compared in
+   pairs, and a big object just says no. */
+static bool no_dup_keys(const pd_jr_val *v)
+{
+    const pd_jr_val *end = pd_jr_next(v), *keys[SMALL_OBJECT];
+    for (const pd_jr_val *o = v; o < end; o++) {
+        if (o->type != PD_JR_OBJECT)
+            continue;
+        if (o->n > SMALL_OBJECT)
+            return false;
+        const pd_jr_val *k = o + 1;
+        for (uint32_t i = 0; i < o->n; i++, k = pd_jr_next(k + 1)) {
+            keys[i] = k;
+            for (uint32_t j = 0; j < i; j++)
+                if (same_key(keys[j], k))
+                    return false;
+        }
+    }
+    return true;
+}
+
+/* The length of a compact container's text at s (from its opening bracket): strings there
+   hold no escape, so a quote always ends one. */
+static size_t compact_len(const char *s)
+{
+    int depth = 0;
+    for (size_t i = 0;; i++) {
+        if (s[i] == '"') {
+            do
+                i++;
+            while (s[i] != '"');
+        } else if (s[i] == '{' || s[i] == '[') {
+            depth++;
+        } else if ((s[i] == '}' || s[i] == ']') && --depth == 0) {
+            return i + 1;
+        }
+    }
+}
+
 char *pd_jr_dump(const pd_jr_val *v, size_t *len)
 {
+    if (v->type >= PD_JR_ARRAY && (v->flags & PD_JR_COMPACT) && no_dup_keys(v)) {
+        size_t n = compact_len(v->u.s);
+        char *t = pd_xmalloc(n + 1);
+        memcpy(t, v->u.s, n);
+        t[n] = '\0';
+        *len = n;
+        return t;
+    }
     pd_buf b;
     pd_jw w;
     pd_buf_init(&b, 0);

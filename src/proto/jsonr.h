@@ -62,14 +62,20 @@ typedef enum pd_jr_type {
     PD_JR_OBJECT
 } pd_jr_type;
 
+/* PD_JR_COMPACT: a container whose text holds no whitespace, no escape, no real, no "-0"
+   (what pd_jr_write would change but for repeated keys): pd_jr_dump copies such text. */
+#define PD_JR_COMPACT 1u
+
 typedef struct pd_jr_val {
-    uint32_t type; /* pd_jr_type */
+    uint8_t type;  /* pd_jr_type */
+    uint8_t flags; /* ARRAY, OBJECT: PD_JR_COMPACT */
     uint32_t n;    /* STRING: bytes; ARRAY: elements; OBJECT: members */
+    uint32_t skip; /* ARRAY, OBJECT: nodes in the subtree after this one */
     union {
-        const char *s; /* STRING: the n bytes (not NUL-terminated) */
+        const char *s; /* STRING: the n bytes (not NUL-terminated); ARRAY, OBJECT: the text
+                          from the opening bracket */
         int64_t i;     /* INT */
         double d;      /* REAL */
-        size_t skip;   /* ARRAY, OBJECT: nodes in the subtree after this one */
     } u;
 } pd_jr_val;
 
@@ -78,12 +84,12 @@ typedef struct pd_jr_doc {
     size_t n, cap;
     char *scratch; /* decoded strings */
     size_t scratch_len;
+    uint32_t depth; /* the deepest nesting of containers (the root is 1) */
 } pd_jr_doc;
 
 /* Parses len bytes of text into *doc (which need not be initialised). On PD_ERR_INVALID the
-   document is left empty (nothing to free, freeing is harmless). Input up to 4 GiB per string
-   and 2^32 members per container (larger is PD_ERR_TOO_LARGE; request bodies are capped far
-   below). */
+   document is left empty (nothing to free, freeing is harmless). Texts of 4 GiB or more are
+   PD_ERR_TOO_LARGE (request bodies are capped far below). */
 pd_result pd_jr_parse(pd_jr_doc *doc, const char *text, size_t len);
 void pd_jr_free(pd_jr_doc *doc);
 
@@ -97,7 +103,7 @@ static inline const pd_jr_val *pd_jr_root(const pd_jr_doc *doc)
 /* NULL-safe type tests, in the manner of jansson's json_is_*. */
 static inline bool pd_jr_is(const pd_jr_val *v, pd_jr_type t)
 {
-    return v && v->type == (uint32_t)t;
+    return v && v->type == (uint8_t)t;
 }
 static inline bool pd_jr_is_null(const pd_jr_val *v) { return pd_jr_is(v, PD_JR_NULL); }
 static inline bool pd_jr_is_string(const pd_jr_val *v) { return pd_jr_is(v, PD_JR_STRING); }
@@ -133,7 +139,7 @@ static inline const pd_jr_val *pd_jr_child(const pd_jr_val *c)
    last one) whatever follows the container. Use counts (c->n) to stop. */
 static inline const pd_jr_val *pd_jr_next(const pd_jr_val *v)
 {
-    return v + 1 + (v->type >= PD_JR_ARRAY ? v->u.skip : 0);
+    return v + 1 + (v->type >= PD_JR_ARRAY ? v->skip : 0);
 }
 
 /* True when the string v is exactly the n bytes s. */
@@ -148,12 +154,9 @@ static inline bool pd_jr_eq(const pd_jr_val *v, const char *lit)
 }
 
 /* The value of key (n bytes) in object o, the last one when the key repeats; NULL when o is
-   not an object or has no such key. */
+   not an object or has no such key. pd_jr_get takes a C string. */
 const pd_jr_val *pd_jr_getn(const pd_jr_val *o, const char *key, size_t n);
-static inline const pd_jr_val *pd_jr_get(const pd_jr_val *o, const char *key)
-{
-    return pd_jr_getn(o, key, strlen(key));
-}
+const pd_jr_val *pd_jr_get(const pd_jr_val *o, const char *key);
 
 /* ---- members as jansson holds them (duplicates folded) ---------------------------------- */
 
@@ -176,6 +179,18 @@ void pd_jr_members_begin(pd_jr_members *it, const pd_jr_val *obj);
 bool pd_jr_members_next(pd_jr_members *it);
 void pd_jr_members_end(pd_jr_members *it);
 
+/* ---- paths, for error messages ------------------------------------------------------------ */
+
+/* Request parsers name the value they reject by its path ("messages[2].content",
+   "messages.2.content") and build one per element as they descend: without printf, which was
+   a visible part of a parse. Both write into dst (cap > 0 bytes, NUL-terminated, cut to fit
+   as snprintf would) and return dst.
+   pd_jr_path_key: "base.key", or "key" when base is "".
+   pd_jr_path_index: base, open, the index in decimal, close (e.g. "[" and "]"). */
+const char *pd_jr_path_key(char *dst, size_t cap, const char *base, const char *key);
+const char *pd_jr_path_index(char *dst, size_t cap, const char *base, const char *open, size_t i,
+                             const char *close);
+
 /* ---- writing ------------------------------------------------------------------------------ */
 
 /* Writes v as pd_jw_json would write the jansson tree json_loadb makes of the same text
@@ -191,7 +206,9 @@ void pd_jr_escape_jansson(pd_jw *w, const char *s, size_t n);
 void pd_jr_write_key(pd_jw *w, const pd_jr_val *k);
 void pd_jr_write_key_jansson(pd_jw *w, const pd_jr_val *k);
 /* v written with pd_jr_write into a new malloc'ed NUL-terminated text; *len gets its length.
-   Never NULL (allocation failure aborts, house rule). */
+   A PD_JR_COMPACT container without repeated keys is copied from the input instead (the same
+   bytes, for a fraction of the cost: tool schemas are written so by most clients). Never NULL
+   (allocation failure aborts, house rule). */
 char *pd_jr_dump(const pd_jr_val *v, size_t *len);
 
 #endif

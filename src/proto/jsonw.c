@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* Most pieces are a few bytes and fit the room already there: copied in place; growing the
    buffer and checking its limit is left to pd_buf_append. */
@@ -75,6 +78,40 @@ static const unsigned char plain[256] = {
 };
 /* clang-format on */
 
+size_t pd_jw_plain_len(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+#ifdef __SSE2__
+    /* a signed compare with 0x20 catches the control bytes and every byte >= 0x80 at once */
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                  space = _mm_set1_epi8(0x20);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(u + i));
+        __m128i stop = _mm_or_si128(_mm_cmplt_epi8(v, space),
+                                    _mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                                 _mm_cmpeq_epi8(v, bslash)));
+        int mask = _mm_movemask_epi8(stop);
+        if (mask)
+            return i + (size_t)__builtin_ctz((unsigned)mask);
+    }
+#else
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, u + i, 8);
+        uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+        /* a high bit for a byte < 0x20, == '"', == '\\' or >= 0x80 (the "haszero" tricks;
+           exact about whether there is one, the byte loop below finds it) */
+        if ((((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b) | x) & highs)
+            break;
+    }
+#endif
+    while (i < n && plain[u[i]])
+        i++;
+    return i;
+}
+
 /* Writes s escaped for the inside of a JSON string (no quotes). */
 void pd_jw_escape(pd_jw *w, const char *s, size_t n)
 {
@@ -82,9 +119,10 @@ void pd_jw_escape(pd_jw *w, const char *s, size_t n)
     const unsigned char *u = (const unsigned char *)s;
     size_t run = 0; /* start of the bytes not yet written */
     for (size_t i = 0; i < n; i++) {
+        i += pd_jw_plain_len(s + i, n - i);
+        if (i == n)
+            break;
         unsigned char c = u[i];
-        if (plain[c])
-            continue;
         size_t seq = c >= 0x80 ? utf8_seq(u + i, n - i) : 0;
         if (seq) {
             i += seq - 1;

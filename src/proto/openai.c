@@ -313,24 +313,19 @@ static pd_result missing(pd_api_error *err, const char *param)
                param);
 }
 
-/* Formats a parameter path such as "messages[2].content[0]" into dst, cut to fit (the error's
-   param keeps 63 bytes anyway). vsnprintf, not snprintf: truncation is intended here. */
-static void pathf(char *dst, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void pathf(char *dst, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(dst, cap, fmt, ap);
-    va_end(ap);
-}
+/* Parameter paths such as "messages[2].content[0]", cut to fit (the error's param keeps 63
+   bytes anyway). Built without printf (proto/jsonr.h says why). */
 
 /* Builds "base.key" (or "key" when base is empty) into dst. */
 static const char *path(char *dst, size_t cap, const char *base, const char *key)
 {
-    pathf(dst, cap, "%s%s%s", base, base[0] ? "." : "", key);
-    return dst;
+    return pd_jr_path_key(dst, cap, base, key);
+}
+
+/* Builds "base[i]" into dst. */
+static const char *path_at(char *dst, size_t cap, const char *base, size_t i)
+{
+    return pd_jr_path_index(dst, cap, base, "[", i, "]");
 }
 
 /* Optional string member: *out stays NULL when absent/null. */
@@ -566,19 +561,21 @@ static pd_result parse_content(const pd_jr_val *m, const char *base, pd_chat_mes
                                pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    path(p, sizeof p, base, "content");
     const pd_jr_val *c = pd_jr_get(m, "content");
     bool assistant = out->role == PD_ROLE_ASSISTANT;
-    if (!c) {
-        return assistant ? PD_OK : missing(err, p);
-    } else if (pd_jr_is_null(c) && assistant) {
-        out->form = PD_CONTENT_NULL;
-    } else if (pd_jr_is_string(c)) {
+    if (pd_jr_is_string(c)) { /* the common case first: no path to build */
         out->form = PD_CONTENT_STRING;
         out->parts = pd_xcalloc(1, sizeof *out->parts);
         out->n_parts = 1;
         out->parts[0].kind = PD_PART_TEXT;
         out->parts[0].text = dup_str(c);
+        return PD_OK;
+    }
+    path(p, sizeof p, base, "content");
+    if (!c) {
+        return assistant ? PD_OK : missing(err, p);
+    } else if (pd_jr_is_null(c) && assistant) {
+        out->form = PD_CONTENT_NULL;
     } else if (pd_jr_is_array(c)) {
         size_t n = c->n;
         if (n == 0)
@@ -592,7 +589,7 @@ static pd_result parse_content(const pd_jr_val *m, const char *base, pd_chat_mes
         const pd_jr_val *e = pd_jr_child(c);
         for (size_t i = 0; i < n; i++, e = pd_jr_next(e)) {
             char q[PATH_MAX_LEN];
-            pathf(q, sizeof q, "%s[%zu]", p, i);
+            path_at(q, sizeof q, p, i);
             pd_result rc = parse_part(e, out->role, q, &out->parts[i], err);
             if (rc)
                 return rc;
@@ -662,7 +659,7 @@ static pd_result parse_assistant_extras(const pd_jr_val *m, const char *base, pd
     const pd_jr_val *e = pd_jr_child(tcs);
     for (size_t i = 0; i < n; i++, e = pd_jr_next(e)) {
         char q[PATH_MAX_LEN];
-        pathf(q, sizeof q, "%s[%zu]", p, i);
+        path_at(q, sizeof q, p, i);
         if ((rc = parse_tool_call(e, q, &out->tool_calls[i], err)))
             return rc;
     }
@@ -672,24 +669,24 @@ static pd_result parse_assistant_extras(const pd_jr_val *m, const char *base, pd
 static pd_result parse_role(const pd_jr_val *m, const char *base, pd_chat_role *out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    path(p, sizeof p, base, "role");
     const pd_jr_val *r = member(m, "role");
+    if (r && pd_jr_is_string(r) && pd_chat_role_from_name(r->u.s, r->n, out))
+        return PD_OK;
+    path(p, sizeof p, base, "role"); /* only for an error */
     if (!r)
         return missing(err, p);
     if (!pd_jr_is_string(r))
         return bad_type(err, p, "a string", r);
-    if (!pd_chat_role_from_name(r->u.s, r->n, out))
-        return bad(err, "invalid_value", p,
-                   "Invalid value for '%s': '%.*s'. Supported values are: 'system', "
-                   "'developer', 'user', 'assistant' and 'tool'.",
-                   p, cut40(r), r->u.s);
-    return PD_OK;
+    return bad(err, "invalid_value", p,
+               "Invalid value for '%s': '%.*s'. Supported values are: 'system', 'developer', "
+               "'user', 'assistant' and 'tool'.",
+               p, cut40(r), r->u.s);
 }
 
 static pd_result parse_message(const pd_jr_val *m, size_t idx, pd_chat_message *out, pd_api_error *err)
 {
     char base[PATH_MAX_LEN];
-    pathf(base, sizeof base, "messages[%zu]", idx);
+    path_at(base, sizeof base, "messages", idx);
     if (!pd_jr_is_object(m))
         return bad_type(err, base, "an object", m);
     pd_result rc = parse_role(m, base, &out->role, err);
@@ -780,7 +777,7 @@ static pd_result parse_tools(const pd_jr_val *root, pd_chat_request *r, pd_api_e
     const pd_jr_val *t = pd_jr_child(tools);
     for (size_t i = 0; i < n; i++, t = pd_jr_next(t)) {
         char base[PATH_MAX_LEN];
-        pathf(base, sizeof base, "tools[%zu]", i);
+        path_at(base, sizeof base, "tools", i);
         pd_result rc = parse_tool(t, base, &r->tools[i], err);
         if (rc)
             return rc;
@@ -836,7 +833,7 @@ static pd_result parse_allowed_tools(const pd_jr_val *choice, pd_chat_tool_choic
     for (size_t i = 0; i < n; i++, t = pd_jr_next(t)) {
         char base[PATH_MAX_LEN];
         pd_chat_tool_kind kind;
-        pathf(base, sizeof base, "tool_choice.allowed_tools.tools[%zu]", i);
+        path_at(base, sizeof base, "tool_choice.allowed_tools.tools", i);
         pd_result rc = named_tool(t, base, &kind, &out->allowed[i], err);
         if (rc)
             return rc;
@@ -946,7 +943,7 @@ static pd_result parse_stop(const pd_jr_val *root, pd_chat_sampling *s, pd_api_e
     for (size_t i = 0; i < n; i++, v = pd_jr_next(v)) {
         if (!pd_jr_is_string(v)) {
             char p[PATH_MAX_LEN];
-            pathf(p, sizeof p, "stop[%zu]", i);
+            path_at(p, sizeof p, "stop", i);
             return bad_type(err, p, "a string", v);
         }
         s->stop[i] = dup_str(v);
@@ -1074,11 +1071,15 @@ pd_result pd_openai_parse_chat_request(const char *body, size_t len, pd_chat_req
 {
     memset(err, 0, sizeof *err);
     pd_chat_request_init(out);
-    if (!depth_ok(body, len, PD_OPENAI_MAX_DEPTH))
-        return bad(err, NULL, NULL, "body is not valid JSON: nested deeper than %d levels",
-                   PD_OPENAI_MAX_DEPTH);
+    /* Too deep is said before not JSON (the order clients have always seen): the nesting
+       of a valid body is known from the reader; an invalid one is counted as before. */
     pd_jr_doc doc;
     pd_result rc = pd_jr_parse(&doc, body, len);
+    if (rc ? !depth_ok(body, len, PD_OPENAI_MAX_DEPTH) : doc.depth > PD_OPENAI_MAX_DEPTH) {
+        pd_jr_free(&doc);
+        return bad(err, NULL, NULL, "body is not valid JSON: nested deeper than %d levels",
+                   PD_OPENAI_MAX_DEPTH);
+    }
     if (rc)
         return not_json(body, len, err);
     const pd_jr_val *root = pd_jr_root(&doc);

@@ -8,7 +8,9 @@
  *     the same members, every jansson key found by pd_jr_getn, and the folded member walk
  *     (pd_jr_members) in jansson's order;
  *   - pd_jr_write gives the bytes pd_jw_json gives on the jansson tree, and
- *     pd_jr_write_jansson the bytes of json_dumps(tree, JSON_COMPACT). */
+ *     pd_jr_write_jansson the bytes of json_dumps(tree, JSON_COMPACT);
+ *   - pd_jr_dump of every container (its copy of compact text included) gives the bytes
+ *     pd_jr_write gives. */
 #ifndef PD_TEST_JSONR_DIFF_H
 #define PD_TEST_JSONR_DIFF_H
 
@@ -96,6 +98,28 @@ static bool jsonr_same_output(const pd_jr_val *r, const json_t *j)
     return ok;
 }
 
+/* pd_jr_dump against pd_jr_write for every container of the document (small ones). */
+static bool jsonr_same_dumps(const pd_jr_doc *doc)
+{
+    bool ok = true;
+    for (size_t i = 0; ok && i < doc->n && doc->n < 4096; i++) {
+        const pd_jr_val *v = &doc->v[i];
+        if (v->type < PD_JR_ARRAY)
+            continue;
+        pd_buf b;
+        pd_jw w;
+        size_t len;
+        pd_buf_init(&b, 0);
+        pd_jw_begin(&w, &b);
+        pd_jr_write(&w, v);
+        char *d = pd_jr_dump(v, &len);
+        ok = jsonr_same_bytes(&b, d, len) && d[len] == '\0';
+        free(d);
+        pd_buf_free(&b);
+    }
+    return ok;
+}
+
 static bool jsonr_agrees(const char *text, size_t len)
 {
     pd_jr_doc doc;
@@ -103,7 +127,8 @@ static bool jsonr_agrees(const char *text, size_t len)
     pd_result rc = pd_jr_parse(&doc, text, len);
     bool ok = (rc == PD_OK) == (j != NULL);
     if (ok && j)
-        ok = jsonr_same(pd_jr_root(&doc), j) && jsonr_same_output(pd_jr_root(&doc), j);
+        ok = jsonr_same(pd_jr_root(&doc), j) && jsonr_same_output(pd_jr_root(&doc), j) &&
+             jsonr_same_dumps(&doc);
     json_decref(j);
     pd_jr_free(&doc);
     return ok;

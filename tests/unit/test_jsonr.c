@@ -189,6 +189,34 @@ static void duplicates(void)
     pd_buf_free(&big);
 }
 
+/* Compact containers are copied by pd_jr_dump; anything else is written again. */
+static void dumps(void)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"{\"type\":\"object\",\"required\":[\"a\"],\"n\":-5}", NULL}, /* copied */
+        {"{\"a\": 1}", "{\"a\":1}"},
+        {"{\"a\":1,\"a\":2}", "{\"a\":2}"},
+        {"{\"a\":[{\"b\":1,\"b\":2}]}", "{\"a\":[{\"b\":2}]}"},
+        {"{\"a\":\"\\u0041\"}", "{\"a\":\"A\"}"},
+        {"{\"a\":0.50}", "{\"a\":0.5}"},
+        {"{\"a\":-0}", "{\"a\":0}"},
+        {"[\"{[\",\"]}\",{}]", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        pd_jr_doc d;
+        size_t len;
+        CHECK(pd_jr_parse(&d, cases[i].in, strlen(cases[i].in)) == PD_OK);
+        char *t = pd_jr_dump(pd_jr_root(&d), &len);
+        CHECK_STR(t, cases[i].out ? cases[i].out : cases[i].in);
+        CHECK(len == strlen(t));
+        free(t);
+        pd_jr_free(&d);
+        CHECK(jsonr_agrees(cases[i].in, strlen(cases[i].in)));
+    }
+}
+
 static void writers(void)
 {
     const char *s = "{\"r\":0.7,\"i\":-5,\"e\":1e300,\"t\":\"\\u001f\\\"\\\\/\\u007f\",\"a\":[1.0,2.5e-8]}";
@@ -236,6 +264,7 @@ int main(void)
     TEST_RUN(nul_quirk);
     TEST_RUN(duplicates);
     TEST_RUN(writers);
+    TEST_RUN(dumps);
     TEST_RUN(corpus);
     return TEST_DONE();
 }
