@@ -156,6 +156,38 @@ static void quote(pd_jw *w, const char *s, size_t n)
     pd_jw_raw(w, "\"", 1);
 }
 
+/* Where k more bytes (and the NUL) can be written at once, or NULL: then the caller takes the
+   piece-by-piece path, which grows the buffer or fails at its limit (the same outcome). Most
+   of a request is short strings and keys: one copy each instead of four calls. */
+static char *room(pd_jw *w, size_t k)
+{
+    pd_buf *b = w->b;
+    if (w->rc || k >= b->cap - b->len || (b->limit && k > b->limit - b->len))
+        return NULL;
+    return b->data + b->len;
+}
+
+/* [","] '"' s '"' [":"] in one go when s needs no escaping and fits; false otherwise. */
+static bool quote_fast(pd_jw *w, const char *s, size_t n, bool key)
+{
+    char *d = room(w, n + 4);
+    if (!d || pd_jw_plain_len(s, n) != n)
+        return false;
+    char *start = d;
+    if (w->comma)
+        *d++ = ',';
+    *d++ = '"';
+    memcpy(d, s, n);
+    d += n;
+    *d++ = '"';
+    if (key)
+        *d++ = ':';
+    *d = '\0';
+    w->b->len += (size_t)(d - start);
+    w->comma = !key;
+    return true;
+}
+
 void pd_jw_null(pd_jw *w)
 {
     pd_jw_sep(w);
@@ -164,6 +196,8 @@ void pd_jw_null(pd_jw *w)
 
 void pd_jw_strn(pd_jw *w, const char *s, size_t n)
 {
+    if (quote_fast(w, s, n, false))
+        return;
     pd_jw_sep(w);
     quote(w, s, n);
 }
@@ -179,8 +213,11 @@ void pd_jw_str(pd_jw *w, const char *s)
 
 void pd_jw_key(pd_jw *w, const char *k)
 {
+    size_t n = strlen(k);
+    if (quote_fast(w, k, n, true))
+        return;
     pd_jw_sep(w);
-    quote(w, k, strlen(k));
+    quote(w, k, n);
     pd_jw_raw(w, ":", 1);
     w->comma = false;
 }
@@ -220,6 +257,44 @@ void pd_jw_bool(pd_jw *w, bool v)
     pd_jw_raw(w, v ? "true" : "false", v ? 4 : 5);
 }
 
+/* What %.15g prints for the usual sampling values (0.7, 1.0, 0.95, 1024.5), without printf
+   and strtod: when some m / 10^k (k <= 8, m < 10^15) is exactly v, as one correctly rounded
+   division tells, that decimal reads back as v and is the 15-digit rounding of v (two
+   decimals of 15 digits cannot both be within half an ulp of it), so %.15g prints it: fixed
+   notation for 1e-4 <= |v| < 1e15, trailing zeros dropped. False otherwise (or for 0). */
+static bool real_short(double v, char *out, size_t *len)
+{
+    static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e6))
+        return false;
+    for (int k = 0; k <= 8; k++) {
+        double m = nearbyint(a * p10[k]);
+        if (m / p10[k] != a)
+            continue;
+        char digits[24];
+        size_t n = 0, o = 0;
+        uint64_t u = (uint64_t)m;
+        do
+            digits[n++] = (char)('0' + u % 10);
+        while (u /= 10);
+        while (n <= (size_t)k) /* a leading zero before the point: 0.05 */
+            digits[n++] = '0';
+        if (v < 0)
+            out[o++] = '-';
+        while (n > (size_t)k)
+            out[o++] = digits[--n];
+        out[o++] = '.';
+        if (k == 0)
+            out[o++] = '0'; /* "1" would read back as an integer */
+        while (n)
+            out[o++] = digits[--n];
+        *len = o;
+        return true;
+    }
+    return false;
+}
+
 /* The shortest of %.15g..%.17g that reads back as the same double, always with a '.' or an
    exponent so that it reads back as a real. JSON has no NaN/Infinity: those become null. */
 void pd_jw_real(pd_jw *w, double v)
@@ -229,6 +304,12 @@ void pd_jw_real(pd_jw *w, double v)
         return;
     }
     char tmp[40];
+    size_t len;
+    if (real_short(v, tmp, &len)) {
+        pd_jw_sep(w);
+        pd_jw_raw(w, tmp, len);
+        return;
+    }
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(tmp, sizeof tmp - 2, "%.*g", prec, v);
         if (strtod(tmp, NULL) == v)

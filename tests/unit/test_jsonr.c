@@ -238,6 +238,59 @@ static void writers(void)
     CHECK(jsonr_agrees(s, strlen(s)));
 }
 
+/* pd_jw_real's printf-free path for short decimals against the plain rule it must match: the
+   shortest of %.15g..%.17g that reads back, with ".0" when it would read as an integer. */
+static void reference_real(double v, char *out, size_t cap)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(out, cap - 2, "%.*g", prec, v);
+        if (strtod(out, NULL) == v)
+            break;
+    }
+    if (!strpbrk(out, ".eE"))
+        strcat(out, ".0");
+}
+
+static void check_real(double v)
+{
+    char want[64];
+    pd_buf b;
+    pd_jw w;
+    pd_buf_init(&b, 0);
+    pd_jw_begin(&w, &b);
+    pd_jw_real(&w, v);
+    reference_real(v, want, sizeof want);
+    if (strcmp(b.data, want) != 0)
+        fprintf(stderr, "  real %.17g: %s, want %s\n", v, b.data, want);
+    CHECK(strcmp(b.data, want) == 0);
+    pd_buf_free(&b);
+}
+
+static void reals(void)
+{
+    static const double fixed[] = {0.7, 1.0, 2.0, 0.95, 1024.5, 0.1, 0.2, 0.3, 1e-4, 9.999e-5,
+                                   0.00011, 999999.99999999, 1e6, 123456.789, -0.7, -2.0,
+                                   0.0, -0.0, 5e-324, 1.7976931348623157e308, 0.30000000000000004,
+                                   1.0 / 3, 2.0 / 3, 1e15, 1e21, 123456789.125};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        check_real(fixed[i]);
+    uint64_t x = 88172645463325252u; /* xorshift: decimals of few digits, and any double */
+    for (int i = 0; i < 100000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double dec = (double)(int64_t)(x % 20000000) / (double)(1 + (x >> 40) % 100000000);
+        check_real(dec);
+        check_real((double)(x % 100000000) / 1e3);
+        double any;
+        memcpy(&any, &x, sizeof any);
+        if (isfinite(any))
+            check_real(any);
+        if (test_failed_checks > 20)
+            return;
+    }
+}
+
 /* Every seed of the fuzz target, when run from the repository root. */
 static void corpus(void)
 {
@@ -265,6 +318,7 @@ int main(void)
     TEST_RUN(duplicates);
     TEST_RUN(writers);
     TEST_RUN(dumps);
+    TEST_RUN(reals);
     TEST_RUN(corpus);
     return TEST_DONE();
 }
