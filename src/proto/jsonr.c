@@ -44,9 +44,11 @@ static bool is_alpha(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-static void skip_ws(parser *ps)
+static inline void skip_ws(parser *ps)
 {
     const unsigned char *p = ps->p;
+    if (p < ps->end && *p > ' ') /* the usual case: no whitespace at all */
+        return;
     while (p < ps->end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
         p++;
     if (p != ps->p)
@@ -66,6 +68,7 @@ static size_t push(parser *ps, pd_jr_type type)
     v->flags = 0;
     v->n = 0;
     v->skip = 0;
+    v->keys = 0;
     return d->n++;
 }
 
@@ -428,6 +431,35 @@ static pd_result value(parser *ps, bool *opened)
     }
 }
 
+/* The bit of a key in its object's `keys`: from its first two bytes (0 past the end). */
+static uint32_t key_bit(unsigned char b0, unsigned char b1)
+{
+    return 1u << ((b0 * 7u + b1) & 31);
+}
+
+static bool same_key(const pd_jr_val *a, const pd_jr_val *b);
+
+#define SMALL_OBJECT 32 /* up to this many members, duplicates are found by comparing keys */
+
+/* Records key k (the newest member) in its open object o: its bit, and PD_JR_DUPS when an
+   earlier key is the same (looked for only when the bit was already set) or o is big. */
+static void note_key(pd_jr_val *o, const pd_jr_val *k)
+{
+    uint32_t bit = key_bit(k->n ? (unsigned char)k->u.s[0] : 0,
+                           k->n > 1 ? (unsigned char)k->u.s[1] : 0);
+    if (o->n > SMALL_OBJECT)
+        o->flags |= PD_JR_DUPS;
+    if ((o->keys & bit) && !(o->flags & PD_JR_DUPS)) {
+        for (const pd_jr_val *e = o + 1; e != k; e = pd_jr_next(e + 1)) {
+            if (same_key(e, k)) {
+                o->flags |= PD_JR_DUPS;
+                break;
+            }
+        }
+    }
+    o->keys |= bit;
+}
+
 /* An object member's key and colon, at ps->p (whitespace skipped). */
 static pd_result key(parser *ps)
 {
@@ -438,6 +470,7 @@ static pd_result key(parser *ps)
     pd_result rc = string(ps, &ps->doc->v[i]);
     if (rc)
         return rc;
+    note_key(&ps->doc->v[ps->top], &ps->doc->v[i]);
     skip_ws(ps);
     if (ps->p == ps->end || *ps->p != ':')
         return PD_ERR_INVALID;
@@ -515,12 +548,16 @@ void pd_jr_free(pd_jr_doc *doc)
 
 const pd_jr_val *pd_jr_getn(const pd_jr_val *o, const char *key, size_t n)
 {
-    if (!pd_jr_is_object(o))
+    const unsigned char *u = (const unsigned char *)key;
+    if (!pd_jr_is_object(o) || !(o->keys & key_bit(n ? u[0] : 0, n > 1 ? u[1] : 0)))
         return NULL;
     const pd_jr_val *hit = NULL, *k = o + 1;
     for (uint32_t i = 0; i < o->n; i++) {
-        if (k->n == n && (n == 0 || (k->u.s[0] == key[0] && memcmp(k->u.s, key, n) == 0)))
+        if (k->n == n && (n == 0 || (k->u.s[0] == key[0] && memcmp(k->u.s, key, n) == 0))) {
             hit = k + 1; /* the last one wins, as in a jansson object */
+            if (!(o->flags & PD_JR_DUPS))
+                break;
+        }
         k = pd_jr_next(k + 1);
     }
     return hit;
@@ -539,12 +576,16 @@ static bool key_is(const pd_jr_val *k, const char *s)
 
 const pd_jr_val *pd_jr_get(const pd_jr_val *o, const char *key)
 {
-    if (!pd_jr_is_object(o))
+    const unsigned char *u = (const unsigned char *)key;
+    if (!pd_jr_is_object(o) || !(o->keys & key_bit(u[0], u[0] ? u[1] : 0)))
         return NULL;
     const pd_jr_val *hit = NULL, *k = o + 1;
     for (uint32_t i = 0; i < o->n; i++) {
-        if (key_is(k, key))
+        if (key_is(k, key)) {
             hit = k + 1;
+            if (!(o->flags & PD_JR_DUPS))
+                break; /* no later member has this key */
+        }
         k = pd_jr_next(k + 1);
     }
     return hit;
@@ -591,7 +632,6 @@ const char *pd_jr_path_index(char *dst, size_t cap, const char *base, const char
 
 /* ==== members with duplicates folded ====================================================== */
 
-#define SMALL_OBJECT 32 /* up to this many members, duplicates are found by comparing pairs */
 
 static bool same_key(const pd_jr_val *a, const pd_jr_val *b)
 {
@@ -640,7 +680,7 @@ void pd_jr_members_begin(pd_jr_members *it, const pd_jr_val *obj)
     memset(it, 0, sizeof *it);
     it->obj = obj;
     it->cur = obj + 1;
-    if (obj->n > SMALL_OBJECT)
+    if (obj->n > SMALL_OBJECT && (obj->flags & PD_JR_DUPS))
         index_big(it);
 }
 
@@ -666,7 +706,9 @@ bool pd_jr_members_next(pd_jr_members *it)
         uint32_t i = it->i++;
         it->cur = pd_jr_next(k + 1);
         const pd_jr_val *v;
-        if (it->last)
+        if (!(it->obj->flags & PD_JR_DUPS))
+            v = k + 1;
+        else if (it->last)
             v = it->last[i] == UINT32_MAX ? NULL : it->keys[it->last[i]] + 1;
         else
             v = small_value(it, k);
@@ -759,24 +801,13 @@ void pd_jr_write_key(pd_jw *w, const pd_jr_val *k)
     key_of(w, &jw_style, k);
 }
 
-/* No object in v's subtree repeats a key. Compact subtrees are small: keys are compared in
-   pairs, and a big object just says no. */
+/* No object in v's subtree repeats a key (the parser marked those that do). */
 static bool no_dup_keys(const pd_jr_val *v)
 {
-    const pd_jr_val *end = pd_jr_next(v), *keys[SMALL_OBJECT];
-    for (const pd_jr_val *o = v; o < end; o++) {
-        if (o->type != PD_JR_OBJECT)
-            continue;
-        if (o->n > SMALL_OBJECT)
+    const pd_jr_val *end = pd_jr_next(v);
+    for (const pd_jr_val *o = v; o < end; o++)
+        if (o->type == PD_JR_OBJECT && (o->flags & PD_JR_DUPS))
             return false;
-        const pd_jr_val *k = o + 1;
-        for (uint32_t i = 0; i < o->n; i++, k = pd_jr_next(k + 1)) {
-            keys[i] = k;
-            for (uint32_t j = 0; j < i; j++)
-                if (same_key(keys[j], k))
-                    return false;
-        }
-    }
     return true;
 }
 

@@ -65,12 +65,18 @@ typedef enum pd_jr_type {
 /* PD_JR_COMPACT: a container whose text holds no whitespace, no escape, no real, no "-0"
    (what pd_jr_write would change but for repeated keys): pd_jr_dump copies such text. */
 #define PD_JR_COMPACT 1u
+/* PD_JR_DUPS: an object where some key repeats, or may (any object of more than 32
+   members: finding out would cost the parse a hash table). Lookups then read to the last
+   member; without it they stop at the first match. */
+#define PD_JR_DUPS 2u
 
 typedef struct pd_jr_val {
     uint8_t type;  /* pd_jr_type */
-    uint8_t flags; /* ARRAY, OBJECT: PD_JR_COMPACT */
+    uint8_t flags; /* ARRAY, OBJECT: PD_JR_COMPACT; OBJECT: PD_JR_DUPS */
     uint32_t n;    /* STRING: bytes; ARRAY: elements; OBJECT: members */
     uint32_t skip; /* ARRAY, OBJECT: nodes in the subtree after this one */
+    uint32_t keys; /* OBJECT: one bit per key, from its first two bytes: most lookups are for
+                      members a request does not have, and this says no at once */
     union {
         const char *s; /* STRING: the n bytes (not NUL-terminated); ARRAY, OBJECT: the text
                           from the opening bracket */

@@ -186,6 +186,17 @@ static void duplicates(void)
         pd_buf_printf(&big, "%s\"k%d\":%d", i ? "," : "", i % 3 ? i : i / 3, i);
     pd_buf_append_str(&big, "}");
     CHECK(jsonr_agrees(big.data, big.len));
+    /* and one of 100 distinct keys, whose two first bytes collide a lot */
+    pd_buf_reset(&big);
+    pd_buf_append_str(&big, "{");
+    for (int i = 0; i < 100; i++)
+        pd_buf_printf(&big, "%s\"k%d\":[%d]", i ? "," : "", i, i);
+    pd_buf_append_str(&big, "}");
+    CHECK(jsonr_agrees(big.data, big.len));
+    pd_jr_doc d2;
+    CHECK(pd_jr_parse(&d2, big.data, big.len) == PD_OK);
+    CHECK(pd_jr_get(pd_jr_root(&d2), "k99") && pd_jr_child(pd_jr_get(pd_jr_root(&d2), "k99"))->u.i == 99);
+    pd_jr_free(&d2);
     pd_buf_free(&big);
 }
 
