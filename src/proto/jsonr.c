@@ -60,8 +60,16 @@ static size_t push(parser *ps, pd_jr_type type)
 {
     pd_jr_doc *d = ps->doc;
     if (d->n == d->cap) {
-        d->cap = d->cap ? d->cap * 2 : 16 + ps->text_len / 8;
-        d->v = pd_xrealloc(d->v, d->cap * sizeof *d->v);
+        size_t cap = d->cap ? d->cap * 2 : 16 + ps->text_len / 8;
+        if (d->borrowed) { /* the caller's buffer is full: move to the heap */
+            pd_jr_val *v = pd_xmalloc(cap * sizeof *v);
+            memcpy(v, d->v, d->n * sizeof *v);
+            d->v = v;
+            d->borrowed = false;
+        } else {
+            d->v = pd_xrealloc(d->v, cap * sizeof *d->v);
+        }
+        d->cap = cap;
     }
     pd_jr_val *v = &d->v[d->n];
     v->type = (uint8_t)type;
@@ -513,7 +521,18 @@ static pd_result step(parser *ps, bool fresh, bool *opened)
 
 pd_result pd_jr_parse(pd_jr_doc *doc, const char *text, size_t len)
 {
+    return pd_jr_parse_in(doc, text, len, NULL, 0);
+}
+
+pd_result pd_jr_parse_in(pd_jr_doc *doc, const char *text, size_t len, pd_jr_val *buf,
+                         size_t cap)
+{
     memset(doc, 0, sizeof *doc);
+    if (buf && cap) {
+        doc->v = buf;
+        doc->cap = cap;
+        doc->borrowed = true;
+    }
     if (len >= UINT32_MAX)
         return PD_ERR_TOO_LARGE; /* node counts and lengths are 32 bits */
     parser ps = {(const unsigned char *)text, (const unsigned char *)text + len, len, doc, 0, 0,
@@ -539,7 +558,8 @@ void pd_jr_free(pd_jr_doc *doc)
 {
     if (!doc)
         return;
-    free(doc->v);
+    if (!doc->borrowed)
+        free(doc->v);
     free(doc->scratch);
     memset(doc, 0, sizeof *doc);
 }

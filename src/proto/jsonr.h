@@ -88,6 +88,7 @@ typedef struct pd_jr_val {
 typedef struct pd_jr_doc {
     pd_jr_val *v; /* v[0] is the root */
     size_t n, cap;
+    bool borrowed; /* v is the caller's buffer (pd_jr_parse_in), not to be freed */
     char *scratch; /* decoded strings */
     size_t scratch_len;
     uint32_t depth; /* the deepest nesting of containers (the root is 1) */
@@ -97,6 +98,10 @@ typedef struct pd_jr_doc {
    document is left empty (nothing to free, freeing is harmless). Texts of 4 GiB or more are
    PD_ERR_TOO_LARGE (request bodies are capped far below). */
 pd_result pd_jr_parse(pd_jr_doc *doc, const char *text, size_t len);
+/* The same, with the nodes in the caller's buf (cap nodes, e.g. on the stack) while they fit:
+   a request's parse then allocates nothing for them. buf must outlive the document. */
+pd_result pd_jr_parse_in(pd_jr_doc *doc, const char *text, size_t len, pd_jr_val *buf,
+                         size_t cap);
 void pd_jr_free(pd_jr_doc *doc);
 
 static inline const pd_jr_val *pd_jr_root(const pd_jr_doc *doc)

@@ -123,8 +123,9 @@ static bool jsonr_same_dumps(const pd_jr_doc *doc)
 static bool jsonr_agrees(const char *text, size_t len)
 {
     pd_jr_doc doc;
+    pd_jr_val nodes[8]; /* small, so that most documents move from it to the heap */
     json_t *j = json_loadb(text, len, 0, NULL);
-    pd_result rc = pd_jr_parse(&doc, text, len);
+    pd_result rc = pd_jr_parse_in(&doc, text, len, nodes, 8);
     bool ok = (rc == PD_OK) == (j != NULL);
     if (ok && j)
         ok = jsonr_same(pd_jr_root(&doc), j) && jsonr_same_output(pd_jr_root(&doc), j) &&
