@@ -193,7 +193,7 @@ static pd_result string_slow(parser *ps, const unsigned char *start, pd_jr_val *
 {
     pd_jr_doc *d = ps->doc;
     if (!d->scratch)
-        d->scratch = pd_xmalloc(ps->text_len ? ps->text_len : 1);
+        d->scratch = pd_xmalloc(ps->text_len ? ps->text_len : 1); /* or the caller's */
     char *out = d->scratch + d->scratch_len, *o = out;
     memcpy(o, start, (size_t)(ps->p - start));
     o += ps->p - start;
@@ -521,17 +521,20 @@ static pd_result step(parser *ps, bool fresh, bool *opened)
 
 pd_result pd_jr_parse(pd_jr_doc *doc, const char *text, size_t len)
 {
-    return pd_jr_parse_in(doc, text, len, NULL, 0);
+    return pd_jr_parse_in(doc, text, len, NULL);
 }
 
-pd_result pd_jr_parse_in(pd_jr_doc *doc, const char *text, size_t len, pd_jr_val *buf,
-                         size_t cap)
+pd_result pd_jr_parse_in(pd_jr_doc *doc, const char *text, size_t len, const pd_jr_mem *mem)
 {
     memset(doc, 0, sizeof *doc);
-    if (buf && cap) {
-        doc->v = buf;
-        doc->cap = cap;
+    if (mem && mem->nodes && mem->n_nodes) {
+        doc->v = mem->nodes;
+        doc->cap = mem->n_nodes;
         doc->borrowed = true;
+    }
+    if (mem && mem->scratch && len <= mem->scratch_cap) {
+        doc->scratch = mem->scratch;
+        doc->scratch_borrowed = true;
     }
     if (len >= UINT32_MAX)
         return PD_ERR_TOO_LARGE; /* node counts and lengths are 32 bits */
@@ -560,7 +563,8 @@ void pd_jr_free(pd_jr_doc *doc)
         return;
     if (!doc->borrowed)
         free(doc->v);
-    free(doc->scratch);
+    if (!doc->scratch_borrowed)
+        free(doc->scratch);
     memset(doc, 0, sizeof *doc);
 }
 
@@ -749,6 +753,48 @@ void pd_jr_members_end(pd_jr_members *it)
     it->keys = NULL;
 }
 
+/* ==== compact copies ===================================================================== */
+
+/* No object in v's subtree repeats a key (the parser marked those that do). */
+static bool no_dup_keys(const pd_jr_val *v)
+{
+    const pd_jr_val *end = pd_jr_next(v);
+    for (const pd_jr_val *o = v; o < end; o++)
+        if (o->type == PD_JR_OBJECT && (o->flags & PD_JR_DUPS))
+            return false;
+    return true;
+}
+
+/* The length of a compact container's text at s (from its opening bracket): strings there
+   hold no escape, so a quote always ends one. */
+static size_t compact_len(const char *s)
+{
+    int depth = 0;
+    for (size_t i = 0;; i++) {
+        if (s[i] == '"') {
+            do
+                i++;
+            while (s[i] != '"');
+        } else if (s[i] == '{' || s[i] == '[') {
+            depth++;
+        } else if ((s[i] == '}' || s[i] == ']') && --depth == 0) {
+            return i + 1;
+        }
+    }
+}
+
+/* A compact container without repeated keys is copied: both writers would print its text as
+   it is (no whitespace, no escape, no real, no "-0"; jansson's dump and jsonw escape the same
+   characters, which such text holds only escaped). */
+static bool copy_compact(pd_jw *w, const pd_jr_val *v)
+{
+    if (v->type < PD_JR_ARRAY || !(v->flags & PD_JR_COMPACT) || !no_dup_keys(v))
+        return false;
+    pd_jw_sep(w);
+    pd_jw_raw(w, v->u.s, compact_len(v->u.s));
+    return true;
+}
+
 /* ==== writers ============================================================================= */
 
 typedef void (*string_fn)(pd_jw *w, const char *s, size_t n);
@@ -813,40 +859,13 @@ static const style jw_style = {pd_jw_escape, pd_jw_real};
 
 void pd_jr_write(pd_jw *w, const pd_jr_val *v)
 {
-    write_any(w, &jw_style, v);
+    if (!copy_compact(w, v))
+        write_any(w, &jw_style, v);
 }
 
 void pd_jr_write_key(pd_jw *w, const pd_jr_val *k)
 {
     key_of(w, &jw_style, k);
-}
-
-/* No object in v's subtree repeats a key (the parser marked those that do). */
-static bool no_dup_keys(const pd_jr_val *v)
-{
-    const pd_jr_val *end = pd_jr_next(v);
-    for (const pd_jr_val *o = v; o < end; o++)
-        if (o->type == PD_JR_OBJECT && (o->flags & PD_JR_DUPS))
-            return false;
-    return true;
-}
-
-/* The length of a compact container's text at s (from its opening bracket): strings there
-   hold no escape, so a quote always ends one. */
-static size_t compact_len(const char *s)
-{
-    int depth = 0;
-    for (size_t i = 0;; i++) {
-        if (s[i] == '"') {
-            do
-                i++;
-            while (s[i] != '"');
-        } else if (s[i] == '{' || s[i] == '[') {
-            depth++;
-        } else if ((s[i] == '}' || s[i] == ']') && --depth == 0) {
-            return i + 1;
-        }
-    }
 }
 
 char *pd_jr_dump(const pd_jr_val *v, size_t *len)
@@ -923,7 +942,8 @@ static const style jansson_style = {pd_jr_escape_jansson, real_jansson};
 
 void pd_jr_write_jansson(pd_jw *w, const pd_jr_val *v)
 {
-    write_any(w, &jansson_style, v);
+    if (!copy_compact(w, v))
+        write_any(w, &jansson_style, v);
 }
 
 void pd_jr_write_key_jansson(pd_jw *w, const pd_jr_val *k)

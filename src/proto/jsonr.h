@@ -88,7 +88,8 @@ typedef struct pd_jr_val {
 typedef struct pd_jr_doc {
     pd_jr_val *v; /* v[0] is the root */
     size_t n, cap;
-    bool borrowed; /* v is the caller's buffer (pd_jr_parse_in), not to be freed */
+    bool borrowed;         /* v is the caller's (pd_jr_parse_in), not to be freed */
+    bool scratch_borrowed; /* scratch likewise */
     char *scratch; /* decoded strings */
     size_t scratch_len;
     uint32_t depth; /* the deepest nesting of containers (the root is 1) */
@@ -98,10 +99,19 @@ typedef struct pd_jr_doc {
    document is left empty (nothing to free, freeing is harmless). Texts of 4 GiB or more are
    PD_ERR_TOO_LARGE (request bodies are capped far below). */
 pd_result pd_jr_parse(pd_jr_doc *doc, const char *text, size_t len);
-/* The same, with the nodes in the caller's buf (cap nodes, e.g. on the stack) while they fit:
-   a request's parse then allocates nothing for them. buf must outlive the document. */
-pd_result pd_jr_parse_in(pd_jr_doc *doc, const char *text, size_t len, pd_jr_val *buf,
-                         size_t cap);
+/* Caller memory for a parse, e.g. on the stack: the nodes go to `nodes` while they fit, and
+   the decoded strings to `scratch` when the text is at most scratch_cap bytes; a request's
+   parse then allocates nothing (big blocks were the costly part of glibc's malloc there). The
+   memory must outlive the document. */
+typedef struct pd_jr_mem {
+    pd_jr_val *nodes;
+    size_t n_nodes;
+    char *scratch;
+    size_t scratch_cap;
+} pd_jr_mem;
+
+/* pd_jr_parse with caller memory (mem may be NULL). */
+pd_result pd_jr_parse_in(pd_jr_doc *doc, const char *text, size_t len, const pd_jr_mem *mem);
 void pd_jr_free(pd_jr_doc *doc);
 
 static inline const pd_jr_val *pd_jr_root(const pd_jr_doc *doc)
@@ -205,7 +215,8 @@ const char *pd_jr_path_index(char *dst, size_t cap, const char *base, const char
 /* ---- writing ------------------------------------------------------------------------------ */
 
 /* Writes v as pd_jw_json would write the jansson tree json_loadb makes of the same text
-   (jsonw's shortest reals, lowercase \u escapes; duplicates folded). */
+   (jsonw's shortest reals, lowercase \u escapes; duplicates folded). Both writers copy a
+   PD_JR_COMPACT container without repeated keys as it is (the same bytes). */
 void pd_jr_write(pd_jw *w, const pd_jr_val *v);
 /* Writes v as json_dumps(tree, JSON_COMPACT) would (%.17g reals, uppercase \u escapes): for
    bodies that must stay byte-identical to what jansson printed. */

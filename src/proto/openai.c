@@ -1052,7 +1052,8 @@ static pd_result parse_root(const pd_jr_val *root, pd_chat_request *r, pd_api_er
     return rc;
 }
 
-#define REQUEST_NODES 256 /* on the stack: a 2-3 KB agent turn has ~150 values */
+#define REQUEST_NODES 256    /* on the stack: a 2-3 KB agent turn has ~150 values */
+#define REQUEST_SCRATCH 4096 /* on the stack: escaped strings of bodies up to 4 KB */
 
 /* The body is not JSON (the reader rejects exactly what json_loadb rejects): jansson says
    where and why, in the message clients have always had. */
@@ -1077,7 +1078,9 @@ pd_result pd_openai_parse_chat_request(const char *body, size_t len, pd_chat_req
        of a valid body is known from the reader; an invalid one is counted as before. */
     pd_jr_doc doc;
     pd_jr_val nodes[REQUEST_NODES];
-    pd_result rc = pd_jr_parse_in(&doc, body, len, nodes, REQUEST_NODES);
+    char scratch[REQUEST_SCRATCH];
+    pd_jr_mem mem = {nodes, REQUEST_NODES, scratch, sizeof scratch};
+    pd_result rc = pd_jr_parse_in(&doc, body, len, &mem);
     if (rc ? !depth_ok(body, len, PD_OPENAI_MAX_DEPTH) : doc.depth > PD_OPENAI_MAX_DEPTH) {
         pd_jr_free(&doc);
         return bad(err, NULL, NULL, "body is not valid JSON: nested deeper than %d levels",
