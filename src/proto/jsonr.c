@@ -241,16 +241,13 @@ static pd_result string(parser *ps, pd_jr_val *v)
         if (c == '"')
             break;
         if (c == '\\')
-            return (size_t)(ps->end - start) > UINT32_MAX ? PD_ERR_TOO_LARGE
-                                                          : string_slow(ps, start, v);
+            return string_slow(ps, start, v);
         size_t k = c >= 0x80 ? utf8_seq(ps->p, (size_t)(ps->end - ps->p)) : 0;
         if (!k)
             return PD_ERR_INVALID;
         ps->p += k;
     }
-    if ((size_t)(ps->p - start) > UINT32_MAX)
-        return PD_ERR_TOO_LARGE;
-    v->u.s = (const char *)start;
+    v->u.s = (const char *)start; /* shorter than the text: < 4 GiB */
     v->n = (uint32_t)(ps->p - start);
     ps->p++;
     return PD_OK;

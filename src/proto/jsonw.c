@@ -7,9 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 /* Most pieces are a few bytes and fit the room already there: copied in place; growing the
    buffer and checking its limit is left to pd_buf_append. */
@@ -78,24 +75,11 @@ static const unsigned char plain[256] = {
 };
 /* clang-format on */
 
-size_t pd_jw_plain_len(const char *s, size_t n)
+size_t pd_jw_plain_tail(const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
-#ifdef __SSE2__
-    /* a signed compare with 0x20 catches the control bytes and every byte >= 0x80 at once */
-    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
-                  space = _mm_set1_epi8(0x20);
-    for (; i + 16 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(u + i));
-        __m128i stop = _mm_or_si128(_mm_cmplt_epi8(v, space),
-                                    _mm_or_si128(_mm_cmpeq_epi8(v, quote),
-                                                 _mm_cmpeq_epi8(v, bslash)));
-        int mask = _mm_movemask_epi8(stop);
-        if (mask)
-            return i + (size_t)__builtin_ctz((unsigned)mask);
-    }
-#else
+#ifndef __SSE2__
     const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
     for (; i + 8 <= n; i += 8) {
         uint64_t x;
@@ -211,9 +195,8 @@ void pd_jw_str(pd_jw *w, const char *s)
         pd_jw_null(w);
 }
 
-void pd_jw_key(pd_jw *w, const char *k)
+void pd_jw_keyn(pd_jw *w, const char *k, size_t n)
 {
-    size_t n = strlen(k);
     if (quote_fast(w, k, n, true))
         return;
     pd_jw_sep(w);
