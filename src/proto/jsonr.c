@@ -1,11 +1,12 @@
-/* jsonr.c: see jsonr.h. Layout: the parser (a flat loop over an explicit stack of open
- * containers: values, then what may follow them); lookups; duplicate folding; the writers.
+/* jsonr.c: see jsonr.h. Layout: the parser (a flat loop, no recursion: `step` closes the
+ * innermost open container or starts its next element; the open containers are a stack
+ * threaded through their nodes); lookups; paths; duplicate folding; compact copies; the
+ * writers.
  *
  * The accept set is jansson 2.14's json_loadb with flags 0 (src/load.c there): where this file
  * looks odd (the NUL after a number, which characters end a literal) it copies that lexer. */
 #include "proto/jsonr.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,23 +17,11 @@ typedef struct parser {
     const unsigned char *p, *end;
     size_t text_len;
     pd_jr_doc *doc;
-    uint32_t depth;                 /* open containers */
-    size_t top;                     /* the innermost one's node */
+    uint32_t depth;             /* open containers */
+    size_t top;                 /* the innermost one's node */
     const unsigned char *dirty; /* just after the last thing pd_jr_write would print otherwise
                                    (whitespace, an escape, a real, "-0", jansson's NUL) */
 } parser;
-
-/* 1: a string byte that needs no look (printable ASCII but '"' and '\\'). */
-/* clang-format off */
-static const unsigned char plain[256] = {
-    ['\x20'] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-};
-/* clang-format on */
 
 static bool is_digit(unsigned char c)
 {
@@ -47,7 +36,7 @@ static bool is_alpha(unsigned char c)
 static inline void skip_ws(parser *ps)
 {
     const unsigned char *p = ps->p;
-    if (p < ps->end && *p > ' ') /* the usual case: no whitespace at all */
+    if (p<ps->end && * p> ' ') /* the usual case: no whitespace at all */
         return;
     while (p < ps->end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
         p++;
@@ -80,37 +69,6 @@ static size_t push(parser *ps, pd_jr_type type)
     return d->n++;
 }
 
-/* Length of the valid UTF-8 sequence (2..4 bytes) at s, 0 when it is not one: the same rules
-   as jansson's utf8_check_full (no overlong forms, surrogates, or code points > U+10FFFF). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    size_t len;
-    uint32_t cp;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-        cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* Four hex digits at s (n bytes left) as a code unit, or -1. */
 static int32_t hex4(const unsigned char *s, size_t n)
 {
@@ -119,7 +77,7 @@ static int32_t hex4(const unsigned char *s, size_t n)
     int32_t v = 0;
     for (int i = 0; i < 4; i++) {
         unsigned char c = s[i];
-        int d = is_digit(c) ? c - '0'
+        int d = is_digit(c)              ? c - '0'
                 : (c >= 'a' && c <= 'f') ? c - 'a' + 10
                 : (c >= 'A' && c <= 'F') ? c - 'A' + 10
                                          : -1;
@@ -213,11 +171,12 @@ static pd_result string_slow(parser *ps, const unsigned char *start, pd_jr_val *
             if (!k)
                 return PD_ERR_INVALID;
             o += k;
-        } else if (plain[c]) {
+        } else if (c >= 0x20 && c < 0x80) { /* '"' and '\\' were taken above */
             *o++ = (char)c;
             ps->p++;
         } else {
-            size_t k = c >= 0x80 ? utf8_seq(ps->p, (size_t)(ps->end - ps->p)) : 0;
+            size_t k =
+                c >= 0x80 ? pd_jw_utf8_seq((const char *)ps->p, (size_t)(ps->end - ps->p)) : 0;
             if (!k)
                 return PD_ERR_INVALID; /* a control character or invalid UTF-8 */
             memcpy(o, ps->p, k);
@@ -242,7 +201,7 @@ static pd_result string(parser *ps, pd_jr_val *v)
             break;
         if (c == '\\')
             return string_slow(ps, start, v);
-        size_t k = c >= 0x80 ? utf8_seq(ps->p, (size_t)(ps->end - ps->p)) : 0;
+        size_t k = c >= 0x80 ? pd_jw_utf8_seq((const char *)ps->p, (size_t)(ps->end - ps->p)) : 0;
         if (!k)
             return PD_ERR_INVALID;
         ps->p += k;
@@ -422,9 +381,7 @@ static pd_result value(parser *ps, bool *opened)
         return string(ps, &ps->doc->v[i]);
     case 't':
     case 'f':
-    case 'n':
-        i = push(ps, PD_JR_NULL);
-        return literal(ps, &ps->doc->v[i]);
+    case 'n': i = push(ps, PD_JR_NULL); return literal(ps, &ps->doc->v[i]);
     default:
         if (c != '-' && !is_digit(c))
             return PD_ERR_INVALID;
@@ -450,8 +407,8 @@ static bool same_key(const pd_jr_val *a, const pd_jr_val *b);
    earlier key is the same (looked for only when the bit was already set) or o is big. */
 static void note_key(pd_jr_val *o, const pd_jr_val *k)
 {
-    uint32_t bit = key_bit(k->n ? (unsigned char)k->u.s[0] : 0,
-                           k->n > 1 ? (unsigned char)k->u.s[1] : 0);
+    uint32_t bit =
+        key_bit(k->n ? (unsigned char)k->u.s[0] : 0, k->n > 1 ? (unsigned char)k->u.s[1] : 0);
     if (o->n > SMALL_OBJECT)
         o->flags |= PD_JR_DUPS;
     if ((o->keys & bit) && !(o->flags & PD_JR_DUPS)) {
@@ -652,7 +609,6 @@ const char *pd_jr_path_index(char *dst, size_t cap, const char *base, const char
 }
 
 /* ==== members with duplicates folded ====================================================== */
-
 
 static bool same_key(const pd_jr_val *a, const pd_jr_val *b)
 {

@@ -90,7 +90,7 @@ typedef struct pd_jr_doc {
     size_t n, cap;
     bool borrowed;         /* v is the caller's (pd_jr_parse_in), not to be freed */
     bool scratch_borrowed; /* scratch likewise */
-    char *scratch; /* decoded strings */
+    char *scratch;         /* decoded strings */
     size_t scratch_len;
     uint32_t depth; /* the deepest nesting of containers (the root is 1) */
 } pd_jr_doc;
@@ -126,12 +126,30 @@ static inline bool pd_jr_is(const pd_jr_val *v, pd_jr_type t)
 {
     return v && v->type == (uint8_t)t;
 }
-static inline bool pd_jr_is_null(const pd_jr_val *v) { return pd_jr_is(v, PD_JR_NULL); }
-static inline bool pd_jr_is_string(const pd_jr_val *v) { return pd_jr_is(v, PD_JR_STRING); }
-static inline bool pd_jr_is_object(const pd_jr_val *v) { return pd_jr_is(v, PD_JR_OBJECT); }
-static inline bool pd_jr_is_array(const pd_jr_val *v) { return pd_jr_is(v, PD_JR_ARRAY); }
-static inline bool pd_jr_is_integer(const pd_jr_val *v) { return pd_jr_is(v, PD_JR_INT); }
-static inline bool pd_jr_is_real(const pd_jr_val *v) { return pd_jr_is(v, PD_JR_REAL); }
+static inline bool pd_jr_is_null(const pd_jr_val *v)
+{
+    return pd_jr_is(v, PD_JR_NULL);
+}
+static inline bool pd_jr_is_string(const pd_jr_val *v)
+{
+    return pd_jr_is(v, PD_JR_STRING);
+}
+static inline bool pd_jr_is_object(const pd_jr_val *v)
+{
+    return pd_jr_is(v, PD_JR_OBJECT);
+}
+static inline bool pd_jr_is_array(const pd_jr_val *v)
+{
+    return pd_jr_is(v, PD_JR_ARRAY);
+}
+static inline bool pd_jr_is_integer(const pd_jr_val *v)
+{
+    return pd_jr_is(v, PD_JR_INT);
+}
+static inline bool pd_jr_is_real(const pd_jr_val *v)
+{
+    return pd_jr_is(v, PD_JR_REAL);
+}
 static inline bool pd_jr_is_number(const pd_jr_val *v)
 {
     return v && (v->type == PD_JR_INT || v->type == PD_JR_REAL);
@@ -140,7 +158,10 @@ static inline bool pd_jr_is_boolean(const pd_jr_val *v)
 {
     return v && (v->type == PD_JR_TRUE || v->type == PD_JR_FALSE);
 }
-static inline bool pd_jr_is_true(const pd_jr_val *v) { return pd_jr_is(v, PD_JR_TRUE); }
+static inline bool pd_jr_is_true(const pd_jr_val *v)
+{
+    return pd_jr_is(v, PD_JR_TRUE);
+}
 
 /* A number as a double (an INT converted), 0 for anything else (json_number_value). */
 static inline double pd_jr_number(const pd_jr_val *v)

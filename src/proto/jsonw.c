@@ -31,10 +31,9 @@ void pd_jw_sep(pd_jw *w)
     w->comma = true;
 }
 
-/* Length of the valid UTF-8 sequence (2..4 bytes) starting at s, or 0 when it is not one
-   (overlong forms, surrogates and code points above U+10FFFF are invalid). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t pd_jw_utf8_seq(const char *str, size_t n)
 {
+    const unsigned char *s = (const unsigned char *)str;
     size_t len;
     uint32_t cp;
     if (s[0] >= 0xc2 && s[0] <= 0xdf) {
@@ -107,7 +106,7 @@ void pd_jw_escape(pd_jw *w, const char *s, size_t n)
         if (i == n)
             break;
         unsigned char c = u[i];
-        size_t seq = c >= 0x80 ? utf8_seq(u + i, n - i) : 0;
+        size_t seq = c >= 0x80 ? pd_jw_utf8_seq(s + i, n - i) : 0;
         if (seq) {
             i += seq - 1;
             continue;

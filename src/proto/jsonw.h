@@ -64,6 +64,10 @@ void pd_jw_escape(pd_jw *w, const char *s, size_t n);
    with plain C): the escaper and the reader (proto/jsonr.h) spend most of their time here,
    so the SSE2 loop is inline; pd_jw_plain_tail does the rest (and the plain C version). */
 size_t pd_jw_plain_tail(const char *s, size_t n);
+/* The length of the valid UTF-8 sequence of 2..4 bytes at s (n bytes left), or 0 when it is
+   not one: overlong forms, surrogates and code points above U+10FFFF are invalid (jansson's
+   rules too). */
+size_t pd_jw_utf8_seq(const char *s, size_t n);
 static inline size_t pd_jw_plain_len(const char *s, size_t n)
 {
 #ifdef __SSE2__

@@ -75,8 +75,7 @@ static bool jsonr_same(const pd_jr_val *r, const json_t *j)
         double d = json_real_value(j);
         return pd_jr_is_real(r) && memcmp(&d, &r->u.d, sizeof d) == 0;
     }
-    case JSON_STRING:
-        return pd_jr_eqn(r, json_string_value(j), json_string_length(j));
+    case JSON_STRING: return pd_jr_eqn(r, json_string_value(j), json_string_length(j));
     case JSON_ARRAY: {
         if (!pd_jr_is_array(r) || r->n != json_array_size(j))
             return false;

@@ -33,17 +33,67 @@ static void verdict(const char *s, bool accepted)
 static void grammar(void)
 {
     const char *good[] = {
-        "{}", "[]", " \t\r\n[ ]\n", "{\"a\":1}", "[1,-1,0,-0,1.5,-0.0,1e5,1E+5,1e-5,2.5e-3]",
-        "[true,false,null]", "{\"a\":{\"b\":[{},[]]}}", "[\"\"]", "{\"\":\"\"}",
-        "[9223372036854775807,-9223372036854775808]", "[1e-400]", "[1.7976931348623157e308]",
+        "{}",
+        "[]",
+        " \t\r\n[ ]\n",
+        "{\"a\":1}",
+        "[1,-1,0,-0,1.5,-0.0,1e5,1E+5,1e-5,2.5e-3]",
+        "[true,false,null]",
+        "{\"a\":{\"b\":[{},[]]}}",
+        "[\"\"]",
+        "{\"\":\"\"}",
+        "[9223372036854775807,-9223372036854775808]",
+        "[1e-400]",
+        "[1.7976931348623157e308]",
     };
     const char *bad[] = {
-        "", " ", "1", "\"a\"", "true", "null", "[", "]", "{", "[1,]", "[,1]", "{,}",
-        "{\"a\"}", "{\"a\":}", "{\"a\" 1}", "{1:2}", "{\"a\":1,}", "[01]", "[-01]", "[1.]",
-        "[.5]", "[1e]", "[1e+]", "[+1]", "[-]", "[--1]", "[0x10]", "[tru]", "[truex]",
-        "[nul]", "[True]", "[NaN]", "[Infinity]", "[1] [2]", "[1]x", "{}{}", "[1 2]",
-        "[9223372036854775808]", "[-9223372036854775809]", "[1e400]", "[-1e400]", "['a']",
-        "[\"a]", "[\"\\x\"]", "[\"\\u12\"]", "[\"\\u12G4\"]", "[\"\\U0041\"]",
+        "",
+        " ",
+        "1",
+        "\"a\"",
+        "true",
+        "null",
+        "[",
+        "]",
+        "{",
+        "[1,]",
+        "[,1]",
+        "{,}",
+        "{\"a\"}",
+        "{\"a\":}",
+        "{\"a\" 1}",
+        "{1:2}",
+        "{\"a\":1,}",
+        "[01]",
+        "[-01]",
+        "[1.]",
+        "[.5]",
+        "[1e]",
+        "[1e+]",
+        "[+1]",
+        "[-]",
+        "[--1]",
+        "[0x10]",
+        "[tru]",
+        "[truex]",
+        "[nul]",
+        "[True]",
+        "[NaN]",
+        "[Infinity]",
+        "[1] [2]",
+        "[1]x",
+        "{}{}",
+        "[1 2]",
+        "[9223372036854775808]",
+        "[-9223372036854775809]",
+        "[1e400]",
+        "[-1e400]",
+        "['a']",
+        "[\"a]",
+        "[\"\\x\"]",
+        "[\"\\u12\"]",
+        "[\"\\u12G4\"]",
+        "[\"\\U0041\"]",
     };
     for (size_t i = 0; i < sizeof good / sizeof *good; i++)
         verdict(good[i], true);
@@ -64,18 +114,18 @@ static void strings(void)
     verdict("[\"\\ud800x\"]", false);
     verdict("[\"\\udbff\\udfff\"]", true); /* U+10FFFF */
     verdict("[\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"]", true);
-    verdict("[\"\xc3\"]", false);                 /* cut in two */
-    verdict("[\"\xc0\xaf\"]", false);             /* overlong */
-    verdict("[\"\xe0\x80\xaf\"]", false);         /* overlong */
-    verdict("[\"\xed\xa0\x80\"]", false);         /* an encoded surrogate */
-    verdict("[\"\xf4\x90\x80\x80\"]", false);     /* above U+10FFFF */
+    verdict("[\"\xc3\"]", false);             /* cut in two */
+    verdict("[\"\xc0\xaf\"]", false);         /* overlong */
+    verdict("[\"\xe0\x80\xaf\"]", false);     /* overlong */
+    verdict("[\"\xed\xa0\x80\"]", false);     /* an encoded surrogate */
+    verdict("[\"\xf4\x90\x80\x80\"]", false); /* above U+10FFFF */
     verdict("[\"\xff\"]", false);
     verdict("[\"\x80\"]", false);
-    verdict("[\"a\tb\"]", false);                 /* raw control characters */
+    verdict("[\"a\tb\"]", false); /* raw control characters */
     verdict("[\"a\nb\"]", false);
-    verdict("[\"\x7f\"]", true);                  /* DEL is not one */
-    verdict_n("[\"a\0b\"]", 6, false);            /* a raw NUL */
-    verdict("[\xc3\xa9]", false);                 /* UTF-8 outside a string */
+    verdict("[\"\x7f\"]", true);       /* DEL is not one */
+    verdict_n("[\"a\0b\"]", 6, false); /* a raw NUL */
+    verdict("[\xc3\xa9]", false);      /* UTF-8 outside a string */
 
     pd_jr_doc d;
     const char *s = "{\"k\\u00e9y\":\"a\\nb\\u20ac\",\"plain\":\"xyz\"}";
@@ -195,7 +245,8 @@ static void duplicates(void)
     CHECK(jsonr_agrees(big.data, big.len));
     pd_jr_doc d2;
     CHECK(pd_jr_parse(&d2, big.data, big.len) == PD_OK);
-    CHECK(pd_jr_get(pd_jr_root(&d2), "k99") && pd_jr_child(pd_jr_get(pd_jr_root(&d2), "k99"))->u.i == 99);
+    CHECK(pd_jr_get(pd_jr_root(&d2), "k99") &&
+          pd_jr_child(pd_jr_get(pd_jr_root(&d2), "k99"))->u.i == 99);
     pd_jr_free(&d2);
     pd_buf_free(&big);
 }
@@ -230,7 +281,8 @@ static void dumps(void)
 
 static void writers(void)
 {
-    const char *s = "{\"r\":0.7,\"i\":-5,\"e\":1e300,\"t\":\"\\u001f\\\"\\\\/\\u007f\",\"a\":[1.0,2.5e-8]}";
+    const char *s =
+        "{\"r\":0.7,\"i\":-5,\"e\":1e300,\"t\":\"\\u001f\\\"\\\\/\\u007f\",\"a\":[1.0,2.5e-8]}";
     pd_jr_doc d;
     CHECK(pd_jr_parse(&d, s, strlen(s)) == PD_OK);
     pd_buf b;
@@ -238,7 +290,9 @@ static void writers(void)
     pd_buf_init(&b, 0);
     pd_jw_begin(&w, &b);
     pd_jr_write(&w, pd_jr_root(&d));
-    CHECK_STR(b.data, "{\"r\":0.7,\"i\":-5,\"e\":1e+300,\"t\":\"\\u001f\\\"\\\\/\x7f\",\"a\":[1.0,2.5e-08]}");
+    CHECK_STR(
+        b.data,
+        "{\"r\":0.7,\"i\":-5,\"e\":1e+300,\"t\":\"\\u001f\\\"\\\\/\x7f\",\"a\":[1.0,2.5e-08]}");
     pd_buf_reset(&b);
     pd_jw_begin(&w, &b);
     pd_jr_write_jansson(&w, pd_jr_root(&d));
@@ -279,10 +333,32 @@ static void check_real(double v)
 
 static void reals(void)
 {
-    static const double fixed[] = {0.7, 1.0, 2.0, 0.95, 1024.5, 0.1, 0.2, 0.3, 1e-4, 9.999e-5,
-                                   0.00011, 999999.99999999, 1e6, 123456.789, -0.7, -2.0,
-                                   0.0, -0.0, 5e-324, 1.7976931348623157e308, 0.30000000000000004,
-                                   1.0 / 3, 2.0 / 3, 1e15, 1e21, 123456789.125};
+    static const double fixed[] = {0.7,
+                                   1.0,
+                                   2.0,
+                                   0.95,
+                                   1024.5,
+                                   0.1,
+                                   0.2,
+                                   0.3,
+                                   1e-4,
+                                   9.999e-5,
+                                   0.00011,
+                                   999999.99999999,
+                                   1e6,
+                                   123456.789,
+                                   -0.7,
+                                   -2.0,
+                                   0.0,
+                                   -0.0,
+                                   5e-324,
+                                   1.7976931348623157e308,
+                                   0.30000000000000004,
+                                   1.0 / 3,
+                                   2.0 / 3,
+                                   1e15,
+                                   1e21,
+                                   123456789.125};
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
         check_real(fixed[i]);
     uint64_t x = 88172645463325252u; /* xorshift: decimals of few digits, and any double */
