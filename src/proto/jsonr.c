@@ -724,10 +724,8 @@ static size_t compact_len(const char *s)
 {
     int depth = 0;
     for (size_t i = 0;; i++) {
-        if (s[i] == '"') {
-            do
-                i++;
-            while (s[i] != '"');
+        if (s[i] == '"') { /* the closing quote is there: rawmemchr needs no bound */
+            i = (size_t)((const char *)rawmemchr(s + i + 1, '"') - s);
         } else if (s[i] == '{' || s[i] == '[') {
             depth++;
         } else if ((s[i] == '}' || s[i] == ']') && --depth == 0) {
