@@ -1266,11 +1266,18 @@ static void write_tool_id(pd_jw *w, const char *id)
     pd_jw_raw(w, "\"", 1);
     if (!id || !id[0])
         id = "toolu_missing";
-    for (const char *c = id; *c; c++) {
-        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                  (*c >= '0' && *c <= '9') || *c == '_' || *c == '-';
-        pd_jw_raw(w, ok ? c : "_", 1);
+    size_t run = 0, i = 0; /* the bytes kept are copied in runs, not one by one */
+    for (; id[i]; i++) {
+        char c = id[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-';
+        if (!ok) {
+            pd_jw_raw(w, id + run, i - run);
+            pd_jw_raw(w, "_", 1);
+            run = i + 1;
+        }
     }
+    pd_jw_raw(w, id + run, i - run);
     pd_jw_raw(w, "\"", 1);
 }
 

@@ -60,12 +60,7 @@ static size_t push(parser *ps, pd_jr_type type)
         }
         d->cap = cap;
     }
-    pd_jr_val *v = &d->v[d->n];
-    v->type = (uint8_t)type;
-    v->flags = 0;
-    v->n = 0;
-    v->skip = 0;
-    v->keys = 0;
+    d->v[d->n] = (pd_jr_val){.type = (uint8_t)type};
     return d->n++;
 }
 
@@ -355,7 +350,7 @@ static pd_result literal(parser *ps, pd_jr_val *v)
 /* One value at ps->p (whitespace skipped). A container is opened and left for the main loop
    to fill: *opened says so. While a container is open its u.skip holds its parent's index
    (the stack of open containers is threaded through the nodes). */
-static pd_result value(parser *ps, bool *opened)
+static inline pd_result value(parser *ps, bool *opened)
 {
     *opened = false;
     if (ps->depth + 1 > PD_JR_MAX_DEPTH || ps->p == ps->end)

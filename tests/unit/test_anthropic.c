@@ -429,6 +429,27 @@ static void openai_request_goldens(void)
     }
 }
 
+/* Tool ids outside [a-zA-Z0-9_-] are written with '_' for each such byte (Anthropic's id
+   pattern), the same in the tool_use and in its tool_result. */
+static void request_writer_tool_ids(void)
+{
+    const char *oai = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},"
+                      "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":"
+                      "\"call.1/\u00e9x\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+                      "\"arguments\":\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":"
+                      "\"call.1/\u00e9x\",\"content\":\"ok\"}]}";
+    pd_chat_request r;
+    pd_api_error e;
+    pd_buf out;
+    pd_buf_init(&out, 0);
+    CHECK(pd_openai_parse_chat_request(oai, strlen(oai), &r, &e) == PD_OK);
+    CHECK(pd_anthropic_write_chat_request(&r, NULL, &out, &e) == PD_OK);
+    CHECK(strstr(out.data, "\"id\":\"call_1___x\"") != NULL);
+    CHECK(strstr(out.data, "\"tool_use_id\":\"call_1___x\"") != NULL);
+    pd_chat_request_free(&r);
+    pd_buf_free(&out);
+}
+
 static void request_writer_refusals(void)
 {
     static const struct {
@@ -1337,6 +1358,7 @@ int main(void)
     TEST_RUN(request_goldens);
     TEST_RUN(openai_request_goldens);
     TEST_RUN(request_writer_refusals);
+    TEST_RUN(request_writer_tool_ids);
     TEST_RUN(response_goldens);
     TEST_RUN(response_fields);
     TEST_RUN(stream_goldens);
