@@ -32,10 +32,12 @@
 static pd_result raw_body(const pd_chat_request *req, const pd_model_cfg *m, pd_buf *out)
 {
     pd_jr_doc doc;
+    if (!m->upstream_model) /* (the config always names one) */
+        return PD_ERR_NOMEM;
     if (pd_jr_parse(&doc, req->raw.text, req->raw.len) != PD_OK ||
         !pd_jr_is_object(pd_jr_root(&doc))) {
-        pd_jr_free(&doc);
-        return PD_ERR_INVALID; /* cannot happen: the parser validated the body */
+        pd_jr_free(&doc); /* cannot happen (the parser validated the body); as json_copy */
+        return PD_ERR_NOMEM; /* failing did before */
     }
     pd_jw w;
     pd_jr_members it;

@@ -105,6 +105,8 @@ static char *upstream_body(const pd_model_cfg *m, const pd_chat_request *req)
     pd_jr_doc doc;
     pd_jw w;
     char *body = NULL;
+    if (!m->upstream_model) /* (the config always names one) */
+        return NULL;
     pd_buf_init(&text, 0);
     pd_buf_init(&out, 0);
     const char *src = req->raw.text;
