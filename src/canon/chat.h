@@ -19,10 +19,10 @@
  *
  * OWNERSHIP, one rule for the whole API: a struct owns everything it points to. Strings are
  * NUL-terminated UTF-8 allocated with malloc; arrays are malloc'ed; json_t pointers hold one
- * reference each; pd_chat_json texts are malloc'ed. pd_chat_request_free / pd_chat_response_free / pd_chat_message_free release
- * everything reachable and leave the struct zeroed (re-initialised), so freeing twice or
- * freeing NULL is a no-op. The one exception is pd_chat_event: it is a borrowed VIEW handed to a
- * callback, and its pointers are valid only during that call.
+ * reference each; pd_chat_json texts are malloc'ed. pd_chat_request_free / pd_chat_response_free /
+ * pd_chat_message_free release everything reachable and leave the struct zeroed (re-initialised),
+ * so freeing twice or freeing NULL is a no-op. The one exception is pd_chat_event: it is a borrowed
+ * VIEW handed to a callback, and its pointers are valid only during that call.
  *
  * Threading: plain data, no shared state; a value may move between threads.
  * Dependencies: jansson, core/buf (allocation) and libc. */

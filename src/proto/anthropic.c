@@ -318,8 +318,8 @@ static pd_result get_bool(const pd_jr_val *o, const char *base, const char *key,
 }
 
 /* A required object member into *out. */
-static pd_result need_obj(const pd_jr_val *o, const char *base, const char *key, const pd_jr_val **out,
-                          pd_api_error *err)
+static pd_result need_obj(const pd_jr_val *o, const char *base, const char *key,
+                          const pd_jr_val **out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
     const pd_jr_val *v = member(o, key);
@@ -400,7 +400,8 @@ static pd_result parse_document(const pd_jr_val *b, const char *base, pd_chat_pa
     if (rc)
         return rc;
     path(p, sizeof p, base, "source");
-    if (!pd_jr_eq(member(src, "type"), "base64") || !pd_jr_eq(member(src, "media_type"), "application/pdf"))
+    if (!pd_jr_eq(member(src, "type"), "base64") ||
+        !pd_jr_eq(member(src, "media_type"), "application/pdf"))
         return bad(err, path(q, sizeof q, p, "type"),
                    "only base64 'application/pdf' document sources are supported by this gateway");
     char *data = NULL;
@@ -510,8 +511,9 @@ typedef struct parse_ctx {
     pd_api_error *err;
 } parse_ctx;
 
-static pd_result parse_tool_result_content(const pd_jr_val *c, const char *base, pd_chat_message *tool,
-                                           pd_chat_message *user, pd_api_error *err)
+static pd_result parse_tool_result_content(const pd_jr_val *c, const char *base,
+                                           pd_chat_message *tool, pd_chat_message *user,
+                                           pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
     path(p, sizeof p, base, "content");
@@ -693,7 +695,8 @@ static pd_result parse_system_blocks(const pd_jr_val *c, const char *base, pd_ch
     return PD_OK;
 }
 
-static pd_result parse_role(const pd_jr_val *m, const char *base, pd_chat_role *out, pd_api_error *err)
+static pd_result parse_role(const pd_jr_val *m, const char *base, pd_chat_role *out,
+                            pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
     const pd_jr_val *r = member(m, "role");
@@ -817,7 +820,8 @@ static pd_result parse_system(parse_ctx *cx, const pd_jr_val *root)
 
 /* ---- tools ---- */
 
-static pd_result parse_tool(const pd_jr_val *t, const char *base, pd_chat_tool *out, pd_api_error *err)
+static pd_result parse_tool(const pd_jr_val *t, const char *base, pd_chat_tool *out,
+                            pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
     if (!pd_jr_is_object(t))
@@ -859,7 +863,8 @@ static pd_result parse_tools(const pd_jr_val *root, pd_chat_request *r, pd_api_e
     for (size_t i = 0; i < n; i++) {
         char base[PATH_MAX_LEN];
         r->n_tools = i + 1;
-        pd_result rc = parse_tool(t, path_at(base, sizeof base, "tools", ".", i), &r->tools[i], err);
+        pd_result rc =
+            parse_tool(t, path_at(base, sizeof base, "tools", ".", i), &r->tools[i], err);
         t = pd_jr_next(t);
         if (rc)
             return rc;
@@ -1055,8 +1060,8 @@ static pd_result not_json(const char *body, size_t len, pd_api_error *err)
         json_decref(j);
         return bad(err, NULL, "body is not valid JSON: too large");
     }
-    return bad(err, NULL, "body is not valid JSON: %s (line %d, column %d)", jerr.text,
-               jerr.line, jerr.column);
+    return bad(err, NULL, "body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+               jerr.column);
 }
 
 pd_result pd_anthropic_parse_chat_request(const char *body, size_t len, pd_chat_request *out,

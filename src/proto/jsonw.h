@@ -77,9 +77,9 @@ static inline size_t pd_jw_plain_len(const char *s, size_t n)
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-        __m128i stop = _mm_or_si128(_mm_cmplt_epi8(v, space),
-                                    _mm_or_si128(_mm_cmpeq_epi8(v, quote),
-                                                 _mm_cmpeq_epi8(v, bslash)));
+        __m128i stop =
+            _mm_or_si128(_mm_cmplt_epi8(v, space),
+                         _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
         int mask = _mm_movemask_epi8(stop);
         if (mask)
             return i + (size_t)__builtin_ctz((unsigned)mask);

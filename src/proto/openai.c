@@ -300,7 +300,8 @@ static const char *kind_desc(const pd_jr_val *v)
     return "unknown";
 }
 
-static pd_result bad_type(pd_api_error *err, const char *param, const char *want, const pd_jr_val *v)
+static pd_result bad_type(pd_api_error *err, const char *param, const char *want,
+                          const pd_jr_val *v)
 {
     return bad(err, "invalid_type", param,
                "Invalid type for '%s': expected %s, but got %s instead.", param, want,
@@ -666,7 +667,8 @@ static pd_result parse_assistant_extras(const pd_jr_val *m, const char *base, pd
     return PD_OK;
 }
 
-static pd_result parse_role(const pd_jr_val *m, const char *base, pd_chat_role *out, pd_api_error *err)
+static pd_result parse_role(const pd_jr_val *m, const char *base, pd_chat_role *out,
+                            pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
     const pd_jr_val *r = member(m, "role");
@@ -683,7 +685,8 @@ static pd_result parse_role(const pd_jr_val *m, const char *base, pd_chat_role *
                p, cut40(r), r->u.s);
 }
 
-static pd_result parse_message(const pd_jr_val *m, size_t idx, pd_chat_message *out, pd_api_error *err)
+static pd_result parse_message(const pd_jr_val *m, size_t idx, pd_chat_message *out,
+                               pd_api_error *err)
 {
     char base[PATH_MAX_LEN];
     path_at(base, sizeof base, "messages", idx);
@@ -725,7 +728,8 @@ static pd_result parse_messages(const pd_jr_val *root, pd_chat_request *r, pd_ap
 
 /* ---- tools, tool_choice, response_format ---- */
 
-static pd_result parse_tool(const pd_jr_val *t, const char *base, pd_chat_tool *out, pd_api_error *err)
+static pd_result parse_tool(const pd_jr_val *t, const char *base, pd_chat_tool *out,
+                            pd_api_error *err)
 {
     char p[PATH_MAX_LEN], q[PATH_MAX_LEN];
     if (!pd_jr_is_object(t))
@@ -786,8 +790,8 @@ static pd_result parse_tools(const pd_jr_val *root, pd_chat_request *r, pd_api_e
 }
 
 /* {"type":"function","function":{"name":..}} or the custom equivalent: the tool's name. */
-static pd_result named_tool(const pd_jr_val *o, const char *base, pd_chat_tool_kind *kind, char **name,
-                            pd_api_error *err)
+static pd_result named_tool(const pd_jr_val *o, const char *base, pd_chat_tool_kind *kind,
+                            char **name, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
     if (!pd_jr_is_object(o))
@@ -841,7 +845,8 @@ static pd_result parse_allowed_tools(const pd_jr_val *choice, pd_chat_tool_choic
     return PD_OK;
 }
 
-static pd_result parse_tool_choice(const pd_jr_val *root, pd_chat_tool_choice *out, pd_api_error *err)
+static pd_result parse_tool_choice(const pd_jr_val *root, pd_chat_tool_choice *out,
+                                   pd_api_error *err)
 {
     const pd_jr_val *c = member(root, "tool_choice");
     if (!c)

@@ -36,8 +36,9 @@ static pd_result raw_body(const pd_chat_request *req, const pd_model_cfg *m, pd_
         return PD_ERR_NOMEM;
     if (pd_jr_parse(&doc, req->raw.text, req->raw.len) != PD_OK ||
         !pd_jr_is_object(pd_jr_root(&doc))) {
-        pd_jr_free(&doc); /* cannot happen (the parser validated the body); as json_copy */
-        return PD_ERR_NOMEM; /* failing did before */
+        /* cannot happen (the parser validated the body): fails as json_copy failing did */
+        pd_jr_free(&doc);
+        return PD_ERR_NOMEM;
     }
     pd_jw w;
     pd_jr_members it;
@@ -79,8 +80,9 @@ static pd_result chat_request(const pd_provider_cfg *p, const pd_model_cfg *m,
     }
     pd_buf body;
     pd_buf_init(&body, 0);
-    pd_result rc = req->raw.text ? raw_body(req, m, &body)
-                            : pd_anthropic_write_chat_request(req, m->upstream_model, &body, err);
+    pd_result rc = req->raw.text
+                       ? raw_body(req, m, &body)
+                       : pd_anthropic_write_chat_request(req, m->upstream_model, &body, err);
     if (!rc && (rc = pd_provider_http(p, "/v1/messages", key_line,
                                       "anthropic-version: " PD_ANTHROPIC_VERSION, req->stream,
                                       out)))

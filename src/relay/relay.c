@@ -1207,7 +1207,7 @@ static void gate_attempt(pd_call *c, const pd_route_candidate *cand)
     pd_quality_init(&c->quality, cand->res->window_tokens);
     if (c->gate && c->creq.sampling.logprobs != PD_TRI_TRUE) {
         c->creq.sampling.logprobs = PD_TRI_TRUE; /* the gate's evidence; removed from the answer */
-        pd_chat_json_free(&c->creq.raw);        /* the client's body does not ask for them */
+        pd_chat_json_free(&c->creq.raw);         /* the client's body does not ask for them */
     }
 }
 
@@ -1535,8 +1535,8 @@ static int start_attempt(pd_call *c, pd_api_error *e)
         /* Redacted calls translate, so the answer can be restored event by event. */
         /* A stream that a later candidate may continue is translated, so the client's stream
          * is the encoder's from the start. */
-        c->passthrough = c->ops->native == c->dialect && c->ops->pass_event && c->creq.raw.text && !c->vault &&
-                         !(c->continuable && c->creq.stream) && !c->gate;
+        c->passthrough = c->ops->native == c->dialect && c->ops->pass_event && c->creq.raw.text &&
+                         !c->vault && !(c->continuable && c->creq.stream) && !c->gate;
         if (!c->passthrough)
             c->dec = c->ops->decoder_new(&c->creq);
         /* The client's original body (raw) is only for an upstream of the client's own dialect,
