@@ -31,10 +31,9 @@ void pd_jw_sep(pd_jw *w)
     w->comma = true;
 }
 
-/* Length of the valid UTF-8 sequence (2..4 bytes) starting at s, or 0 when it is not one
-   (overlong forms, surrogates and code points above U+10FFFF are invalid). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t pd_jw_utf8_seq(const char *str, size_t n)
 {
+    const unsigned char *s = (const unsigned char *)str;
     size_t len;
     uint32_t cp;
     if (s[0] >= 0xc2 && s[0] <= 0xdf) {
@@ -75,6 +74,27 @@ static const unsigned char plain[256] = {
 };
 /* clang-format on */
 
+size_t pd_jw_plain_tail(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+#ifndef __SSE2__
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, u + i, 8);
+        uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+        /* a high bit for a byte < 0x20, == '"', == '\\' or >= 0x80 (the "haszero" tricks;
+           exact about whether there is one, the byte loop below finds it) */
+        if ((((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b) | x) & highs)
+            break;
+    }
+#endif
+    while (i < n && plain[u[i]])
+        i++;
+    return i;
+}
+
 /* Writes s escaped for the inside of a JSON string (no quotes). */
 void pd_jw_escape(pd_jw *w, const char *s, size_t n)
 {
@@ -82,10 +102,11 @@ void pd_jw_escape(pd_jw *w, const char *s, size_t n)
     const unsigned char *u = (const unsigned char *)s;
     size_t run = 0; /* start of the bytes not yet written */
     for (size_t i = 0; i < n; i++) {
+        i += pd_jw_plain_len(s + i, n - i);
+        if (i == n)
+            break;
         unsigned char c = u[i];
-        if (plain[c])
-            continue;
-        size_t seq = c >= 0x80 ? utf8_seq(u + i, n - i) : 0;
+        size_t seq = c >= 0x80 ? pd_jw_utf8_seq(s + i, n - i) : 0;
         if (seq) {
             i += seq - 1;
             continue;
@@ -118,6 +139,38 @@ static void quote(pd_jw *w, const char *s, size_t n)
     pd_jw_raw(w, "\"", 1);
 }
 
+/* Where k more bytes (and the NUL) can be written at once, or NULL: then the caller takes the
+   piece-by-piece path, which grows the buffer or fails at its limit (the same outcome). Most
+   of a request is short strings and keys: one copy each instead of four calls. */
+static char *room(pd_jw *w, size_t k)
+{
+    pd_buf *b = w->b;
+    if (w->rc || k >= b->cap - b->len || (b->limit && k > b->limit - b->len))
+        return NULL;
+    return b->data + b->len;
+}
+
+/* [","] '"' s '"' [":"] in one go when s needs no escaping and fits; false otherwise. */
+static bool quote_fast(pd_jw *w, const char *s, size_t n, bool key)
+{
+    char *d = room(w, n + 4);
+    if (!d || pd_jw_plain_len(s, n) != n)
+        return false;
+    char *start = d;
+    if (w->comma)
+        *d++ = ',';
+    *d++ = '"';
+    memcpy(d, s, n);
+    d += n;
+    *d++ = '"';
+    if (key)
+        *d++ = ':';
+    *d = '\0';
+    w->b->len += (size_t)(d - start);
+    w->comma = !key;
+    return true;
+}
+
 void pd_jw_null(pd_jw *w)
 {
     pd_jw_sep(w);
@@ -126,6 +179,8 @@ void pd_jw_null(pd_jw *w)
 
 void pd_jw_strn(pd_jw *w, const char *s, size_t n)
 {
+    if (quote_fast(w, s, n, false))
+        return;
     pd_jw_sep(w);
     quote(w, s, n);
 }
@@ -139,10 +194,12 @@ void pd_jw_str(pd_jw *w, const char *s)
         pd_jw_null(w);
 }
 
-void pd_jw_key(pd_jw *w, const char *k)
+void pd_jw_keyn(pd_jw *w, const char *k, size_t n)
 {
+    if (quote_fast(w, k, n, true))
+        return;
     pd_jw_sep(w);
-    quote(w, k, strlen(k));
+    quote(w, k, n);
     pd_jw_raw(w, ":", 1);
     w->comma = false;
 }
@@ -182,6 +239,44 @@ void pd_jw_bool(pd_jw *w, bool v)
     pd_jw_raw(w, v ? "true" : "false", v ? 4 : 5);
 }
 
+/* What %.15g prints for the usual sampling values (0.7, 1.0, 0.95, 1024.5), without printf
+   and strtod: when some m / 10^k (k <= 8, m < 10^15) is exactly v, as one correctly rounded
+   division tells, that decimal reads back as v and is the 15-digit rounding of v (two
+   decimals of 15 digits cannot both be within half an ulp of it), so %.15g prints it: fixed
+   notation for 1e-4 <= |v| < 1e15, trailing zeros dropped. False otherwise (or for 0). */
+static bool real_short(double v, char *out, size_t *len)
+{
+    static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e6))
+        return false;
+    for (int k = 0; k <= 8; k++) {
+        double m = nearbyint(a * p10[k]);
+        if (m / p10[k] != a)
+            continue;
+        char digits[24];
+        size_t n = 0, o = 0;
+        uint64_t u = (uint64_t)m;
+        do
+            digits[n++] = (char)('0' + u % 10);
+        while (u /= 10);
+        while (n <= (size_t)k) /* a leading zero before the point: 0.05 */
+            digits[n++] = '0';
+        if (v < 0)
+            out[o++] = '-';
+        while (n > (size_t)k)
+            out[o++] = digits[--n];
+        out[o++] = '.';
+        if (k == 0)
+            out[o++] = '0'; /* "1" would read back as an integer */
+        while (n)
+            out[o++] = digits[--n];
+        *len = o;
+        return true;
+    }
+    return false;
+}
+
 /* The shortest of %.15g..%.17g that reads back as the same double, always with a '.' or an
    exponent so that it reads back as a real. JSON has no NaN/Infinity: those become null. */
 void pd_jw_real(pd_jw *w, double v)
@@ -191,6 +286,12 @@ void pd_jw_real(pd_jw *w, double v)
         return;
     }
     char tmp[40];
+    size_t len;
+    if (real_short(v, tmp, &len)) {
+        pd_jw_sep(w);
+        pd_jw_raw(w, tmp, len);
+        return;
+    }
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(tmp, sizeof tmp - 2, "%.*g", prec, v);
         if (strtod(tmp, NULL) == v)
@@ -240,6 +341,12 @@ void pd_jw_json(pd_jw *w, const json_t *j)
     case JSON_FALSE: pd_jw_bool(w, false); break;
     case JSON_NULL: pd_jw_null(w); break;
     }
+}
+
+void pd_jw_text(pd_jw *w, const pd_chat_json *j)
+{
+    pd_jw_sep(w);
+    pd_jw_raw(w, j->text, j->len);
 }
 
 void pd_jw_begin(pd_jw *w, pd_buf *out)
