@@ -157,6 +157,8 @@ typedef struct pd_ledger_stats {
     uint64_t failed;     /* given up after database errors */
     uint64_t errors;     /* failed write attempts (each retry counts) */
     uint64_t batches;    /* committed transactions: written / batches is the batch size */
+    uint64_t catchups;   /* times the writer left SCHED_IDLE because the ring backed up */
+    bool idle_priority;  /* the writer may run SCHED_IDLE (see ledger.c, "Priority") */
 } pd_ledger_stats;
 /* After close: submitted == written + duplicates + failed. */
 
