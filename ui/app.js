@@ -138,7 +138,8 @@ function cell(tr, text) {
 
 function renderDashboard(d) {
   const t = d.totals;
-  $('dash-window').textContent = `(last ${d.minutes} min, all-cloud at ${d.cloud_model})`;
+  const by = d.all_cloud && d.all_cloud.by === 'route' ? "each route's cloud target" : d.cloud_model;
+  $('dash-window').textContent = `(last ${d.minutes} min, all-cloud at ${by})`;
   $('dash-requests').textContent = count(t.requests);
   $('dash-spend').textContent = usd(t.spend_usd, 4);
   $('dash-cloud').textContent = usd(t.all_cloud_usd, 4);
