@@ -29,10 +29,10 @@
  * Priority. A batch is about a millisecond of CPU (~5 µs a record). On a machine with fewer
  * cores than runnable threads, whatever a worker had to do while the writer held its core
  * waited for the rest of that millisecond, and at 2,000 req/s the writer's ~1% of a core lands
- * exactly in the p99. A nice value does not prevent it: the scheduler (EEVDF) lets a task that
- * was just picked run out its protected slice (RUN_TO_PARITY) before a woken task of any
- * weight gets the core, so a worker woken by a socket waited up to a slice behind a nice-10
- * writer. The writer therefore runs as SCHED_IDLE: a CPU running only SCHED_IDLE tasks counts
+ * exactly in the p99. A nice value does not prevent it: a woken task preempts only when the
+ * scheduler (EEVDF) would pick it, and a task it just picked may keep its protected slice
+ * (RUN_TO_PARITY) whatever the weights; measured with perf sched under load, tasks that needed
+ * the core of a nice-10 writer waited up to ~1.2 ms. The writer therefore runs as SCHED_IDLE: a CPU running only SCHED_IDLE tasks counts
  * as idle when a woken task picks its CPU, and a woken normal task preempts a SCHED_IDLE one at
  * once, before any fairness rule is consulted. SCHED_IDLE weighs 3 against nice 0's 1024, so
  * with the cores saturated by other work it would starve; when the ring is a quarter full
