@@ -32,12 +32,12 @@
  * exactly in the p99. A nice value does not prevent it: a woken task preempts only when the
  * scheduler (EEVDF) would pick it, and a task it just picked may keep its protected slice
  * (RUN_TO_PARITY) whatever the weights; measured with perf sched under load, tasks that needed
- * the core of a nice-10 writer waited up to ~1.2 ms. The writer therefore runs as SCHED_IDLE: a CPU running only SCHED_IDLE tasks counts
- * as idle when a woken task picks its CPU, and a woken normal task preempts a SCHED_IDLE one at
- * once, before any fairness rule is consulted. SCHED_IDLE weighs 3 against nice 0's 1024, so
- * with the cores saturated by other work it would starve; when the ring is a quarter full
- * (CATCHUP_FRACTION), or close has begun, the writer switches to SCHED_OTHER at nice
- * WRITER_NICE (a tenth of a normal task's weight, far more than it needs) until the ring is
+ * the core of a nice-10 writer waited up to ~1.2 ms. The writer therefore runs as SCHED_IDLE: a CPU
+ * running only SCHED_IDLE tasks counts as idle when a woken task picks its CPU, and a woken normal
+ * task preempts a SCHED_IDLE one at once, before any fairness rule is consulted. SCHED_IDLE weighs
+ * 3 against nice 0's 1024, so with the cores saturated by other work it would starve; when the ring
+ * is a quarter full (CATCHUP_FRACTION), or close has begun, the writer switches to SCHED_OTHER at
+ * nice WRITER_NICE (a tenth of a normal task's weight, far more than it needs) until the ring is
  * drained, then goes back. Leaving SCHED_IDLE needs CAP_SYS_NICE or an RLIMIT_NICE of at least
  * 20 - WRITER_NICE (Linux refuses it otherwise); without them the writer stays at nice
  * WRITER_NICE and says so once in the log, as SCHED_IDLE with no way back could starve.
