@@ -38,9 +38,15 @@
  * 3 against nice 0's 1024, so with the cores saturated by other work it would starve; when the ring
  * is a quarter full (CATCHUP_FRACTION), or close has begun, the writer switches to SCHED_OTHER at
  * nice WRITER_NICE (a tenth of a normal task's weight, far more than it needs) until the ring is
- * drained, then goes back. Leaving SCHED_IDLE needs CAP_SYS_NICE or an RLIMIT_NICE of at least
- * 20 - WRITER_NICE (Linux refuses it otherwise); without them the writer stays at nice
- * WRITER_NICE and says so once in the log, as SCHED_IDLE with no way back could starve.
+ * drained, then goes back. And SCHED_IDLE is only for work in user space: a backend's steps
+ * that write through the filesystem (SQLite's COMMIT, with its WAL appends and, at a
+ * checkpoint, fsync) run at SCHED_OTHER (pd_ledger_writer_io), because ext4 may hold a journal
+ * handle across a reschedule point there, and a SCHED_IDLE thread starved while holding one
+ * stalls every writer on the filesystem (the suspected cause of a sqlite gateway's p99 of
+ * 0.25-0.49 s in 3 of 7 rounds on a loaded machine, against 1-3 ms with the ledger off). Leaving
+ * SCHED_IDLE needs CAP_SYS_NICE or an RLIMIT_NICE of at least 20 - WRITER_NICE (Linux refuses it
+ * otherwise); without them the writer stays at nice WRITER_NICE and says so once in the log, as
+ * SCHED_IDLE with no way back could starve.
  *
  * Memory. The writer's allocations (SQLite's page cache, statements) come from its own malloc
  * arena, never the workers'. But while that arena grows, glibc extends it page by page with
@@ -713,6 +719,16 @@ static void writer_setup(pd_ledger *l)
     warm_arena();
 }
 
+/* The writer's own ledger, on its thread only (pd_ledger_writer_io). */
+static _Thread_local pd_ledger *writer_self;
+
+void pd_ledger_writer_io(bool begin)
+{
+    pd_ledger *l = writer_self;
+    if (l && l->idle_now)
+        set_idle(!begin);
+}
+
 /* SCHED_IDLE while the ring is short; SCHED_OTHER while it backs up or close drains it. */
 static void writer_priority(pd_ledger *l)
 {
@@ -734,6 +750,7 @@ static void writer_priority(pd_ledger *l)
 static void *writer_main(void *arg)
 {
     pd_ledger *l = arg;
+    writer_self = l;
     writer_setup(l);
     for (;;) {
         writer_priority(l);

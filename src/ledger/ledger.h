@@ -244,6 +244,13 @@ typedef struct pd_ledger_backend {
     void (*close)(void *conn);
 } pd_ledger_backend;
 
+/* Backends call this on the writer thread around a step that writes through the filesystem
+   (SQLite's COMMIT: WAL appends, and at a checkpoint fsync): begin true before, false after.
+   While the writer runs SCHED_IDLE, such a step runs at SCHED_OTHER (nice +10): a SCHED_IDLE
+   thread starved while it holds a filesystem journal handle would stall every task that
+   writes to that filesystem, workers' log lines included. A no-op on other threads. */
+void pd_ledger_writer_io(bool begin);
+
 extern const pd_ledger_backend pd_ledger_sqlite;
 extern const pd_ledger_backend pd_ledger_postgres;
 
