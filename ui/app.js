@@ -138,11 +138,14 @@ function cell(tr, text) {
 
 function renderDashboard(d) {
   const t = d.totals;
-  $('dash-window').textContent = `(last ${d.minutes} min, all-cloud at ${d.cloud_model})`;
+  const by = d.all_cloud && d.all_cloud.by === 'route' ? "each route's cloud target" : d.cloud_model;
+  $('dash-window').textContent = `(last ${d.minutes} min, all-cloud at ${by})`;
   $('dash-requests').textContent = count(t.requests);
   $('dash-spend').textContent = usd(t.spend_usd, 4);
   $('dash-cloud').textContent = usd(t.all_cloud_usd, 4);
   $('dash-savings').textContent = usd(t.savings_usd, 4);
+  renderBasis(d);
+  renderObservedCalc(d.calculator);
   $('route-mix').replaceChildren(...d.routes.map((r) => {
     const li = document.createElement('li');
     li.dataset.route = r.name;
@@ -168,6 +171,42 @@ function renderDashboard(d) {
     return tr;
   }));
   $('dash-notes').textContent = d.notes.join(' · ');
+}
+
+// Which way the all-cloud figure priced the requests (docs/dashboard.md, all_cloud_basis);
+// the four counts add up to the requests.
+function renderBasis(d) {
+  const t = d.totals, b = t.all_cloud_basis;
+  const fallback = [['no_cloud_target', 'route without a cloud target'],
+    ['unknown_route', 'route not in the config'], ['unpriced_target', 'cloud target without a price']];
+  const ref = b.reference + fallback.reduce((s, [k]) => s + b[k], 0);
+  $('basis-route-target').textContent = count(b.route_target);
+  $('basis-charged').textContent = count(b.charged);
+  $('basis-reference').textContent = count(ref);
+  const why = fallback.filter(([k]) => b[k] > 0).map(([k, text]) => `${count(b[k])} ${text}`);
+  $('basis-reference-detail').textContent = `(${d.cloud_model}` + (why.length ? ': ' + why.join(', ') : '') + ')';
+  $('basis-unpriced').textContent = count(t.requests - t.comparable);
+  for (const [k, v] of [['route_target', b.route_target], ['charged', b.charged], ['reference', ref],
+    ['unpriced', t.requests - t.comparable]]) {
+    document.querySelector(`#dash-basis li[data-basis="${k}"]`).dataset.count = String(v);
+  }
+}
+
+// `pendulum cost` run on the window's traffic: the scaling, the APIs it used, the answer.
+function renderObservedCalc(c) {
+  const p = $('dash-calc');
+  const o = c && c.observed;
+  if (!o || c.error) {
+    p.textContent = c && c.error ? `not run: ${c.error}` : '–';
+    p.dataset.apis = '';
+    return;
+  }
+  const opts = c.options.map((x) => `${x.kind === 'api' ? x.name : 'self-hosted'} ${usd(x.monthly_usd_whole)}`);
+  p.textContent = `${count(o.requests)} requests in ${o.hours.toFixed(2)} h × ${o.scale.toPrecision(4)} = ` +
+    `${count(o.monthly_requests)} requests/month of ${count(o.input_mean)} input + ${count(o.output_mean)} output tokens: ` +
+    opts.join(', ') + ` per month; recommendation: ${c.recommendation.choice}`;
+  p.dataset.apis = o.apis.map((a) => a.model).join(',');
+  p.dataset.monthlyRequests = String(Math.round(o.monthly_requests));
 }
 
 async function updateDashboard() {

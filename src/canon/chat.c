@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
+
 static const char *const role_names[] = {
     [PD_ROLE_SYSTEM] = "system",       [PD_ROLE_DEVELOPER] = "developer", [PD_ROLE_USER] = "user",
     [PD_ROLE_ASSISTANT] = "assistant", [PD_ROLE_TOOL] = "tool",
@@ -84,6 +86,26 @@ void pd_chat_request_init(pd_chat_request *r)
     memset(r, 0, sizeof *r);
 }
 
+void pd_chat_json_free(pd_chat_json *j)
+{
+    free(j->text);
+    j->text = NULL;
+    j->len = 0;
+}
+
+pd_chat_json pd_chat_json_copy(const char *text, size_t n)
+{
+    pd_chat_json j = {pd_xmalloc(n + 1), n};
+    memcpy(j.text, text, n);
+    j.text[n] = '\0';
+    return j;
+}
+
+json_t *pd_chat_json_tree(const pd_chat_json *j)
+{
+    return j->text ? json_loadb(j->text, j->len, 0, NULL) : NULL;
+}
+
 void pd_chat_request_free(pd_chat_request *r)
 {
     if (!r)
@@ -95,7 +117,7 @@ void pd_chat_request_free(pd_chat_request *r)
     for (size_t i = 0; i < r->n_tools; i++) {
         free(r->tools[i].name);
         free(r->tools[i].description);
-        json_decref(r->tools[i].parameters);
+        pd_chat_json_free(&r->tools[i].parameters);
     }
     free(r->tools);
     free(r->tool_choice.name);
@@ -103,10 +125,10 @@ void pd_chat_request_free(pd_chat_request *r)
     strings_free(r->sampling.stop, r->sampling.n_stop);
     free(r->response_format.name);
     free(r->response_format.description);
-    json_decref(r->response_format.schema);
+    pd_chat_json_free(&r->response_format.schema);
     free(r->user);
     free(r->reasoning_effort);
-    json_decref(r->raw);
+    pd_chat_json_free(&r->raw);
     pd_chat_request_init(r);
 }
 

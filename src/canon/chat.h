@@ -19,13 +19,13 @@
  *
  * OWNERSHIP, one rule for the whole API: a struct owns everything it points to. Strings are
  * NUL-terminated UTF-8 allocated with malloc; arrays are malloc'ed; json_t pointers hold one
- * reference each. pd_chat_request_free / pd_chat_response_free / pd_chat_message_free release
- * everything reachable and leave the struct zeroed (re-initialised), so freeing twice or
- * freeing NULL is a no-op. The one exception is pd_chat_event: it is a borrowed VIEW handed to a
- * callback, and its pointers are valid only during that call.
+ * reference each; pd_chat_json texts are malloc'ed. pd_chat_request_free / pd_chat_response_free /
+ * pd_chat_message_free release everything reachable and leave the struct zeroed (re-initialised),
+ * so freeing twice or freeing NULL is a no-op. The one exception is pd_chat_event: it is a borrowed
+ * VIEW handed to a callback, and its pointers are valid only during that call.
  *
  * Threading: plain data, no shared state; a value may move between threads.
- * Dependencies: jansson and libc only. */
+ * Dependencies: jansson, core/buf (allocation) and libc. */
 #ifndef PD_CANON_CHAT_H
 #define PD_CANON_CHAT_H
 
@@ -36,6 +36,24 @@
 
 /* A boolean that may also be "not given". Zero is UNSET so zero-filled structs mean "absent". */
 typedef enum pd_chat_tri { PD_TRI_UNSET = 0, PD_TRI_FALSE, PD_TRI_TRUE } pd_chat_tri;
+
+/* A JSON value carried as its text, not as a tree: requests keep tool schemas and the client's
+   body this way, so that parsing a request builds no jansson tree (proto/jsonr.h says why) and
+   writers copy the bytes. text is valid JSON, malloc'ed and NUL-terminated after len bytes
+   (len counts everything; a body may hold a NUL that jansson skips, see jsonr.h); NULL when
+   absent. */
+typedef struct pd_chat_json {
+    char *text;
+    size_t len;
+} pd_chat_json;
+
+/* Frees the text and empties *j. */
+void pd_chat_json_free(pd_chat_json *j);
+/* A new copy of n bytes. */
+pd_chat_json pd_chat_json_copy(const char *text, size_t n);
+/* The value as a new jansson tree (a new reference; json_loadb with flags 0), or NULL when
+   absent. For consumers off the hot paths that want to walk or edit it. */
+json_t *pd_chat_json_tree(const pd_chat_json *j);
 
 /* ---- messages ------------------------------------------------------------------------- */
 
@@ -123,8 +141,10 @@ typedef struct pd_chat_tool {
     pd_chat_tool_kind kind;
     char *name;
     char *description;  /* or NULL */
-    json_t *parameters; /* FUNCTION: the JSON Schema of the arguments, or NULL when not given;
-                           CUSTOM: the OpenAI custom-tool "format" object, or NULL */
+    pd_chat_json parameters; /* FUNCTION: the JSON Schema of the arguments (an object), or
+                                absent when not given; CUSTOM: the OpenAI custom-tool
+                                "format" object, or absent. Compact, as proto/jsonw writes it
+                                (what pd_jw_json printed of the tree this used to be) */
     pd_chat_tri strict; /* enforce the schema exactly (OpenAI strict, Anthropic strict) */
 } pd_chat_tool;
 
@@ -185,7 +205,8 @@ typedef struct pd_chat_response_format {
     pd_chat_format_kind kind;
     char *name;        /* JSON_SCHEMA: the schema's name, or NULL (llama.cpp's form has none) */
     char *description; /* or NULL */
-    json_t *schema;    /* JSON_SCHEMA (or JSON_OBJECT on llama.cpp): the JSON Schema, or NULL */
+    pd_chat_json schema; /* JSON_SCHEMA (or JSON_OBJECT on llama.cpp): the JSON Schema (an
+                            object, compact as jsonw writes it), or absent */
     pd_chat_tri strict;
 } pd_chat_response_format;
 
@@ -204,10 +225,11 @@ typedef struct pd_chat_request {
                                   stream_options.include_usage) */
     char *user;                /* end-user id for abuse tracking, or NULL */
     char *reasoning_effort;    /* "none" | "minimal" | "low" | "medium" | "high" | ..., or NULL */
-    json_t *raw;               /* the parsed original body (unknown fields included), so an
-                                  upstream speaking the client's dialect can be sent the
-                                  request as the client wrote it; NULL when the request was
-                                  built rather than parsed */
+    pd_chat_json raw;          /* the original body (unknown fields included), a validated
+                                  JSON object, bytes as the client sent them, so an upstream
+                                  speaking the client's dialect can be sent the request as the
+                                  client wrote it; absent when the request was built rather
+                                  than parsed (or no longer says what is asked) */
 } pd_chat_request;
 
 /* Zero-fills: every optional field absent. */

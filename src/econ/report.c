@@ -61,17 +61,39 @@ typedef struct route_cache {
     size_t n, cap;
 } route_cache;
 
+/* The price-table model a cloud target's requests are charged at: resolved once per target. */
+typedef struct target_price {
+    char name[PD_LEDGER_NAME_MAX];
+    const char *model; /* the row's name (points into the price table), or NULL: no price */
+} target_price;
+
+typedef struct target_cache {
+    target_price *a;
+    size_t n, cap;
+} target_cache;
+
+/* The models the traffic used or was priced at: the calculator's API options. */
+typedef struct api_set {
+    pd_report_api *a;
+    size_t n, cap;
+} api_set;
+
 struct pd_report {
     pd_report_params p;
     pd_price cloud;
     double local_usd; /* one local request */
     group_acc totals;
     group_set targets, routes;
-    route_cache by_route; /* with a router: the all-cloud price of each route seen */
+    route_cache by_route;   /* with a router: the all-cloud price of each route seen */
+    target_cache by_target; /* the model each cloud target is charged at */
+    api_set uses;
     int64_t first_ms, last_ms;
     int64_t in_sum, in_n, out_sum, out_n;
+    int64_t cached_sum; /* over the requests counted in in_sum */
     uint64_t rng;
     double monthly;
+    pd_report_observed obs;
+    char local_label[256];
     pd_calc_params calc_p;
     pd_calc_result calc;
     bool calc_ok;
@@ -101,7 +123,6 @@ void pd_report_params_from_config(pd_report_params *p, const pd_config *cfg)
         if (runs_locally(&cfg->models[i]))
             p->local_targets[p->n_local++] = cfg->models[i].name;
 }
-
 
 pd_result pd_report_new(const pd_report_params *p, pd_report **out, char *msg, size_t msglen)
 {
@@ -154,6 +175,8 @@ void pd_report_free(pd_report *r)
     free_set(&r->targets);
     free_set(&r->routes);
     free(r->by_route.a);
+    free(r->by_target.a);
+    free(r->uses.a);
     free(r);
 }
 
@@ -323,6 +346,74 @@ static const pd_price *all_cloud_price(pd_report *r, const pd_ledger_record *rec
     return rp->kind == BASIS_ROUTE_TARGET ? &rp->price : &r->cloud;
 }
 
+/* The API option named model (a price-table name), added on first use; NULL past
+   PD_REPORT_MAX_GROUPS models. */
+static pd_report_api *api_use(pd_report *r, const char *model)
+{
+    api_set *s = &r->uses;
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->a[i].model, model))
+            return &s->a[i];
+    if (s->n == PD_REPORT_MAX_GROUPS || strlen(model) >= sizeof s->a[0].model)
+        return NULL;
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 8;
+        s->a = pd_xrealloc(s->a, s->cap * sizeof *s->a);
+    }
+    pd_report_api *u = &s->a[s->n++];
+    memset(u, 0, sizeof *u);
+    snprintf(u->model, sizeof u->model, "%s", model);
+    return u;
+}
+
+/* The model a cloud target is charged at, as the relay prices it: the target's upstream model,
+   else its name (cached per target); else the upstream model the record names. NULL: none. */
+static const char *served_model(pd_report *r, const pd_ledger_record *rec)
+{
+    const char *target = rec->target ? rec->target : "";
+    target_cache *tc = &r->by_target;
+    target_price *tp = NULL;
+    for (size_t i = 0; i < tc->n && !tp; i++)
+        if (!strcmp(tc->a[i].name, target))
+            tp = &tc->a[i];
+    if (!tp && tc->n < PD_REPORT_MAX_GROUPS && strlen(target) < sizeof tp->name) {
+        if (tc->n == tc->cap) {
+            tc->cap = tc->cap ? tc->cap * 2 : 8;
+            tc->a = pd_xrealloc(tc->a, tc->cap * sizeof *tc->a);
+        }
+        tp = &tc->a[tc->n++];
+        snprintf(tp->name, sizeof tp->name, "%s", target);
+        pd_price pr;
+        const char *up = upstream_of(r, target);
+        bool priced = (up && pd_prices_lookup(r->p.prices, up, &pr) == PD_OK) ||
+                      (*target && pd_prices_lookup(r->p.prices, target, &pr) == PD_OK);
+        tp->model = priced ? pr.model : NULL;
+    }
+    if (tp && tp->model)
+        return tp->model;
+    pd_price pr;
+    if (rec->upstream_model && pd_prices_lookup(r->p.prices, rec->upstream_model, &pr) == PD_OK)
+        return pr.model;
+    return NULL;
+}
+
+/* Which models this request brings into the calculator: a cloud request the model it was
+   served by; a request priced all-cloud the model it was priced at. */
+static void note_api_use(pd_report *r, const pd_ledger_record *rec, const contribution *c,
+                         const pd_price *price)
+{
+    pd_report_api *u;
+    const char *served = c->local ? NULL : served_model(r, rec);
+    if (served && (u = api_use(r, served)) != NULL)
+        u->served++;
+    if (!price || !(u = api_use(r, price->model)))
+        return; /* priced as charged: counted as served */
+    if (c->basis == BASIS_ROUTE_TARGET)
+        u->priced++;
+    else
+        u->reference++;
+}
+
 static void contribution_of(pd_report *r, const pd_ledger_record *rec, contribution *c)
 {
     c->local = is_local(r, rec->target);
@@ -331,10 +422,11 @@ static void contribution_of(pd_report *r, const pd_ledger_record *rec, contribut
     else
         c->spend = rec->cost_usd >= 0 ? rec->cost_usd : -1;
     c->cloud = -1;
-    if (rec->prompt_tokens < 0 || rec->completion_tokens < 0)
-        return;
     route_price tmp;
     const pd_price *price = all_cloud_price(r, rec, c->local, &tmp, &c->basis);
+    note_api_use(r, rec, c, price);
+    if (rec->prompt_tokens < 0 || rec->completion_tokens < 0)
+        return;
     if (!price) {
         c->cloud = c->spend; /* a cloud request would have cost what it did */
         return;
@@ -368,6 +460,8 @@ void pd_report_add(pd_report *r, const pd_ledger_record *rec)
     if (rec->prompt_tokens >= 0) {
         r->in_sum += rec->prompt_tokens;
         r->in_n++;
+        if (rec->cached_tokens > 0 && rec->cached_tokens <= rec->prompt_tokens)
+            r->cached_sum += rec->cached_tokens;
     }
     if (rec->completion_tokens >= 0) {
         r->out_sum += rec->completion_tokens;
@@ -433,33 +527,96 @@ static void finish_set(group_set *s)
         qsort(s->a, s->n, sizeof *s->a, cmp_group);
 }
 
-static int64_t mean_tokens(int64_t sum, int64_t n)
+static int cmp_api(const void *a, const void *b)
 {
-    return n > 0 ? (int64_t)llround((double)sum / (double)n) : 0;
+    const pd_report_api *x = a, *y = b;
+    int64_t nx = x->served + x->priced + x->reference, ny = y->served + y->priced + y->reference;
+    if (nx != ny)
+        return nx > ny ? -1 : 1;
+    return strcmp(x->model, y->model);
+}
+
+/* The window the extrapolation uses and its scaling to a month (see the header). */
+static void observe_window(pd_report *r, pd_report_observed *o)
+{
+    o->from_first = r->p.since_ms <= 0;
+    o->to_last = r->p.until_ms == INT64_MAX;
+    o->from_ms = o->from_first ? r->first_ms : r->p.since_ms;
+    o->to_ms = o->to_last ? r->last_ms : r->p.until_ms;
+    double window = (double)o->to_ms - (double)o->from_ms;
+    if (window < 1000)
+        window = 1000;
+    o->hours = window / 3600e3;
+    o->requests = r->totals.g.requests;
+    o->scale = MONTH_MS / window;
+    o->monthly_requests = (double)o->requests * o->scale;
+    o->monthly_spend_usd = r->totals.g.spend_usd * o->scale;
+    o->input_n = r->in_n;
+    o->output_n = r->out_n;
+    o->input_mean = r->in_n > 0 ? (double)r->in_sum / (double)r->in_n : 0;
+    o->output_mean = r->out_n > 0 ? (double)r->out_sum / (double)r->out_n : 0;
+    o->cached_fraction = r->in_sum > 0 ? (double)r->cached_sum / (double)r->in_sum : 0;
+}
+
+/* The API options: the models used or priced, most requests first, at most PD_CALC_MAX_APIS;
+   the reference model when there is none. */
+static void observe_apis(pd_report *r, pd_report_observed *o)
+{
+    if (r->uses.n > 1)
+        qsort(r->uses.a, r->uses.n, sizeof *r->uses.a, cmp_api);
+    o->n_apis = r->uses.n < PD_CALC_MAX_APIS ? r->uses.n : PD_CALC_MAX_APIS;
+    o->apis_left_out = r->uses.n - o->n_apis;
+    memcpy(o->apis, r->uses.a, o->n_apis * sizeof *o->apis);
+    if (o->n_apis == 0) {
+        o->n_apis = 1;
+        snprintf(o->apis[0].model, sizeof o->apis[0].model, "%s", r->cloud.model);
+    }
+}
+
+/* The self-hosted option's label: the local targets that served this traffic. */
+static void local_label(pd_report *r, char *out, size_t n)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < r->targets.n; i++) {
+        const group_acc *a = &r->targets.a[i];
+        if (a->local_requests == 0)
+            continue;
+        int k = snprintf(out + used, n - used, "%s%s", used ? ", " : "local targets: ", a->g.name);
+        if (k < 0 || (size_t)k >= n - used) {
+            out[used] = '\0';
+            break;
+        }
+        used += (size_t)k;
+    }
 }
 
 /* The calculator on the observed traffic (see the header for the extrapolation). */
 static void run_calc(pd_report *r)
 {
+    pd_report_observed *o = &r->obs;
+    memset(o, 0, sizeof *o);
     r->calc_ok = false;
     r->monthly = 0;
     if (r->totals.g.requests == 0) {
         snprintf(r->calc_err, sizeof r->calc_err, "no requests in the window");
         return;
     }
-    int64_t from = r->p.since_ms > 0 ? r->p.since_ms : r->first_ms;
-    int64_t to = r->p.until_ms != INT64_MAX ? r->p.until_ms : r->last_ms;
-    double window = (double)to - (double)from;
-    if (window < 1000)
-        window = 1000;
-    r->monthly = (double)r->totals.g.requests * MONTH_MS / window;
+    observe_window(r, o);
+    observe_apis(r, o);
+    r->monthly = o->monthly_requests;
     pd_calc_default_params(&r->calc_p);
     r->calc_p.requests = (int64_t)llround(fmin(r->monthly, 1e13));
-    r->calc_p.input_tokens = mean_tokens(r->in_sum, r->in_n);
-    r->calc_p.output_tokens = mean_tokens(r->out_sum, r->out_n);
-    r->calc_p.apis[0] = r->p.cloud_model;
-    r->calc_p.n_apis = 1;
+    r->calc_p.input_tokens = (int64_t)llround(fmin(o->input_mean, 1e8));
+    r->calc_p.output_tokens = (int64_t)llround(fmin(o->output_mean, 1e8));
+    r->calc_p.cached_fraction = o->cached_fraction;
+    for (size_t i = 0; i < o->n_apis; i++)
+        r->calc_p.apis[i] = o->apis[i].model;
+    r->calc_p.n_apis = o->n_apis;
     r->calc_p.local = r->p.local;
+    local_label(r, r->local_label, sizeof r->local_label);
+    if (r->local_label[0])
+        r->calc_p.local_label = r->local_label;
     r->calc_ok =
         pd_calc_run(&r->calc_p, r->p.prices, &r->calc, r->calc_err, sizeof r->calc_err) == PD_OK;
 }
@@ -525,6 +682,10 @@ size_t pd_report_n_routes(const pd_report *r)
 double pd_report_monthly_requests(const pd_report *r)
 {
     return r->monthly;
+}
+const pd_report_observed *pd_report_observed_traffic(const pd_report *r)
+{
+    return &r->obs;
 }
 
 const pd_report_group *pd_report_target(const pd_report *r, size_t i)
@@ -623,13 +784,44 @@ static json_t *json_window(const pd_report *r)
                      ts_or_null(r->first_ms, any), "last_ms", ts_or_null(r->last_ms, any));
 }
 
+static json_t *json_api_use(const pd_report_api *u)
+{
+    return json_pack("{s:s, s:I, s:I, s:I}", "model", u->model, "served", (json_int_t)u->served,
+                     "priced", (json_int_t)u->priced, "reference", (json_int_t)u->reference);
+}
+
+/* What the calculator ran on: the window, its scaling, the means and why each API is there. */
+static json_t *json_observed(const pd_report *r)
+{
+    const pd_report_observed *o = &r->obs;
+    if (o->requests == 0)
+        return json_null();
+    json_t *apis = json_array();
+    for (size_t i = 0; i < o->n_apis; i++)
+        json_array_append_new(apis, json_api_use(&o->apis[i]));
+    return json_pack(
+        "{s:I, s:I, s:s, s:s, s:f, s:I, s:f, s:f, s:f, s:I, s:I, s:f, s:f, s:f, "
+        "s:o, s:I}",
+        "from_ms", (json_int_t)o->from_ms, "to_ms", (json_int_t)o->to_ms, "from",
+        o->from_first ? "first_record" : "since", "to", o->to_last ? "last_record" : "until",
+        "hours", o->hours, "requests", (json_int_t)o->requests, "scale", o->scale,
+        "monthly_requests", o->monthly_requests, "monthly_spend_usd", o->monthly_spend_usd,
+        "input_n", (json_int_t)o->input_n, "output_n", (json_int_t)o->output_n, "input_mean",
+        o->input_mean, "output_mean", o->output_mean, "cached_fraction", o->cached_fraction, "apis",
+        apis, "apis_left_out", (json_int_t)o->apis_left_out);
+}
+
 static json_t *json_calculator(const pd_report *r)
 {
+    json_t *c;
     if (!r->calc_ok)
-        return json_pack("{s:s, s:f}", "error", r->calc_err, "monthly_requests", r->monthly);
-    json_t *c = pd_calc_json(&r->calc_p, &r->calc);
-    if (c)
+        c = json_pack("{s:s, s:f}", "error", r->calc_err, "monthly_requests", r->monthly);
+    else
+        c = pd_calc_json(&r->calc_p, &r->calc);
+    if (c) {
         json_object_set_new(c, "monthly_requests", json_real(r->monthly));
+        json_object_set_new(c, "observed", json_observed(r));
+    }
     return c;
 }
 
@@ -741,6 +933,66 @@ static void text_basis(pd_buf *b, const pd_report *r)
         r->p.cloud_model, s->no_cloud_target, s->unknown_route, s->unpriced_target);
 }
 
+static void fmt_time(char *out, size_t n, int64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+}
+
+/* Why each API is compared: "served 3, priced 2 local, reference for 1". */
+static void text_api_use(pd_buf *b, const pd_report_api *u)
+{
+    const char *sep = "";
+    pd_buf_printf(b, "  %s:", u->model);
+    if (u->served) {
+        pd_buf_printf(b, " served %" PRId64 " cloud requests", u->served);
+        sep = ";";
+    }
+    if (u->priced) {
+        pd_buf_printf(b, "%s priced %" PRId64 " local requests (their route's cloud target)", sep,
+                      u->priced);
+        sep = ";";
+    }
+    if (u->reference)
+        pd_buf_printf(b, "%s the reference for %" PRId64 " requests", sep, u->reference);
+    if (!u->served && !u->priced && !u->reference)
+        pd_buf_printf(b, " the reference model (no request priced)");
+    pd_buf_printf(b, "\n");
+}
+
+/* What the calculator runs on: the window, how it is scaled to a month, the means and the
+   APIs, so that the figures below can be checked by hand. */
+static void text_observed(pd_buf *b, const pd_report *r)
+{
+    const pd_report_observed *o = &r->obs;
+    pd_buf_printf(b, "\nThe calculator (pendulum cost) on this traffic:\n");
+    if (o->requests == 0)
+        return;
+    char from[32], to[32];
+    fmt_time(from, sizeof from, o->from_ms);
+    fmt_time(to, sizeof to, o->to_ms);
+    pd_buf_printf(b,
+                  "  window %s (%s) to %s (%s) = %.4g h; %" PRId64
+                  " requests x 730 h / %.4g h = %.0f requests/month (x%.4g)\n",
+                  from, o->from_first ? "first record" : "--since", to,
+                  o->to_last ? "last record" : "--until", o->hours, o->requests, o->hours,
+                  o->monthly_requests, o->scale);
+    pd_buf_printf(b,
+                  "  per request: %.1f input tokens (mean of %" PRId64
+                  "), %.1f output (mean of %" PRId64
+                  "), %.1f%% of input cached; spend scaled the same way: $%.2f/month\n",
+                  o->input_mean, o->input_n, o->output_mean, o->output_n,
+                  100.0 * o->cached_fraction, o->monthly_spend_usd);
+    pd_buf_printf(b, "  APIs compared (the models this traffic used or was priced at):\n");
+    for (size_t i = 0; i < o->n_apis; i++)
+        text_api_use(b, &o->apis[i]);
+    if (o->apis_left_out)
+        pd_buf_printf(b, "  (%zu more models used by fewer requests are not compared)\n",
+                      o->apis_left_out);
+    pd_buf_printf(b, "\n");
+}
+
 pd_result pd_report_text(const pd_report *r, pd_buf *b)
 {
     const pd_report_group *t = &r->totals.g;
@@ -757,10 +1009,7 @@ pd_result pd_report_text(const pd_report *r, pd_buf *b)
     if (t->cost_unknown > 0)
         pd_buf_printf(b, "%" PRId64 " requests have an unknown cost (not counted as $0).\n",
                       t->cost_unknown);
-    pd_buf_printf(b,
-                  "\nThe calculator on this traffic (%.0f requests/month, %" PRId64
-                  " input and %" PRId64 " output tokens per request):\n",
-                  r->monthly, r->calc_p.input_tokens, r->calc_p.output_tokens);
+    text_observed(b, r);
     if (!r->calc_ok)
         return pd_buf_printf(b, "  not run: %s\n", r->calc_err);
     return pd_calc_text(&r->calc_p, &r->calc, b);

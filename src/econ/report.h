@@ -27,11 +27,18 @@
  *                that sent no token is unknown and left out). Each group keeps at most
  *                PD_REPORT_MAX_SAMPLES values per series; past that a uniform reservoir sample
  *                (deterministic seed) stands for the rest.
- *   calculator   requests per month = requests × (730 h) / window, where the window runs from
+ *   calculator   pd_calc_run (the code of `pendulum cost`) on the observed traffic:
+ *                requests per month = requests × (730 h) / window, where the window runs from
  *                since_ms (or the first record when since_ms is 0) to until_ms (or the last
  *                record when until_ms is INT64_MAX), at least one second; input and output
- *                tokens per request are the means over requests that report them; the APIs
- *                compared are cloud_model alone; the self-hosted option is params.local.
+ *                tokens per request are the means over requests that report them, and the
+ *                cached fraction is cached / prompt tokens over the requests that report a
+ *                prompt count. The APIs compared are the price-table models this traffic
+ *                used or was priced at (pd_report_api): a cloud target's model (its upstream
+ *                model, else its name, as the gateway prices it), a route's cloud target that
+ *                priced local requests all-cloud, and cloud_model when requests were priced
+ *                at it; most requests first, at most PD_CALC_MAX_APIS (cloud_model alone when
+ *                there is none). The self-hosted option is params.local.
  *
  * Ownership: pd_report_new returns a report owned by the caller (pd_report_free; NULL is a
  * no-op). Strings in params are borrowed for the report's life. Threads: one report, one
@@ -80,7 +87,6 @@ void pd_report_default_params(pd_report_params *p);
    the gateway has its own. cfg is borrowed for the report's life. */
 void pd_report_params_from_config(pd_report_params *p, const pd_config *cfg);
 
-
 typedef struct pd_report_pct {
     int64_t n;       /* values observed (not only kept) */
     double p50, p99; /* ms; -1 when n is 0 */
@@ -115,6 +121,32 @@ typedef struct pd_report_group {
     char cloud_target[PD_LEDGER_MODEL_MAX];
     pd_report_pct ttft_ms, total_ms;
 } pd_report_group;
+
+/* One API option of the calculator on the observed traffic: a price-table model, and how
+   many requests of the window brought it into the comparison. */
+typedef struct pd_report_api {
+    char model[PD_LEDGER_MODEL_MAX]; /* the price table's name for it */
+    int64_t served;                  /* cloud requests served by a target priced as this model */
+    int64_t priced;    /* local requests priced all-cloud at it, their route's cloud target */
+    int64_t reference; /* requests priced all-cloud at it as the reference model */
+} pd_report_api;
+
+/* What the calculator was run on: the window, its scaling to a month and the means. */
+typedef struct pd_report_observed {
+    int64_t from_ms, to_ms;         /* the window used for the scaling */
+    bool from_first, to_last;       /* from the first / last record (no since_ms / until_ms) */
+    double hours;                   /* (to_ms − from_ms) in hours, at least 1 s */
+    int64_t requests;               /* in the window */
+    double scale;                   /* 730 h / hours */
+    double monthly_requests;        /* requests × scale */
+    double monthly_spend_usd;       /* spend × scale */
+    int64_t input_n, output_n;      /* requests the token means are over */
+    double input_mean, output_mean; /* before rounding to whole tokens for the calculator */
+    double cached_fraction;
+    pd_report_api apis[PD_CALC_MAX_APIS]; /* the calculator's API options, in its order */
+    size_t n_apis;
+    size_t apis_left_out; /* models past PD_CALC_MAX_APIS, not compared */
+} pd_report_observed;
 
 typedef struct pd_report pd_report;
 
@@ -151,6 +183,8 @@ const pd_calc_result *pd_report_calc(const pd_report *r, const pd_calc_params **
 const char *pd_report_calc_error(const pd_report *r);
 /* Requests per month extrapolated from the window (0 without requests). */
 double pd_report_monthly_requests(const pd_report *r);
+/* The traffic the calculator ran on (zeroed without requests). */
+const pd_report_observed *pd_report_observed_traffic(const pd_report *r);
 
 /* The report as JSON (docs/dashboard.md): {"window","cloud_model","all_cloud","totals",
    "targets","routes","calculator","notes"}. Returns a new reference. */

@@ -89,6 +89,9 @@ struct pd_engine {
     const char *tmpl, *tmpl_kind;
     uint32_t n_ctx_seq;
     int32_t n_vocab;
+    pd_engine_maps load_maps; /* the mappings before the load (hugepages.c) */
+    bool thp_asked;
+    size_t thp_bytes; /* weight memory advised onto huge pages */
 
     /* inference thread only */
     struct llama_batch batch;
@@ -726,10 +729,15 @@ static void backend_init(void)
 }
 
 /* The default progress display: a bar when stderr is a terminal. Returning false aborts the
-   load: pd_engine_close does not wait for a large model to be read to the end. */
+   load: pd_engine_close does not wait for a large model to be read to the end. Also the hook
+   where the weights are put on huge pages (hugepages.c). */
 static bool progress_bar(float f, void *ud)
 {
     pd_engine *eng = ud;
+    if (!eng->thp_asked) { /* the first report: the weight buffers exist and are still empty */
+        eng->thp_asked = true;
+        eng->thp_bytes = pd_engine_thp_advise_new(&eng->load_maps);
+    }
     pthread_mutex_lock(&eng->mu);
     bool stop = eng->stop;
     pthread_mutex_unlock(&eng->mu);
@@ -780,10 +788,28 @@ static pd_result load_context(pd_engine *eng)
     return PD_OK;
 }
 
+static pd_result load_model(pd_engine *eng); /* below */
+
 static pd_result load(pd_engine *eng)
 {
     uint64_t t0 = pd_now_us();
     pd_log_info("engine %s: loading %s", eng->name, eng->model_path);
+    /* without a snapshot every large mapping counts as new: still only private memory */
+    (void)pd_engine_maps_snapshot(&eng->load_maps);
+    pd_result rc = load_model(eng);
+    pd_engine_maps_free(&eng->load_maps);
+    if (rc)
+        return rc;
+    eng->embed_jobs = pd_xcalloc(eng->p.max_queued, sizeof *eng->embed_jobs);
+    pd_log_info("engine %s: ready in %.1f s (%u sequences x %u tokens, %d threads, template %s, "
+                "%zu MiB of weights on huge pages)",
+                eng->name, (double)(pd_now_us() - t0) / 1e6, eng->p.parallel, eng->n_ctx_seq,
+                llama_n_threads(eng->ctx), eng->tmpl_kind, eng->thp_bytes >> 20);
+    return PD_OK;
+}
+
+static pd_result load_model(pd_engine *eng)
+{
     struct llama_model_params mp = llama_model_default_params();
     if (llama_supports_mmap())
         mp.load_mode = LLAMA_LOAD_MODE_MMAP;
@@ -804,13 +830,7 @@ static pd_result load(pd_engine *eng)
     pd_result rc = load_context(eng);
     if (!rc && eng->p.embeddings)
         rc = pd_engine_embed_init(&eng->embd, eng->model, &eng->p, eng->error, sizeof eng->error);
-    if (rc)
-        return rc;
-    eng->embed_jobs = pd_xcalloc(eng->p.max_queued, sizeof *eng->embed_jobs);
-    pd_log_info("engine %s: ready in %.1f s (%u sequences x %u tokens, %d threads, template %s)",
-                eng->name, (double)(pd_now_us() - t0) / 1e6, eng->p.parallel, eng->n_ctx_seq,
-                llama_n_threads(eng->ctx), eng->tmpl_kind);
-    return PD_OK;
+    return rc;
 }
 
 /* ---- public lifecycle ------------------------------------------------------------------- */

@@ -157,6 +157,8 @@ typedef struct pd_ledger_stats {
     uint64_t failed;     /* given up after database errors */
     uint64_t errors;     /* failed write attempts (each retry counts) */
     uint64_t batches;    /* committed transactions: written / batches is the batch size */
+    uint64_t catchups;   /* times the writer left SCHED_IDLE because the ring backed up */
+    bool idle_priority;  /* the writer may run SCHED_IDLE (see ledger.c, "Priority") */
 } pd_ledger_stats;
 /* After close: submitted == written + duplicates + failed. */
 
@@ -241,6 +243,13 @@ typedef struct pd_ledger_backend {
     void (*describe)(void *conn, char *out, size_t outlen);
     void (*close)(void *conn);
 } pd_ledger_backend;
+
+/* Backends call this on the writer thread around a step that writes through the filesystem
+   (SQLite's COMMIT: WAL appends, and at a checkpoint fsync): begin true before, false after.
+   While the writer runs SCHED_IDLE, such a step runs at SCHED_OTHER (nice +10): a SCHED_IDLE
+   thread starved while it holds a filesystem journal handle would stall every task that
+   writes to that filesystem, workers' log lines included. A no-op on other threads. */
+void pd_ledger_writer_io(bool begin);
 
 extern const pd_ledger_backend pd_ledger_sqlite;
 extern const pd_ledger_backend pd_ledger_postgres;

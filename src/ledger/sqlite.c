@@ -234,8 +234,11 @@ static pd_result sq_insert(void *conn, const pd_ledger_record *recs, size_t n, s
         *inserted += (size_t)sqlite3_changes(s->db);
     }
     sqlite3_clear_bindings(s->insert);
-    if (res == PD_OK)
+    if (res == PD_OK) {
+        pd_ledger_writer_io(true); /* WAL appends, and a checkpoint's fsync */
         res = run(s, s->commit, "COMMIT", err, errlen);
+        pd_ledger_writer_io(false);
+    }
     if (res) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         *inserted = 0;

@@ -22,16 +22,10 @@
 #include <string.h>
 
 #include "proto/fastev.h"
+#include "proto/jsonr.h"
 #include "proto/jsonw.h"
 
 /* ==== small helpers ===================================================================== */
-
-/* An optional member: NULL when absent or JSON null. */
-static json_t *opt(const json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    return json_is_null(v) ? NULL : v;
-}
 
 static char *dup_json_str(const json_t *s)
 {
@@ -173,6 +167,26 @@ pd_result pd_anthropic_parse_error_body(const char *body, size_t len, int http_s
 
 /* ==== request validation ================================================================ */
 
+/* Request bodies are read with proto/jsonr.h (no jansson tree): these are its helpers. */
+
+/* An optional member: NULL when absent or JSON null. */
+static const pd_jr_val *member(const pd_jr_val *obj, const char *key)
+{
+    const pd_jr_val *v = pd_jr_get(obj, key);
+    return pd_jr_is_null(v) ? NULL : v;
+}
+
+static char *dup_str(const pd_jr_val *s)
+{
+    return pd_xstrndup(s->u.s, s->n);
+}
+
+/* At most 40 bytes of a string, for "%.*s" in messages ('%.40s' of jansson's copy before). */
+static int cut40(const pd_jr_val *s)
+{
+    return s->n < 40 ? (int)s->n : 40;
+}
+
 #define PATH_MAX_LEN 96 /* "messages.12.content.3.content.0.source.media_type" */
 
 /* Every validation failure goes through here: 400 invalid_request_error, message
@@ -218,49 +232,54 @@ static const char *pathf(char *dst, size_t cap, const char *fmt, ...)
 /* "base.key", or "key" when base is empty. */
 static const char *path(char *dst, size_t cap, const char *base, const char *key)
 {
-    return pathf(dst, cap, "%s%s%s", base, base[0] ? "." : "", key);
+    return pd_jr_path_key(dst, cap, base, key);
+}
+
+/* "base<mid>i", e.g. "messages.2" (mid ".") or "messages.2.content.0" (mid ".content."). */
+static const char *path_at(char *dst, size_t cap, const char *base, const char *mid, size_t i)
+{
+    return pd_jr_path_index(dst, cap, base, mid, i, "");
 }
 
 /* Optional string member: *out stays NULL when absent/null. */
-static pd_result get_str(const json_t *o, const char *base, const char *key, char **out,
+static pd_result get_str(const pd_jr_val *o, const char *base, const char *key, char **out,
                          pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    json_t *v = opt(o, key);
+    const pd_jr_val *v = member(o, key);
     if (!v)
         return PD_OK;
-    if (!json_is_string(v))
+    if (!pd_jr_is_string(v))
         return bad_type(err, path(p, sizeof p, base, key), "a valid string");
-    *out = dup_json_str(v);
+    *out = dup_str(v);
     return PD_OK;
 }
 
 /* Required string member; non_empty: "" is an error too. */
-static pd_result need_str(const json_t *o, const char *base, const char *key, bool non_empty,
+static pd_result need_str(const pd_jr_val *o, const char *base, const char *key, bool non_empty,
                           char **out, pd_api_error *err)
 {
-    char p[PATH_MAX_LEN];
-    json_t *v = opt(o, key);
-    path(p, sizeof p, base, key);
+    char p[PATH_MAX_LEN]; /* built only for an error: most fields are fine */
+    const pd_jr_val *v = member(o, key);
     if (!v)
-        return missing(err, p);
-    if (!json_is_string(v))
-        return bad_type(err, p, "a valid string");
-    if (non_empty && json_string_length(v) == 0)
-        return bad(err, p, "String should have at least 1 character");
-    *out = dup_json_str(v);
+        return missing(err, path(p, sizeof p, base, key));
+    if (!pd_jr_is_string(v))
+        return bad_type(err, path(p, sizeof p, base, key), "a valid string");
+    if (non_empty && v->n == 0)
+        return bad(err, path(p, sizeof p, base, key), "String should have at least 1 character");
+    *out = dup_str(v);
     return PD_OK;
 }
 
-static pd_result get_number(const json_t *o, const char *key, double lo, double hi, bool *has,
+static pd_result get_number(const pd_jr_val *o, const char *key, double lo, double hi, bool *has,
                             double *out, pd_api_error *err)
 {
-    json_t *v = opt(o, key);
+    const pd_jr_val *v = member(o, key);
     if (!v)
         return PD_OK;
-    if (!json_is_number(v))
+    if (!pd_jr_is_number(v))
         return bad_type(err, key, "a valid number");
-    double d = json_number_value(v);
+    double d = pd_jr_number(v);
     if (d < lo)
         return bad(err, key, "Input should be greater than or equal to %g", lo);
     if (d > hi)
@@ -270,45 +289,44 @@ static pd_result get_number(const json_t *o, const char *key, double lo, double 
     return PD_OK;
 }
 
-static pd_result get_int(const json_t *o, const char *key, int64_t lo, bool *has, int64_t *out,
+static pd_result get_int(const pd_jr_val *o, const char *key, int64_t lo, bool *has, int64_t *out,
                          pd_api_error *err)
 {
-    json_t *v = opt(o, key);
+    const pd_jr_val *v = member(o, key);
     if (!v)
         return PD_OK;
-    if (!json_is_integer(v))
+    if (!pd_jr_is_integer(v))
         return bad_type(err, key, "a valid integer");
-    if (json_integer_value(v) < lo)
+    if (v->u.i < lo)
         return bad(err, key, "Input should be greater than or equal to %" PRId64, lo);
     *has = true;
-    *out = json_integer_value(v);
+    *out = v->u.i;
     return PD_OK;
 }
 
-static pd_result get_bool(const json_t *o, const char *base, const char *key, pd_chat_tri *out,
+static pd_result get_bool(const pd_jr_val *o, const char *base, const char *key, pd_chat_tri *out,
                           pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    json_t *v = opt(o, key);
+    const pd_jr_val *v = member(o, key);
     if (!v)
         return PD_OK;
-    if (!json_is_boolean(v))
+    if (!pd_jr_is_boolean(v))
         return bad_type(err, path(p, sizeof p, base, key), "a valid boolean");
-    *out = json_is_true(v) ? PD_TRI_TRUE : PD_TRI_FALSE;
+    *out = pd_jr_is_true(v) ? PD_TRI_TRUE : PD_TRI_FALSE;
     return PD_OK;
 }
 
 /* A required object member into *out. */
-static pd_result need_obj(const json_t *o, const char *base, const char *key, json_t **out,
-                          pd_api_error *err)
+static pd_result need_obj(const pd_jr_val *o, const char *base, const char *key,
+                          const pd_jr_val **out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    json_t *v = opt(o, key);
-    path(p, sizeof p, base, key);
+    const pd_jr_val *v = member(o, key);
     if (!v)
-        return missing(err, p);
-    if (!json_is_object(v))
-        return bad_type(err, p, "a valid dictionary");
+        return missing(err, path(p, sizeof p, base, key));
+    if (!pd_jr_is_object(v))
+        return bad_type(err, path(p, sizeof p, base, key), "a valid dictionary");
     *out = v;
     return PD_OK;
 }
@@ -341,23 +359,23 @@ static bool depth_ok(const char *s, size_t n, int max)
 
 static const char *const image_types[] = {"image/jpeg", "image/png", "image/gif", "image/webp"};
 
-static pd_result parse_image(const json_t *b, const char *base, pd_chat_part *out,
+static pd_result parse_image(const pd_jr_val *b, const char *base, pd_chat_part *out,
                              pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    json_t *src;
+    const pd_jr_val *src;
     pd_result rc = need_obj(b, base, "source", &src, err);
     if (rc)
         return rc;
     path(p, sizeof p, base, "source");
-    json_t *type = opt(src, "type");
-    if (str_eq(type, "url"))
+    const pd_jr_val *type = member(src, "type");
+    if (pd_jr_eq(type, "url"))
         return need_str(src, p, "url", true, &out->url, err);
-    if (!str_eq(type, "base64")) {
+    if (!pd_jr_eq(type, "base64")) {
         char q[PATH_MAX_LEN];
         return bad(err, path(q, sizeof q, p, "type"),
-                   "image sources of type '%.40s' are not supported (use 'base64' or 'url')",
-                   json_is_string(type) ? json_string_value(type) : "");
+                   "image sources of type '%.*s' are not supported (use 'base64' or 'url')",
+                   pd_jr_is_string(type) ? cut40(type) : 0, pd_jr_is_string(type) ? type->u.s : "");
     }
     if ((rc = need_str(src, p, "media_type", true, &out->media_type, err)))
         return rc;
@@ -373,16 +391,17 @@ static pd_result parse_image(const json_t *b, const char *base, pd_chat_part *ou
 }
 
 /* A base64 PDF becomes a FILE part holding a data: URI (what OpenAI's file_data carries). */
-static pd_result parse_document(const json_t *b, const char *base, pd_chat_part *out,
+static pd_result parse_document(const pd_jr_val *b, const char *base, pd_chat_part *out,
                                 pd_api_error *err)
 {
     char p[PATH_MAX_LEN], q[PATH_MAX_LEN];
-    json_t *src;
+    const pd_jr_val *src;
     pd_result rc = need_obj(b, base, "source", &src, err);
     if (rc)
         return rc;
     path(p, sizeof p, base, "source");
-    if (!str_eq(opt(src, "type"), "base64") || !str_eq(opt(src, "media_type"), "application/pdf"))
+    if (!pd_jr_eq(member(src, "type"), "base64") ||
+        !pd_jr_eq(member(src, "media_type"), "application/pdf"))
         return bad(err, path(q, sizeof q, p, "type"),
                    "only base64 'application/pdf' document sources are supported by this gateway");
     char *data = NULL;
@@ -395,7 +414,7 @@ static pd_result parse_document(const json_t *b, const char *base, pd_chat_part 
     return get_str(b, base, "title", &out->filename, err);
 }
 
-static pd_result parse_text_block(const json_t *b, const char *base, pd_chat_part *out,
+static pd_result parse_text_block(const pd_jr_val *b, const char *base, pd_chat_part *out,
                                   pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
@@ -406,28 +425,29 @@ static pd_result parse_text_block(const json_t *b, const char *base, pd_chat_par
 }
 
 /* The "type" of a block; an error when missing or not a string. */
-static pd_result block_type(const json_t *b, const char *base, const char **type,
+static pd_result block_type(const pd_jr_val *b, const char *base, const pd_jr_val **type,
                             pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    if (!json_is_object(b))
+    if (!pd_jr_is_object(b))
         return bad_type(err, base, "a valid dictionary");
-    json_t *t = opt(b, "type");
+    const pd_jr_val *t = member(b, "type");
     path(p, sizeof p, base, "type");
     if (!t)
         return missing(err, p);
-    if (!json_is_string(t))
+    if (!pd_jr_is_string(t))
         return bad_type(err, p, "a valid string");
-    *type = json_string_value(t);
+    *type = t;
     return PD_OK;
 }
 
-static pd_result unsupported_block(pd_api_error *err, const char *base, const char *type,
+static pd_result unsupported_block(pd_api_error *err, const char *base, const pd_jr_val *type,
                                    const char *where, const char *allowed)
 {
     char p[PATH_MAX_LEN];
     return bad(err, path(p, sizeof p, base, "type"),
-               "'%.40s' blocks are not supported in %s (supported: %s)", type, where, allowed);
+               "'%.*s' blocks are not supported in %s (supported: %s)", cut40(type), type->u.s,
+               where, allowed);
 }
 
 /* ---- tool-use pairing ---- */
@@ -491,31 +511,32 @@ typedef struct parse_ctx {
     pd_api_error *err;
 } parse_ctx;
 
-static pd_result parse_tool_result_content(const json_t *c, const char *base, pd_chat_message *tool,
-                                           pd_chat_message *user, pd_api_error *err)
+static pd_result parse_tool_result_content(const pd_jr_val *c, const char *base,
+                                           pd_chat_message *tool, pd_chat_message *user,
+                                           pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
     path(p, sizeof p, base, "content");
     if (!c)
         return PD_OK;
-    if (json_is_string(c)) {
-        if (json_string_length(c))
-            part_push(tool, PD_PART_TEXT)->text = dup_json_str(c);
+    if (pd_jr_is_string(c)) {
+        if (c->n)
+            part_push(tool, PD_PART_TEXT)->text = dup_str(c);
         return PD_OK;
     }
-    if (!json_is_array(c))
+    if (!pd_jr_is_array(c))
         return bad_type(err, p, "a valid string or a list of content blocks");
-    for (size_t i = 0; i < json_array_size(c); i++) {
+    const pd_jr_val *b = pd_jr_child(c);
+    for (size_t i = 0; i < c->n; i++, b = pd_jr_next(b)) {
         char q[PATH_MAX_LEN];
-        const char *type;
-        const json_t *b = json_array_get(c, i);
-        pathf(q, sizeof q, "%s.%zu", p, i);
+        const pd_jr_val *type;
+        path_at(q, sizeof q, p, ".", i);
         pd_result rc = block_type(b, q, &type, err);
         if (rc)
             return rc;
-        if (strcmp(type, "text") == 0)
+        if (pd_jr_eq(type, "text"))
             rc = parse_text_block(b, q, part_push(tool, PD_PART_TEXT), err);
-        else if (strcmp(type, "image") == 0) /* OpenAI tool messages carry no images */
+        else if (pd_jr_eq(type, "image")) /* OpenAI tool messages carry no images */
             rc = parse_image(b, q, part_push(user, PD_PART_IMAGE), err);
         else
             rc = unsupported_block(err, q, type, "tool results", "text, image");
@@ -538,7 +559,7 @@ static void prefix_error(pd_chat_message *tool)
     free(t);
 }
 
-static pd_result parse_tool_result(parse_ctx *cx, const json_t *b, const char *base,
+static pd_result parse_tool_result(parse_ctx *cx, const pd_jr_val *b, const char *base,
                                    pd_chat_message *user)
 {
     char p[PATH_MAX_LEN];
@@ -555,7 +576,7 @@ static pd_result parse_tool_result(parse_ctx *cx, const json_t *b, const char *b
                    "`tool_result` block must have a corresponding `tool_use` block in the "
                    "previous message.",
                    tool->tool_call_id);
-    rc = parse_tool_result_content(opt(b, "content"), base, tool, user, cx->err);
+    rc = parse_tool_result_content(member(b, "content"), base, tool, user, cx->err);
     if (!rc && is_error == PD_TRI_TRUE)
         prefix_error(tool);
     return rc;
@@ -563,24 +584,24 @@ static pd_result parse_tool_result(parse_ctx *cx, const json_t *b, const char *b
 
 /* A user message: its tool results become TOOL messages (pushed as met), the rest one USER
    message pushed after them. */
-static pd_result parse_user_blocks(parse_ctx *cx, const json_t *c, const char *base)
+static pd_result parse_user_blocks(parse_ctx *cx, const pd_jr_val *c, const char *base)
 {
     pd_chat_message user = {.role = PD_ROLE_USER};
     pd_result rc = PD_OK;
-    for (size_t i = 0; !rc && i < json_array_size(c); i++) {
+    const pd_jr_val *b = pd_jr_child(c);
+    for (size_t i = 0; !rc && i < c->n; i++, b = pd_jr_next(b)) {
         char q[PATH_MAX_LEN];
-        const char *type;
-        const json_t *b = json_array_get(c, i);
-        pathf(q, sizeof q, "%s.content.%zu", base, i);
+        const pd_jr_val *type;
+        path_at(q, sizeof q, base, ".content.", i);
         if ((rc = block_type(b, q, &type, cx->err)))
             break;
-        if (strcmp(type, "text") == 0)
+        if (pd_jr_eq(type, "text"))
             rc = parse_text_block(b, q, part_push(&user, PD_PART_TEXT), cx->err);
-        else if (strcmp(type, "image") == 0)
+        else if (pd_jr_eq(type, "image"))
             rc = parse_image(b, q, part_push(&user, PD_PART_IMAGE), cx->err);
-        else if (strcmp(type, "document") == 0)
+        else if (pd_jr_eq(type, "document"))
             rc = parse_document(b, q, part_push(&user, PD_PART_FILE), cx->err);
-        else if (strcmp(type, "tool_result") == 0)
+        else if (pd_jr_eq(type, "tool_result"))
             rc = parse_tool_result(cx, b, q, &user);
         else
             rc = unsupported_block(cx->err, q, type, "user messages",
@@ -593,56 +614,57 @@ static pd_result parse_user_blocks(parse_ctx *cx, const json_t *c, const char *b
     return rc;
 }
 
-static pd_result parse_tool_use(const json_t *b, const char *base, pd_chat_message *m,
+static pd_result parse_tool_use(const pd_jr_val *b, const char *base, pd_chat_message *m,
                                 pd_api_error *err)
 {
     m->tool_calls = pd_xrealloc(m->tool_calls, (m->n_tool_calls + 1) * sizeof *m->tool_calls);
     pd_chat_tool_call *tc = &m->tool_calls[m->n_tool_calls++];
     memset(tc, 0, sizeof *tc);
-    json_t *input;
+    const pd_jr_val *input;
+    size_t len;
     pd_result rc = need_str(b, base, "id", true, &tc->id, err);
     if (!rc)
         rc = need_str(b, base, "name", true, &tc->name, err);
     if (!rc)
         rc = need_obj(b, base, "input", &input, err);
     if (!rc)
-        tc->arguments = pd_jw_dump(input);
+        tc->arguments = pd_jr_dump(input, &len);
     else
         tc->arguments = pd_xstrdup("");
     return rc;
 }
 
-static void append_reasoning(pd_chat_message *m, const json_t *s)
+static void append_reasoning(pd_chat_message *m, const char *s, size_t n)
 {
-    size_t old = m->reasoning ? strlen(m->reasoning) : 0, n = json_string_length(s);
+    size_t old = m->reasoning ? strlen(m->reasoning) : 0;
     m->reasoning = pd_xrealloc(m->reasoning, old + n + 1);
-    memcpy(m->reasoning + old, json_string_value(s), n);
+    memcpy(m->reasoning + old, s, n);
     m->reasoning[old + n] = '\0';
 }
 
-static pd_result parse_assistant_blocks(parse_ctx *cx, const json_t *c, const char *base,
+static pd_result parse_assistant_blocks(parse_ctx *cx, const pd_jr_val *c, const char *base,
                                         pd_chat_message *m)
 {
     pd_result rc = PD_OK;
-    for (size_t i = 0; !rc && i < json_array_size(c); i++) {
+    const pd_jr_val *b = pd_jr_child(c);
+    for (size_t i = 0; !rc && i < c->n; i++, b = pd_jr_next(b)) {
         char q[PATH_MAX_LEN], r[PATH_MAX_LEN];
-        const char *type;
-        const json_t *b = json_array_get(c, i);
-        pathf(q, sizeof q, "%s.content.%zu", base, i);
+        const pd_jr_val *type;
+        path_at(q, sizeof q, base, ".content.", i);
         if ((rc = block_type(b, q, &type, cx->err)))
             break;
-        if (strcmp(type, "text") == 0) {
+        if (pd_jr_eq(type, "text")) {
             rc = parse_text_block(b, q, part_push(m, PD_PART_TEXT), cx->err);
-        } else if (strcmp(type, "tool_use") == 0) {
+        } else if (pd_jr_eq(type, "tool_use")) {
             rc = parse_tool_use(b, q, m, cx->err);
-        } else if (strcmp(type, "thinking") == 0) {
-            json_t *t = opt(b, "thinking");
-            if (!json_is_string(t))
+        } else if (pd_jr_eq(type, "thinking")) {
+            const pd_jr_val *t = member(b, "thinking");
+            if (!pd_jr_is_string(t))
                 rc = t ? bad_type(cx->err, path(r, sizeof r, q, "thinking"), "a valid string")
                        : missing(cx->err, path(r, sizeof r, q, "thinking"));
             else
-                append_reasoning(m, t);
-        } else if (strcmp(type, "redacted_thinking") == 0) {
+                append_reasoning(m, t->u.s, t->n);
+        } else if (pd_jr_eq(type, "redacted_thinking")) {
             char *data = NULL; /* validated, then dropped: canon has no place for it */
             rc = need_str(b, q, "data", false, &data, cx->err);
             free(data);
@@ -654,16 +676,16 @@ static pd_result parse_assistant_blocks(parse_ctx *cx, const json_t *c, const ch
     return rc;
 }
 
-static pd_result parse_system_blocks(const json_t *c, const char *base, pd_chat_message *m,
+static pd_result parse_system_blocks(const pd_jr_val *c, const char *base, pd_chat_message *m,
                                      pd_api_error *err)
 {
-    for (size_t i = 0; i < json_array_size(c); i++) {
+    const pd_jr_val *b = pd_jr_child(c);
+    for (size_t i = 0; i < c->n; i++, b = pd_jr_next(b)) {
         char q[PATH_MAX_LEN];
-        const char *type;
-        const json_t *b = json_array_get(c, i);
-        pathf(q, sizeof q, "%s.%zu", base, i);
+        const pd_jr_val *type;
+        path_at(q, sizeof q, base, ".", i);
         pd_result rc = block_type(b, q, &type, err);
-        if (!rc && strcmp(type, "text") != 0)
+        if (!rc && !pd_jr_eq(type, "text"))
             rc = unsupported_block(err, q, type, "system prompts", "text");
         if (!rc)
             rc = parse_text_block(b, q, part_push(m, PD_PART_TEXT), err);
@@ -673,52 +695,53 @@ static pd_result parse_system_blocks(const json_t *c, const char *base, pd_chat_
     return PD_OK;
 }
 
-static pd_result parse_role(const json_t *m, const char *base, pd_chat_role *out, pd_api_error *err)
+static pd_result parse_role(const pd_jr_val *m, const char *base, pd_chat_role *out,
+                            pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    json_t *r = opt(m, "role");
-    path(p, sizeof p, base, "role");
+    const pd_jr_val *r = member(m, "role");
     if (!r)
-        return missing(err, p);
-    if (str_eq(r, "user"))
+        return missing(err, path(p, sizeof p, base, "role"));
+    if (pd_jr_eq(r, "user"))
         *out = PD_ROLE_USER;
-    else if (str_eq(r, "assistant"))
+    else if (pd_jr_eq(r, "assistant"))
         *out = PD_ROLE_ASSISTANT;
-    else if (str_eq(r, "system"))
+    else if (pd_jr_eq(r, "system"))
         *out = PD_ROLE_SYSTEM;
     else
-        return bad(err, p, "Input should be 'user', 'assistant' or 'system'");
+        return bad(err, path(p, sizeof p, base, "role"),
+                   "Input should be 'user', 'assistant' or 'system'");
     return PD_OK;
 }
 
 /* One JSON message (an object whose role was read) into canonical ones. `last`: the final
    message, which alone may be an empty assistant turn (a prefill of nothing, dropped). */
-static pd_result parse_message(parse_ctx *cx, const json_t *m, const char *base,
+static pd_result parse_message(parse_ctx *cx, const pd_jr_val *m, const char *base,
                                pd_chat_role role, bool last)
 {
     char p[PATH_MAX_LEN];
-    json_t *c = opt(m, "content");
-    path(p, sizeof p, base, "content");
+    const pd_jr_val *c = member(m, "content");
     if (!c)
-        return missing(cx->err, p);
-    if (!json_is_string(c) && !json_is_array(c))
-        return bad_type(cx->err, p, "a valid string or a list of content blocks");
-    if ((json_is_string(c) ? json_string_length(c) : json_array_size(c)) == 0) {
+        return missing(cx->err, path(p, sizeof p, base, "content"));
+    if (!pd_jr_is_string(c) && !pd_jr_is_array(c))
+        return bad_type(cx->err, path(p, sizeof p, base, "content"),
+                        "a valid string or a list of content blocks");
+    if (c->n == 0) { /* the string's bytes or the list's blocks */
         if (last && role == PD_ROLE_ASSISTANT)
             return PD_OK;
         return bad(cx->err, base,
                    "all messages must have non-empty content except for the optional final "
                    "assistant message");
     }
-    if (role == PD_ROLE_USER && json_is_array(c))
+    if (role == PD_ROLE_USER && pd_jr_is_array(c))
         return parse_user_blocks(cx, c, base);
     pd_chat_message *out = msg_push(&cx->msgs, role);
-    if (json_is_string(c)) {
-        part_push(out, PD_PART_TEXT)->text = dup_json_str(c);
+    if (pd_jr_is_string(c)) {
+        part_push(out, PD_PART_TEXT)->text = dup_str(c);
         return PD_OK;
     }
     if (role == PD_ROLE_SYSTEM)
-        return parse_system_blocks(c, p, out, cx->err);
+        return parse_system_blocks(c, path(p, sizeof p, base, "content"), out, cx->err);
     return parse_assistant_blocks(cx, c, base, out);
 }
 
@@ -737,21 +760,23 @@ static pd_result check_answered(parse_ctx *cx, size_t idx)
                left);
 }
 
-static pd_result parse_messages(parse_ctx *cx, const json_t *root)
+static pd_result parse_messages(parse_ctx *cx, const pd_jr_val *root)
 {
-    json_t *msgs = opt(root, "messages");
+    const pd_jr_val *msgs = member(root, "messages");
     if (!msgs)
         return missing(cx->err, "messages");
-    if (!json_is_array(msgs))
+    if (!pd_jr_is_array(msgs))
         return bad_type(cx->err, "messages", "a valid list");
-    size_t n = json_array_size(msgs);
+    size_t n = msgs->n;
     bool seen_turn = false;
+    const pd_jr_val *at = pd_jr_child(msgs);
     for (size_t i = 0; i < n; i++) {
         char base[PATH_MAX_LEN];
-        const json_t *m = json_array_get(msgs, i);
+        const pd_jr_val *m = at;
+        at = pd_jr_next(at);
         pd_chat_role role;
-        pathf(base, sizeof base, "messages.%zu", i);
-        if (!json_is_object(m))
+        path_at(base, sizeof base, "messages", ".", i);
+        if (!pd_jr_is_object(m))
             return bad_type(cx->err, base, "a valid dictionary");
         pd_result rc = parse_role(m, base, &role, cx->err);
         if (!rc && role != PD_ROLE_USER) /* the tool calls before went unanswered */
@@ -776,38 +801,40 @@ static pd_result parse_messages(parse_ctx *cx, const json_t *root)
 }
 
 /* The top-level system prompt: a string or text blocks; one SYSTEM message first. */
-static pd_result parse_system(parse_ctx *cx, const json_t *root)
+static pd_result parse_system(parse_ctx *cx, const pd_jr_val *root)
 {
-    json_t *s = opt(root, "system");
+    const pd_jr_val *s = member(root, "system");
     if (!s)
         return PD_OK;
-    if (json_is_string(s)) {
-        if (json_string_length(s))
-            part_push(msg_push(&cx->msgs, PD_ROLE_SYSTEM), PD_PART_TEXT)->text = dup_json_str(s);
+    if (pd_jr_is_string(s)) {
+        if (s->n)
+            part_push(msg_push(&cx->msgs, PD_ROLE_SYSTEM), PD_PART_TEXT)->text = dup_str(s);
         return PD_OK;
     }
-    if (!json_is_array(s))
+    if (!pd_jr_is_array(s))
         return bad_type(cx->err, "system", "a valid string or a list of text blocks");
-    if (!json_array_size(s))
+    if (!s->n)
         return PD_OK;
     return parse_system_blocks(s, "system", msg_push(&cx->msgs, PD_ROLE_SYSTEM), cx->err);
 }
 
 /* ---- tools ---- */
 
-static pd_result parse_tool(const json_t *t, const char *base, pd_chat_tool *out, pd_api_error *err)
+static pd_result parse_tool(const pd_jr_val *t, const char *base, pd_chat_tool *out,
+                            pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    if (!json_is_object(t))
+    if (!pd_jr_is_object(t))
         return bad_type(err, base, "a valid dictionary");
-    json_t *type = opt(t, "type");
-    if (type && !str_eq(type, "custom"))
+    const pd_jr_val *type = member(t, "type");
+    if (type && !pd_jr_eq(type, "custom"))
         return bad(err, path(p, sizeof p, base, "type"),
-                   "server tools ('%.40s') are not supported by this gateway: only client tools "
+                   "server tools ('%.*s') are not supported by this gateway: only client tools "
                    "with an input_schema",
-                   json_is_string(type) ? json_string_value(type) : "?");
+                   pd_jr_is_string(type) ? cut40(type) : 1,
+                   pd_jr_is_string(type) ? type->u.s : "?");
     out->kind = PD_TOOL_FUNCTION;
-    json_t *schema;
+    const pd_jr_val *schema;
     pd_result rc = need_str(t, base, "name", true, &out->name, err);
     if (!rc)
         rc = get_str(t, base, "description", &out->description, err);
@@ -817,49 +844,51 @@ static pd_result parse_tool(const json_t *t, const char *base, pd_chat_tool *out
         rc = get_bool(t, base, "strict", &out->strict, err);
     if (rc)
         return rc;
-    if (!str_eq(json_object_get(schema, "type"), "object"))
+    if (!pd_jr_eq(pd_jr_get(schema, "type"), "object"))
         return bad(err, pathf(p, sizeof p, "%s.input_schema.type", base), "Input should be 'object'");
-    out->parameters = json_incref(schema);
+    out->parameters.text = pd_jr_dump(schema, &out->parameters.len);
     return PD_OK;
 }
 
-static pd_result parse_tools(const json_t *root, pd_chat_request *r, pd_api_error *err)
+static pd_result parse_tools(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
-    json_t *tools = opt(root, "tools");
+    const pd_jr_val *tools = member(root, "tools");
     if (!tools)
         return PD_OK;
-    if (!json_is_array(tools))
+    if (!pd_jr_is_array(tools))
         return bad_type(err, "tools", "a valid list");
-    size_t n = json_array_size(tools);
+    size_t n = tools->n;
     r->tools = pd_xcalloc(n ? n : 1, sizeof *r->tools);
+    const pd_jr_val *t = pd_jr_child(tools);
     for (size_t i = 0; i < n; i++) {
         char base[PATH_MAX_LEN];
         r->n_tools = i + 1;
-        pd_result rc = parse_tool(json_array_get(tools, i), pathf(base, sizeof base, "tools.%zu", i),
-                                  &r->tools[i], err);
+        pd_result rc =
+            parse_tool(t, path_at(base, sizeof base, "tools", ".", i), &r->tools[i], err);
+        t = pd_jr_next(t);
         if (rc)
             return rc;
     }
     return PD_OK;
 }
 
-static pd_result parse_tool_choice(const json_t *root, pd_chat_request *r, pd_api_error *err)
+static pd_result parse_tool_choice(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
-    json_t *c = opt(root, "tool_choice");
+    const pd_jr_val *c = member(root, "tool_choice");
     if (!c)
         return PD_OK;
-    if (!json_is_object(c))
+    if (!pd_jr_is_object(c))
         return bad_type(err, "tool_choice", "a valid dictionary");
-    json_t *type = opt(c, "type");
+    const pd_jr_val *type = member(c, "type");
     if (!type)
         return missing(err, "tool_choice.type");
-    if (str_eq(type, "auto"))
+    if (pd_jr_eq(type, "auto"))
         r->tool_choice.kind = PD_TOOL_CHOICE_AUTO;
-    else if (str_eq(type, "any"))
+    else if (pd_jr_eq(type, "any"))
         r->tool_choice.kind = PD_TOOL_CHOICE_REQUIRED;
-    else if (str_eq(type, "none"))
+    else if (pd_jr_eq(type, "none"))
         r->tool_choice.kind = PD_TOOL_CHOICE_NONE;
-    else if (str_eq(type, "tool"))
+    else if (pd_jr_eq(type, "tool"))
         r->tool_choice.kind = PD_TOOL_CHOICE_NAMED;
     else
         return bad(err, "tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none'");
@@ -876,31 +905,33 @@ static pd_result parse_tool_choice(const json_t *root, pd_chat_request *r, pd_ap
 
 /* ---- the rest ---- */
 
-static pd_result parse_stop(const json_t *root, pd_chat_sampling *s, pd_api_error *err)
+static pd_result parse_stop(const pd_jr_val *root, pd_chat_sampling *s, pd_api_error *err)
 {
-    json_t *stop = opt(root, "stop_sequences");
+    const pd_jr_val *stop = member(root, "stop_sequences");
     if (!stop)
         return PD_OK;
-    if (!json_is_array(stop))
+    if (!pd_jr_is_array(stop))
         return bad_type(err, "stop_sequences", "a valid list");
-    size_t n = json_array_size(stop);
+    size_t n = stop->n;
     s->stop = pd_xcalloc(n ? n : 1, sizeof *s->stop);
+    const pd_jr_val *at = pd_jr_child(stop);
     for (size_t i = 0; i < n; i++) {
-        json_t *v = json_array_get(stop, i);
-        if (!json_is_string(v)) {
+        const pd_jr_val *v = at;
+        at = pd_jr_next(at);
+        if (!pd_jr_is_string(v)) {
             char p[PATH_MAX_LEN];
             return bad_type(err, pathf(p, sizeof p, "stop_sequences.%zu", i), "a valid string");
         }
-        s->stop[i] = dup_json_str(v);
+        s->stop[i] = dup_str(v);
         s->n_stop = i + 1;
     }
     return PD_OK;
 }
 
-static pd_result parse_sampling(const json_t *root, pd_chat_request *r, pd_api_error *err)
+static pd_result parse_sampling(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
     pd_chat_sampling *s = &r->sampling;
-    if (!opt(root, "max_tokens"))
+    if (!member(root, "max_tokens"))
         return missing(err, "max_tokens");
     pd_result rc = get_int(root, "max_tokens", 1, &s->has_max_tokens, &s->max_tokens, err);
     if (!rc)
@@ -918,79 +949,79 @@ static pd_result parse_sampling(const json_t *root, pd_chat_request *r, pd_api_e
     return rc;
 }
 
-static pd_result parse_metadata(const json_t *root, pd_chat_request *r, pd_api_error *err)
+static pd_result parse_metadata(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
-    json_t *md = opt(root, "metadata");
+    const pd_jr_val *md = member(root, "metadata");
     if (!md)
         return PD_OK;
-    if (!json_is_object(md))
+    if (!pd_jr_is_object(md))
         return bad_type(err, "metadata", "a valid dictionary");
     return get_str(md, "metadata", "user_id", &r->user, err);
 }
 
 /* thinking is validated but not mapped: its budget means nothing to other upstreams, and a
    reasoning_effort sent to a model without reasoning is a 400 there. */
-static pd_result parse_thinking(const json_t *root, pd_api_error *err)
+static pd_result parse_thinking(const pd_jr_val *root, pd_api_error *err)
 {
-    json_t *t = opt(root, "thinking");
+    const pd_jr_val *t = member(root, "thinking");
     if (!t)
         return PD_OK;
-    if (!json_is_object(t))
+    if (!pd_jr_is_object(t))
         return bad_type(err, "thinking", "a valid dictionary");
-    json_t *type = opt(t, "type");
+    const pd_jr_val *type = member(t, "type");
     if (!type)
         return missing(err, "thinking.type");
-    if (str_eq(type, "enabled")) {
-        json_t *b = opt(t, "budget_tokens");
+    if (pd_jr_eq(type, "enabled")) {
+        const pd_jr_val *b = member(t, "budget_tokens");
         if (!b)
             return missing(err, "thinking.budget_tokens");
-        if (!json_is_integer(b) || json_integer_value(b) < 1)
+        if (!pd_jr_is_integer(b) || b->u.i < 1)
             return bad(err, "thinking.budget_tokens", "Input should be a positive integer");
         return PD_OK;
     }
-    if (!str_eq(type, "disabled") && !str_eq(type, "adaptive"))
+    if (!pd_jr_eq(type, "disabled") && !pd_jr_eq(type, "adaptive"))
         return bad(err, "thinking.type", "Input should be 'enabled', 'disabled' or 'adaptive'");
     return PD_OK;
 }
 
-static pd_result parse_output_config(const json_t *root, pd_chat_request *r, pd_api_error *err)
+static pd_result parse_output_config(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
-    json_t *oc = opt(root, "output_config");
+    const pd_jr_val *oc = member(root, "output_config");
     if (!oc)
         return PD_OK;
-    if (!json_is_object(oc))
+    if (!pd_jr_is_object(oc))
         return bad_type(err, "output_config", "a valid dictionary");
     pd_result rc = get_str(oc, "output_config", "effort", &r->reasoning_effort, err);
-    json_t *f = opt(oc, "format");
+    const pd_jr_val *f = member(oc, "format");
     if (rc || !f)
         return rc;
-    if (!json_is_object(f))
+    if (!pd_jr_is_object(f))
         return bad_type(err, "output_config.format", "a valid dictionary");
-    if (!str_eq(opt(f, "type"), "json_schema"))
+    if (!pd_jr_eq(member(f, "type"), "json_schema"))
         return bad(err, "output_config.format.type", "Input should be 'json_schema'");
-    json_t *schema;
+    const pd_jr_val *schema;
     if ((rc = need_obj(f, "output_config.format", "schema", &schema, err)))
         return rc;
     r->response_format.kind = PD_FORMAT_JSON_SCHEMA;
     r->response_format.name = pd_xstrdup("output"); /* OpenAI requires a name */
-    r->response_format.schema = json_incref(schema);
+    r->response_format.schema.text = pd_jr_dump(schema, &r->response_format.schema.len);
     return PD_OK;
 }
 
-static pd_result parse_model(const json_t *root, pd_chat_request *r, pd_api_error *err)
+static pd_result parse_model(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
-    json_t *m = opt(root, "model");
+    const pd_jr_val *m = member(root, "model");
     if (!m)
         return missing(err, "model");
-    if (!json_is_string(m))
+    if (!pd_jr_is_string(m))
         return bad_type(err, "model", "a valid string");
-    if (!json_string_length(m))
+    if (!m->n)
         return bad(err, "model", "String should have at least 1 character");
-    r->model = dup_json_str(m);
+    r->model = dup_str(m);
     return PD_OK;
 }
 
-static pd_result parse_root(const json_t *root, pd_chat_request *r, pd_api_error *err)
+static pd_result parse_root(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
     parse_ctx cx = {.err = err};
     pd_result rc = parse_model(root, r, err);
@@ -1016,27 +1047,50 @@ static pd_result parse_root(const json_t *root, pd_chat_request *r, pd_api_error
     return rc;
 }
 
+#define REQUEST_NODES 256    /* on the stack: a 2-3 KB agent turn has ~150 values */
+#define REQUEST_SCRATCH 4096 /* on the stack: escaped strings of bodies up to 4 KB */
+
+/* The body is not JSON (the reader rejects exactly what json_loadb rejects): jansson says
+   where and why, in the message clients have always had. */
+static pd_result not_json(const char *body, size_t len, pd_api_error *err)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(body, len, 0, &jerr);
+    if (j) { /* cannot happen (tests/fuzz/fuzz_jsonr.c); said plainly if it ever does */
+        json_decref(j);
+        return bad(err, NULL, "body is not valid JSON: too large");
+    }
+    return bad(err, NULL, "body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+               jerr.column);
+}
+
 pd_result pd_anthropic_parse_chat_request(const char *body, size_t len, pd_chat_request *out,
                                           pd_api_error *err)
 {
     memset(err, 0, sizeof *err);
     pd_chat_request_init(out);
-    if (!depth_ok(body, len, PD_ANTHROPIC_MAX_DEPTH))
+    /* Too deep is said before not JSON (the order clients have always seen): the nesting
+       of a valid body is known from the reader; an invalid one is counted as before. */
+    pd_jr_doc doc;
+    pd_jr_val nodes[REQUEST_NODES];
+    char scratch[REQUEST_SCRATCH];
+    pd_jr_mem mem = {nodes, REQUEST_NODES, scratch, sizeof scratch};
+    pd_result rc = pd_jr_parse_in(&doc, body, len, &mem);
+    if (rc ? !depth_ok(body, len, PD_ANTHROPIC_MAX_DEPTH) : doc.depth > PD_ANTHROPIC_MAX_DEPTH) {
+        pd_jr_free(&doc);
         return bad(err, NULL, "body is not valid JSON: nested deeper than %d levels",
                    PD_ANTHROPIC_MAX_DEPTH);
-    json_error_t jerr;
-    json_t *root = json_loadb(body, len, 0, &jerr);
-    if (!root)
-        return bad(err, NULL, "body is not valid JSON: %s (line %d, column %d)", jerr.text,
-                   jerr.line, jerr.column);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return bad(err, NULL, "body must be a JSON object");
     }
-    out->raw = root;
-    pd_result rc = parse_root(root, out, err);
+    if (rc)
+        return not_json(body, len, err);
+    const pd_jr_val *root = pd_jr_root(&doc);
+    rc = pd_jr_is_object(root) ? parse_root(root, out, err)
+                               : bad(err, NULL, "body must be a JSON object");
+    pd_jr_free(&doc);
     if (rc)
         pd_chat_request_free(out);
+    else
+        out->raw = pd_chat_json_copy(body, len);
     return rc;
 }
 
@@ -1091,11 +1145,13 @@ static pd_result check_parts(const pd_chat_message *m, size_t i, pd_api_error *e
     char p[PATH_MAX_LEN];
     for (size_t j = 0; j < m->n_parts; j++) {
         const pd_chat_part *part = &m->parts[j];
-        pathf(p, sizeof p, "messages[%zu].content[%zu]", i, j);
         if (part->kind == PD_PART_AUDIO && m->role == PD_ROLE_USER)
-            return cannot(err, "unsupported_value", p, "input_audio content");
+            return cannot(err, "unsupported_value",
+                          pathf(p, sizeof p, "messages[%zu].content[%zu]", i, j),
+                          "input_audio content");
         if (part->kind == PD_PART_FILE && m->role == PD_ROLE_USER && !is_pdf_uri(part->data))
-            return cannot(err, "unsupported_value", p,
+            return cannot(err, "unsupported_value",
+                          pathf(p, sizeof p, "messages[%zu].content[%zu]", i, j),
                           "file content other than a base64 PDF (file_data data: URI)");
     }
     for (size_t j = 0; j < m->n_tool_calls; j++) {
@@ -1114,6 +1170,22 @@ static bool wants_json(const pd_chat_request *r)
 }
 
 /* A JSON response format is a forced tool: nothing else may claim the tool choice. */
+/* True when a schema (JSON text) says "type": "object" at its top level. */
+static bool object_schema(const pd_chat_json *schema)
+{
+    pd_jr_doc doc;
+    bool yes = pd_jr_parse(&doc, schema->text, schema->len) == PD_OK &&
+               pd_jr_eq(pd_jr_get(pd_jr_root(&doc), "type"), "object");
+    pd_jr_free(&doc);
+    return yes;
+}
+
+/* An object schema as a pd_chat_json holds it (what json_is_object said of the tree). */
+static bool is_object_text(const pd_chat_json *j)
+{
+    return j->text && j->text[0] == '{';
+}
+
 static pd_result check_format(const pd_chat_request *r, pd_api_error *err)
 {
     const pd_chat_response_format *f = &r->response_format;
@@ -1131,8 +1203,7 @@ static pd_result check_format(const pd_chat_request *r, pd_api_error *err)
                  what);
         return cannot(err, "unsupported_value", "tool_choice", msg);
     }
-    if (f->kind == PD_FORMAT_JSON_SCHEMA && f->schema &&
-        !str_eq(json_object_get(f->schema, "type"), "object"))
+    if (f->kind == PD_FORMAT_JSON_SCHEMA && f->schema.text && !object_schema(&f->schema))
         return cannot(err, "unsupported_value", "response_format",
                       "a response_format json_schema whose top level is not an object");
     return PD_OK;
@@ -1200,11 +1271,18 @@ static void write_tool_id(pd_jw *w, const char *id)
     pd_jw_raw(w, "\"", 1);
     if (!id || !id[0])
         id = "toolu_missing";
-    for (const char *c = id; *c; c++) {
-        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                  (*c >= '0' && *c <= '9') || *c == '_' || *c == '-';
-        pd_jw_raw(w, ok ? c : "_", 1);
+    size_t run = 0, i = 0; /* the bytes kept are copied in runs, not one by one */
+    for (; id[i]; i++) {
+        char c = id[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-';
+        if (!ok) {
+            pd_jw_raw(w, id + run, i - run);
+            pd_jw_raw(w, "_", 1);
+            run = i + 1;
+        }
     }
+    pd_jw_raw(w, id + run, i - run);
     pd_jw_raw(w, "\"", 1);
 }
 
@@ -1212,10 +1290,9 @@ static void write_tool_id(pd_jw *w, const char *id)
 static void write_tool_input(pd_jw *w, const char *args)
 {
     const char *s = nz(args);
-    size_t n = strlen(s);
-    json_t *j = json_loadb(s, n, 0, NULL);
-    if (json_is_object(j)) {
-        pd_jw_json(w, j);
+    pd_jr_doc doc;
+    if (pd_jr_parse(&doc, s, strlen(s)) == PD_OK && pd_jr_is_object(pd_jr_root(&doc))) {
+        pd_jr_write(w, pd_jr_root(&doc)); /* what json_loadb + pd_jw_json wrote (jsonr.h) */
     } else {
         while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
             s++;
@@ -1226,7 +1303,7 @@ static void write_tool_input(pd_jw *w, const char *args)
         }
         pd_jw_close(w, '}');
     }
-    json_decref(j);
+    pd_jr_free(&doc);
 }
 
 static void write_tool_use(pd_jw *w, const char *id, const char *name, const char *args)
@@ -1461,8 +1538,8 @@ static bool write_tools(pd_jw *w, const pd_chat_request *r)
         pd_jw_str(w, nz(t->name));
         pd_jw_kv(w, "description", t->description);
         pd_jw_key(w, "input_schema");
-        if (json_is_object(t->parameters)) {
-            pd_jw_json(w, t->parameters);
+        if (is_object_text(&t->parameters)) {
+            pd_jw_text(w, &t->parameters);
         } else { /* Anthropic requires an object schema (protocols.md 6.4) */
             static const char empty[] = "{\"type\":\"object\",\"properties\":{}}";
             pd_jw_raw(w, empty, sizeof empty - 1);
@@ -1515,8 +1592,8 @@ static void write_json_tool(pd_jw *w, const pd_chat_request *r, const char *name
     if (f->description)
         pd_jw_kv(w, "description", f->description);
     pd_jw_key(w, "input_schema");
-    if (f->kind == PD_FORMAT_JSON_SCHEMA && json_is_object(f->schema)) {
-        pd_jw_json(w, f->schema);
+    if (f->kind == PD_FORMAT_JSON_SCHEMA && is_object_text(&f->schema)) {
+        pd_jw_text(w, &f->schema);
     } else {
         static const char any_object[] = "{\"type\":\"object\"}";
         pd_jw_sep(w);
@@ -1693,7 +1770,7 @@ static void read_content(const json_t *content, const char *json_tool, pd_chat_m
             p->kind = PD_PART_TEXT;
             p->text = dup_json_str(text);
         } else if (str_eq(type, "thinking") && json_is_string(thinking)) {
-            append_reasoning(m, thinking);
+            append_reasoning(m, json_string_value(thinking), json_string_length(thinking));
         } else if (str_eq(type, "tool_use")) {
             read_tool_use(b, m);
         }

@@ -107,8 +107,9 @@ pd_result pd_anthropic_parse_error_body(const char *body, size_t len, int http_s
    served), tool_choice, system, metadata, thinking, output_config; wrong types or ranges of
    sampling fields (temperature and top_p 0..1, top_k >= 0). JSON null means "absent" for every
    optional field. Strings containing \u0000 are rejected, as are integers beyond int64.
-   On success *out owns the result and out->raw holds the parsed body (for the pass-through
-   path); on error *out is left initialised and empty. */
+   The body is read with proto/jsonr.h, as in pd_openai_parse_chat_request.
+   On success *out owns the result and out->raw holds a copy of the body's bytes (for the
+   pass-through path); on error *out is left initialised and empty. */
 pd_result pd_anthropic_parse_chat_request(const char *body, size_t len, pd_chat_request *out,
                                           pd_api_error *err);
 

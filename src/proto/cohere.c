@@ -290,9 +290,9 @@ static void write_tools(pd_jw *w, const pd_chat_request *r)
         pd_jw_open(w, '{');
         pd_jw_kv(w, "name", t->name ? t->name : "");
         pd_jw_kv(w, "description", t->description);
-        if (t->parameters) {
+        if (t->parameters.text) {
             pd_jw_key(w, "parameters");
-            pd_jw_json(w, t->parameters);
+            pd_jw_text(w, &t->parameters);
         }
         pd_jw_close(w, '}');
         pd_jw_close(w, '}');
@@ -317,9 +317,9 @@ static void write_response_format(pd_jw *w, const pd_chat_response_format *f)
     pd_jw_key(w, "response_format");
     pd_jw_open(w, '{');
     pd_jw_kv(w, "type", f->kind == PD_FORMAT_TEXT ? "text" : "json_object");
-    if (f->kind != PD_FORMAT_TEXT && f->schema) {
+    if (f->kind != PD_FORMAT_TEXT && f->schema.text) {
         pd_jw_key(w, "json_schema");
-        pd_jw_json(w, f->schema);
+        pd_jw_text(w, &f->schema);
     }
     pd_jw_close(w, '}');
 }

@@ -26,12 +26,9 @@
  * the end), nothing more is read, the same argument again; else they are scanned as usual from
  * the state after the array (OpenAI's obfuscation field changes on every chunk). */
 #include "proto/fastev.h"
+#include "proto/jsonw.h"
 
 #include <string.h>
-
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 typedef struct scan {
     const unsigned char *p, *end;
@@ -39,18 +36,6 @@ typedef struct scan {
     char *out_end;
     const unsigned char *text0, *text1; /* the text's string token, quotes included, once read */
 } scan;
-
-/* 1 for the bytes a string may hold as they are: printable ASCII but the quote and backslash. */
-/* clang-format off */
-static const unsigned char plain[256] = {
-    ['\x20'] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20..0x2f, '"' at 0x22 */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x30 */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x40 */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,              /* 0x50, '\\' at 0x5c */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x60 */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x70 */
-};
-/* clang-format on */
 
 /* Loops run on local copies of the cursor: through s, every step would be stored back (the
    arena is char memory, which may alias anything). */
@@ -62,26 +47,10 @@ static const unsigned char *span(const unsigned char *p, const unsigned char *en
     return p;
 }
 
-/* span(p, end, plain), sixteen bytes at a time where SSE2 is there (every x86-64): a byte
-   ends the run when it is '"', '\\', or below 0x20 as a signed byte (control bytes, and every
-   byte of a UTF-8 sequence, which then takes the byte-wise path). */
-const unsigned char *pd_fastev_plain_run(const unsigned char *p, const unsigned char *end)
+/* The end of the run of bytes from p that a JSON string holds as they are (proto/jsonw.h). */
+static const unsigned char *plain_run(const unsigned char *p, const unsigned char *end)
 {
-#ifdef __SSE2__
-    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-    const __m128i low = _mm_set1_epi8(0x20);
-    while (end - p >= 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-        __m128i stop =
-            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
-                         _mm_cmplt_epi8(x, low));
-        int mask = _mm_movemask_epi8(stop);
-        if (mask)
-            return p + __builtin_ctz((unsigned)mask);
-        p += 16;
-    }
-#endif
-    return span(p, end, plain);
+    return p + pd_jw_plain_len((const char *)p, (size_t)(end - p));
 }
 
 static const unsigned char space[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1};
@@ -244,7 +213,7 @@ static bool take_str(scan *s, const char **str, size_t *len)
     char *start = s->out;
     for (;;) {
         const unsigned char *run = s->p;
-        s->p = pd_fastev_plain_run(s->p, s->end);
+        s->p = plain_run(s->p, s->end);
         if (!put(s, run, (size_t)(s->p - run)) || s->p == s->end)
             return false;
         unsigned char c = *s->p;
@@ -284,7 +253,7 @@ static bool take_key(scan *s, const char **key, size_t *len)
     if (!take(s, '"'))
         return false;
     const unsigned char *k = s->p;
-    s->p = pd_fastev_plain_run(s->p, s->end);
+    s->p = plain_run(s->p, s->end);
     if (s->p == s->end || *s->p != '"')
         return false;
     *key = (const char *)k;

@@ -22,7 +22,7 @@
  * after the text does not depend on the text (see fastev.c for the argument in full).
  *
  * Threading: the scanners are pure functions but for the memo they update (one per stream, one
- * thread at a time). Dependencies: libc only. */
+ * thread at a time). Dependencies: libc and proto/jsonw.h (its plain-byte scan). */
 #ifndef PD_PROTO_FASTEV_H
 #define PD_PROTO_FASTEV_H
 
@@ -91,10 +91,5 @@ bool pd_fastev_openai_chunk(pd_fastev_memo *memo, const char *data, size_t len, 
    as for pd_fastev_openai_chunk. */
 bool pd_fastev_anthropic_text(pd_fastev_memo *memo, const char *data, size_t len, int64_t block,
                               char *buf, size_t cap, const char **text, size_t *text_len);
-
-/* The end of the run of bytes from p (before end) that a JSON string holds as they are:
-   printable ASCII but '"' and '\\'. Sixteen bytes at a time; also what proto/jsonw's escaping
-   copies without a look. */
-const unsigned char *pd_fastev_plain_run(const unsigned char *p, const unsigned char *end);
 
 #endif

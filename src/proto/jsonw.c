@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/fastev.h" /* pd_fastev_plain_run */
 
 /* Most pieces are a few bytes and fit the room already there: copied in place; growing the
    buffer and checking its limit is left to pd_buf_append. */
@@ -33,10 +32,9 @@ void pd_jw_sep(pd_jw *w)
     w->comma = true;
 }
 
-/* Length of the valid UTF-8 sequence (2..4 bytes) starting at s, or 0 when it is not one
-   (overlong forms, surrogates and code points above U+10FFFF are invalid). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t pd_jw_utf8_seq(const char *str, size_t n)
 {
+    const unsigned char *s = (const unsigned char *)str;
     size_t len;
     uint32_t cp;
     if (s[0] >= 0xc2 && s[0] <= 0xdf) {
@@ -62,6 +60,40 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
         (cp >= 0xd800 && cp <= 0xdfff))
         return 0;
     return len;
+}
+
+/* 1 for the bytes written as they are without a look at what follows (printable ASCII other
+   than the quote and the backslash). */
+/* clang-format off */
+static const unsigned char plain[256] = {
+    ['\x20'] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20..0x2f, '"' at 0x22 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,              /* 0x50, '\\' at 0x5c */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x70 */
+};
+/* clang-format on */
+
+size_t pd_jw_plain_tail(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+#ifndef __SSE2__
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, u + i, 8);
+        uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+        /* a high bit for a byte < 0x20, == '"', == '\\' or >= 0x80 (the "haszero" tricks;
+           exact about whether there is one, the byte loop below finds it) */
+        if ((((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b) | x) & highs)
+            break;
+    }
+#endif
+    while (i < n && plain[u[i]])
+        i++;
+    return i;
 }
 
 /* The escape of byte c (not plain, not part of valid UTF-8) into esc; its length, 2 or 6. */
@@ -101,8 +133,8 @@ static size_t escape(char *dst, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + n, *run = p;
     size_t out = 0;
-    while ((p = pd_fastev_plain_run(p, end)) < end) {
-        size_t seq = *p >= 0x80 ? utf8_seq(p, (size_t)(end - p)) : 0;
+    while ((p += pd_jw_plain_len((const char *)p, (size_t)(end - p))) < end) {
+        size_t seq = *p >= 0x80 ? pd_jw_utf8_seq((const char *)p, (size_t)(end - p)) : 0;
         if (seq) {
             p += seq;
             continue;
@@ -163,6 +195,38 @@ static void quote(pd_jw *w, const char *s, size_t n)
     pd_jw_raw(w, "\"", 1);
 }
 
+/* Where k more bytes (and the NUL) can be written at once, or NULL: then the caller takes the
+   piece-by-piece path, which grows the buffer or fails at its limit (the same outcome). Most
+   of a request is short strings and keys: one copy each instead of four calls. */
+static char *room(pd_jw *w, size_t k)
+{
+    pd_buf *b = w->b;
+    if (w->rc || k >= b->cap - b->len || (b->limit && k > b->limit - b->len))
+        return NULL;
+    return b->data + b->len;
+}
+
+/* [","] '"' s '"' [":"] in one go when s needs no escaping and fits; false otherwise. */
+static bool quote_fast(pd_jw *w, const char *s, size_t n, bool key)
+{
+    char *d = room(w, n + 4);
+    if (!d || pd_jw_plain_len(s, n) != n)
+        return false;
+    char *start = d;
+    if (w->comma)
+        *d++ = ',';
+    *d++ = '"';
+    memcpy(d, s, n);
+    d += n;
+    *d++ = '"';
+    if (key)
+        *d++ = ':';
+    *d = '\0';
+    w->b->len += (size_t)(d - start);
+    w->comma = !key;
+    return true;
+}
+
 void pd_jw_null(pd_jw *w)
 {
     pd_jw_sep(w);
@@ -171,6 +235,8 @@ void pd_jw_null(pd_jw *w)
 
 void pd_jw_strn(pd_jw *w, const char *s, size_t n)
 {
+    if (quote_fast(w, s, n, false))
+        return;
     pd_jw_sep(w);
     quote(w, s, n);
 }
@@ -184,10 +250,12 @@ void pd_jw_str(pd_jw *w, const char *s)
         pd_jw_null(w);
 }
 
-void pd_jw_key(pd_jw *w, const char *k)
+void pd_jw_keyn(pd_jw *w, const char *k, size_t n)
 {
+    if (quote_fast(w, k, n, true))
+        return;
     pd_jw_sep(w);
-    quote(w, k, strlen(k));
+    quote(w, k, n);
     pd_jw_raw(w, ":", 1);
     w->comma = false;
 }
@@ -227,6 +295,44 @@ void pd_jw_bool(pd_jw *w, bool v)
     pd_jw_raw(w, v ? "true" : "false", v ? 4 : 5);
 }
 
+/* What %.15g prints for the usual sampling values (0.7, 1.0, 0.95, 1024.5), without printf
+   and strtod: when some m / 10^k (k <= 8, m < 10^15) is exactly v, as one correctly rounded
+   division tells, that decimal reads back as v and is the 15-digit rounding of v (two
+   decimals of 15 digits cannot both be within half an ulp of it), so %.15g prints it: fixed
+   notation for 1e-4 <= |v| < 1e15, trailing zeros dropped. False otherwise (or for 0). */
+static bool real_short(double v, char *out, size_t *len)
+{
+    static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e6))
+        return false;
+    for (int k = 0; k <= 8; k++) {
+        double m = nearbyint(a * p10[k]);
+        if (m / p10[k] != a)
+            continue;
+        char digits[24];
+        size_t n = 0, o = 0;
+        uint64_t u = (uint64_t)m;
+        do
+            digits[n++] = (char)('0' + u % 10);
+        while (u /= 10);
+        while (n <= (size_t)k) /* a leading zero before the point: 0.05 */
+            digits[n++] = '0';
+        if (v < 0)
+            out[o++] = '-';
+        while (n > (size_t)k)
+            out[o++] = digits[--n];
+        out[o++] = '.';
+        if (k == 0)
+            out[o++] = '0'; /* "1" would read back as an integer */
+        while (n)
+            out[o++] = digits[--n];
+        *len = o;
+        return true;
+    }
+    return false;
+}
+
 /* The shortest of %.15g..%.17g that reads back as the same double, always with a '.' or an
    exponent so that it reads back as a real. JSON has no NaN/Infinity: those become null. */
 void pd_jw_real(pd_jw *w, double v)
@@ -236,6 +342,12 @@ void pd_jw_real(pd_jw *w, double v)
         return;
     }
     char tmp[40];
+    size_t len;
+    if (real_short(v, tmp, &len)) {
+        pd_jw_sep(w);
+        pd_jw_raw(w, tmp, len);
+        return;
+    }
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(tmp, sizeof tmp - 2, "%.*g", prec, v);
         if (strtod(tmp, NULL) == v)
@@ -285,6 +397,12 @@ void pd_jw_json(pd_jw *w, const json_t *j)
     case JSON_FALSE: pd_jw_bool(w, false); break;
     case JSON_NULL: pd_jw_null(w); break;
     }
+}
+
+void pd_jw_text(pd_jw *w, const pd_chat_json *j)
+{
+    pd_jw_sep(w);
+    pd_jw_raw(w, j->text, j->len);
 }
 
 void pd_jw_begin(pd_jw *w, pd_buf *out)

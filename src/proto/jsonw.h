@@ -35,6 +35,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "canon/chat.h"
 #include "core/buf.h"
@@ -56,6 +60,36 @@ void pd_jw_raw(pd_jw *w, const char *s, size_t n);
 void pd_jw_sep(pd_jw *w);
 /* Writes s (n bytes) escaped for the inside of a JSON string, without quotes. */
 void pd_jw_escape(pd_jw *w, const char *s, size_t n);
+/* The length of the longest prefix of s (n bytes) that a JSON string carries as it is without
+   a look at the bytes: printable ASCII other than '"' and '\\'. 16 bytes a step (SSE2, or 8
+   with plain C): the escaper and the reader (proto/jsonr.h) spend most of their time here,
+   so the SSE2 loop is inline; pd_jw_plain_tail does the rest (and the plain C version). */
+size_t pd_jw_plain_tail(const char *s, size_t n);
+/* The length of the valid UTF-8 sequence of 2..4 bytes at s (n bytes left), or 0 when it is
+   not one: overlong forms, surrogates and code points above U+10FFFF are invalid (jansson's
+   rules too). */
+size_t pd_jw_utf8_seq(const char *s, size_t n);
+static inline size_t pd_jw_plain_len(const char *s, size_t n)
+{
+#ifdef __SSE2__
+    /* a signed compare with 0x20 catches the control bytes and every byte >= 0x80 at once */
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                  space = _mm_set1_epi8(0x20);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i stop =
+            _mm_or_si128(_mm_cmplt_epi8(v, space),
+                         _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
+        int mask = _mm_movemask_epi8(stop);
+        if (mask)
+            return i + (size_t)__builtin_ctz((unsigned)mask);
+    }
+    return i + pd_jw_plain_tail(s + i, n - i);
+#else
+    return pd_jw_plain_tail(s, n);
+#endif
+}
 
 /* For writers that put a whole piece together themselves (the stream encoders' common event):
    pd_jw_room returns room for n more bytes at the end of the buffer, or NULL when they would
@@ -75,11 +109,18 @@ void pd_jw_int(pd_jw *w, int64_t v);
 void pd_jw_bool(pd_jw *w, bool v);
 void pd_jw_real(pd_jw *w, double v);
 void pd_jw_json(pd_jw *w, const json_t *j); /* any jansson value, members in their order */
+/* A value already serialised (a pd_chat_json: valid JSON), copied as it is. */
+void pd_jw_text(pd_jw *w, const pd_chat_json *j);
 
 /* Structure: c is '{' or '[' (open) and '}' or ']' (close). */
 void pd_jw_open(pd_jw *w, char c);
 void pd_jw_close(pd_jw *w, char c);
-void pd_jw_key(pd_jw *w, const char *k);
+void pd_jw_keyn(pd_jw *w, const char *k, size_t n);
+/* Inline so that the length of a literal key is known when compiling. */
+static inline void pd_jw_key(pd_jw *w, const char *k)
+{
+    pd_jw_keyn(w, k, strlen(k));
+}
 
 /* Optional members, written only when present. */
 void pd_jw_kv(pd_jw *w, const char *key, const char *value);      /* value != NULL */

@@ -258,9 +258,9 @@ static void write_tools(pd_jw *w, const pd_chat_request *r)
         pd_jw_open(w, '{');
         pd_jw_kv(w, "name", t->name ? t->name : "");
         pd_jw_kv(w, "description", t->description);
-        if (t->parameters) {
+        if (t->parameters.text) {
             pd_jw_key(w, "parameters");
-            pd_jw_json(w, t->parameters);
+            pd_jw_text(w, &t->parameters);
         }
         pd_jw_close(w, '}');
         pd_jw_close(w, '}');
@@ -273,8 +273,8 @@ static void write_format(pd_jw *w, const pd_chat_response_format *f)
     if (f->kind != PD_FORMAT_JSON_OBJECT && f->kind != PD_FORMAT_JSON_SCHEMA)
         return;
     pd_jw_key(w, "format");
-    if (f->schema)
-        pd_jw_json(w, f->schema);
+    if (f->schema.text)
+        pd_jw_text(w, &f->schema);
     else
         pd_jw_str(w, "json");
 }

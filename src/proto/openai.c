@@ -4,6 +4,7 @@
  * guaranteed-valid UTF-8; see there why not json_dumps). */
 #include "proto/openai.h"
 #include "proto/fastev.h"
+#include "proto/jsonr.h"
 #include "proto/jsonw.h"
 
 #include <inttypes.h>
@@ -14,13 +15,6 @@
 #include <string.h>
 
 /* ==== small helpers ===================================================================== */
-
-/* An optional member: NULL when absent or JSON null. */
-static json_t *opt(const json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    return json_is_null(v) ? NULL : v;
-}
 
 static char *dup_json_str(const json_t *s)
 {
@@ -262,28 +256,56 @@ static pd_result bad(pd_api_error *err, const char *code, const char *param, con
     return PD_ERR_INVALID;
 }
 
-static const char *type_desc(const json_t *v)
+/* Request bodies are read with proto/jsonr.h (no jansson tree): these are its helpers. */
+
+/* An optional member: NULL when absent or JSON null. */
+static const pd_jr_val *member(const pd_jr_val *obj, const char *key)
+{
+    const pd_jr_val *v = pd_jr_get(obj, key);
+    return pd_jr_is_null(v) ? NULL : v;
+}
+
+static char *dup_str(const pd_jr_val *s)
+{
+    return pd_xstrndup(s->u.s, s->n);
+}
+
+/* The member as a new string when it is a string, else NULL (never an error). */
+static char *member_str(const pd_jr_val *obj, const char *key)
+{
+    const pd_jr_val *v = pd_jr_get(obj, key);
+    return pd_jr_is_string(v) ? dup_str(v) : NULL;
+}
+
+/* At most 40 bytes of a string, for "%.*s" in messages ('%.40s' of jansson's copy before). */
+static int cut40(const pd_jr_val *s)
+{
+    return s->n < 40 ? (int)s->n : 40;
+}
+
+static const char *kind_desc(const pd_jr_val *v)
 {
     if (!v)
         return "nothing";
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a decimal";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
+    switch ((pd_jr_type)v->type) {
+    case PD_JR_OBJECT: return "an object";
+    case PD_JR_ARRAY: return "an array";
+    case PD_JR_STRING: return "a string";
+    case PD_JR_INT: return "an integer";
+    case PD_JR_REAL: return "a decimal";
+    case PD_JR_TRUE:
+    case PD_JR_FALSE: return "a boolean";
+    case PD_JR_NULL: return "null";
     }
     return "unknown";
 }
 
-static pd_result bad_type(pd_api_error *err, const char *param, const char *want, const json_t *v)
+static pd_result bad_type(pd_api_error *err, const char *param, const char *want,
+                          const pd_jr_val *v)
 {
     return bad(err, "invalid_type", param,
                "Invalid type for '%s': expected %s, but got %s instead.", param, want,
-               type_desc(v));
+               kind_desc(v));
 }
 
 static pd_result missing(pd_api_error *err, const char *param)
@@ -292,70 +314,69 @@ static pd_result missing(pd_api_error *err, const char *param)
                param);
 }
 
-/* Formats a parameter path such as "messages[2].content[0]" into dst, cut to fit (the error's
-   param keeps 63 bytes anyway). vsnprintf, not snprintf: truncation is intended here. */
-static void pathf(char *dst, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void pathf(char *dst, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(dst, cap, fmt, ap);
-    va_end(ap);
-}
+/* Parameter paths such as "messages[2].content[0]", cut to fit (the error's param keeps 63
+   bytes anyway). Built without printf (proto/jsonr.h says why). */
 
 /* Builds "base.key" (or "key" when base is empty) into dst. */
 static const char *path(char *dst, size_t cap, const char *base, const char *key)
 {
-    pathf(dst, cap, "%s%s%s", base, base[0] ? "." : "", key);
-    return dst;
+    return pd_jr_path_key(dst, cap, base, key);
+}
+
+/* Builds "base[i]" into dst. */
+static const char *path_at(char *dst, size_t cap, const char *base, size_t i)
+{
+    return pd_jr_path_index(dst, cap, base, "[", i, "]");
 }
 
 /* Optional string member: *out stays NULL when absent/null. */
-static pd_result get_str(const json_t *o, const char *base, const char *key, char **out,
+static pd_result get_str(const pd_jr_val *o, const char *base, const char *key, char **out,
                          pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    json_t *v = opt(o, key);
+    const pd_jr_val *v = member(o, key);
     if (!v)
         return PD_OK;
-    if (!json_is_string(v))
+    if (!pd_jr_is_string(v))
         return bad_type(err, path(p, sizeof p, base, key), "a string", v);
-    *out = dup_json_str(v);
+    *out = dup_str(v);
     return PD_OK;
 }
 
 /* Required string member. */
-static pd_result need_str(const json_t *o, const char *base, const char *key, char **out,
+static pd_result need_str(const pd_jr_val *o, const char *base, const char *key, char **out,
                           pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    if (!opt(o, key))
-        return missing(err, path(p, sizeof p, base, key));
-    return get_str(o, base, key, out, err);
-}
-
-static pd_result get_tri(const json_t *o, const char *key, pd_chat_tri *out, pd_api_error *err)
-{
-    json_t *v = opt(o, key);
+    const pd_jr_val *v = member(o, key);
     if (!v)
-        return PD_OK;
-    if (!json_is_boolean(v))
-        return bad_type(err, key, "a boolean", v);
-    *out = json_is_true(v) ? PD_TRI_TRUE : PD_TRI_FALSE;
+        return missing(err, path(p, sizeof p, base, key));
+    if (!pd_jr_is_string(v))
+        return bad_type(err, path(p, sizeof p, base, key), "a string", v);
+    *out = dup_str(v);
     return PD_OK;
 }
 
-static pd_result get_number(const json_t *o, const char *key, double lo, double hi, bool *has,
-                            double *out, pd_api_error *err)
+static pd_result get_tri(const pd_jr_val *o, const char *key, pd_chat_tri *out, pd_api_error *err)
 {
-    json_t *v = opt(o, key);
+    const pd_jr_val *v = member(o, key);
     if (!v)
         return PD_OK;
-    if (!json_is_number(v))
+    if (!pd_jr_is_boolean(v))
+        return bad_type(err, key, "a boolean", v);
+    *out = pd_jr_is_true(v) ? PD_TRI_TRUE : PD_TRI_FALSE;
+    return PD_OK;
+}
+
+static pd_result get_number(const pd_jr_val *o, const char *key, double lo, double hi, bool *has,
+                            double *out, pd_api_error *err)
+{
+    const pd_jr_val *v = member(o, key);
+    if (!v)
+        return PD_OK;
+    if (!pd_jr_is_number(v))
         return bad_type(err, key, "a number", v);
-    double d = json_number_value(v);
+    double d = pd_jr_number(v);
     if (d < lo || d > hi)
         return bad(err, "invalid_value", key,
                    "Invalid '%s': expected a number between %g and %g, but got %g instead.", key,
@@ -365,15 +386,15 @@ static pd_result get_number(const json_t *o, const char *key, double lo, double 
     return PD_OK;
 }
 
-static pd_result get_int(const json_t *o, const char *key, int64_t lo, int64_t hi, bool *has,
+static pd_result get_int(const pd_jr_val *o, const char *key, int64_t lo, int64_t hi, bool *has,
                          int64_t *out, pd_api_error *err)
 {
-    json_t *v = opt(o, key);
+    const pd_jr_val *v = member(o, key);
     if (!v)
         return PD_OK;
-    if (!json_is_integer(v))
+    if (!pd_jr_is_integer(v))
         return bad_type(err, key, "an integer", v);
-    int64_t i = json_integer_value(v);
+    int64_t i = v->u.i;
     if (i < lo || i > hi)
         return bad(err, "invalid_value", key,
                    "Invalid '%s': expected an integer between %" PRId64 " and %" PRId64
@@ -424,19 +445,19 @@ static bool split_data_uri(const char *url, char **media_type, char **data)
     return true;
 }
 
-static pd_result parse_image(const json_t *part, const char *base, pd_chat_part *out,
+static pd_result parse_image(const pd_jr_val *part, const char *base, pd_chat_part *out,
                              pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    json_t *img = opt(part, "image_url");
+    const pd_jr_val *img = member(part, "image_url");
     path(p, sizeof p, base, "image_url");
     if (!img)
         return missing(err, p);
     char *url = NULL;
     pd_result rc;
-    if (json_is_string(img)) { /* legacy clients send the URL directly */
-        url = dup_json_str(img);
-    } else if (!json_is_object(img)) {
+    if (pd_jr_is_string(img)) { /* legacy clients send the URL directly */
+        url = dup_str(img);
+    } else if (!pd_jr_is_object(img)) {
         return bad_type(err, p, "an object", img);
     } else if ((rc = need_str(img, p, "url", &url, err)) ||
                (rc = get_str(img, p, "detail", &out->detail, err))) {
@@ -449,29 +470,29 @@ static pd_result parse_image(const json_t *part, const char *base, pd_chat_part 
     return PD_OK;
 }
 
-static pd_result parse_audio(const json_t *part, const char *base, pd_chat_part *out,
+static pd_result parse_audio(const pd_jr_val *part, const char *base, pd_chat_part *out,
                              pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    json_t *a = opt(part, "input_audio");
+    const pd_jr_val *a = member(part, "input_audio");
     path(p, sizeof p, base, "input_audio");
     if (!a)
         return missing(err, p);
-    if (!json_is_object(a))
+    if (!pd_jr_is_object(a))
         return bad_type(err, p, "an object", a);
     pd_result rc = need_str(a, p, "data", &out->data, err);
     return rc ? rc : need_str(a, p, "format", &out->format, err);
 }
 
-static pd_result parse_file(const json_t *part, const char *base, pd_chat_part *out,
+static pd_result parse_file(const pd_jr_val *part, const char *base, pd_chat_part *out,
                             pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    json_t *f = opt(part, "file");
+    const pd_jr_val *f = member(part, "file");
     path(p, sizeof p, base, "file");
     if (!f)
         return missing(err, p);
-    if (!json_is_object(f))
+    if (!pd_jr_is_object(f))
         return bad_type(err, p, "an object", f);
     pd_result rc = get_str(f, p, "file_id", &out->file_id, err);
     if (!rc)
@@ -508,26 +529,24 @@ static const struct {
     {"file", PD_PART_FILE}, {"refusal", PD_PART_REFUSAL},
 };
 
-static pd_result parse_part(const json_t *part, pd_chat_role role, const char *base,
+static pd_result parse_part(const pd_jr_val *part, pd_chat_role role, const char *base,
                             pd_chat_part *out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    if (!json_is_object(part))
+    if (!pd_jr_is_object(part))
         return bad_type(err, base, "an object", part);
-    char *type = NULL;
-    pd_result rc = need_str(part, base, "type", &type, err);
-    if (rc)
-        return rc;
+    const pd_jr_val *type = member(part, "type");
+    if (!type)
+        return missing(err, path(p, sizeof p, base, "type"));
+    if (!pd_jr_is_string(type))
+        return bad_type(err, path(p, sizeof p, base, "type"), "a string", type);
     size_t i = 0;
-    while (i < sizeof part_kinds / sizeof *part_kinds && strcmp(part_kinds[i].name, type) != 0)
+    while (i < sizeof part_kinds / sizeof *part_kinds && !pd_jr_eq(type, part_kinds[i].name))
         i++;
-    if (i == sizeof part_kinds / sizeof *part_kinds || !part_allowed(role, part_kinds[i].kind)) {
-        rc = bad(err, "invalid_value", path(p, sizeof p, base, "type"),
-                 "Invalid value: '%.40s'. Supported values are: %s.", type, allowed_parts(role));
-        free(type);
-        return rc;
-    }
-    free(type);
+    if (i == sizeof part_kinds / sizeof *part_kinds || !part_allowed(role, part_kinds[i].kind))
+        return bad(err, "invalid_value", path(p, sizeof p, base, "type"),
+                   "Invalid value: '%.*s'. Supported values are: %s.", cut40(type), type->u.s,
+                   allowed_parts(role));
     out->kind = part_kinds[i].kind;
     switch (out->kind) {
     case PD_PART_TEXT: return need_str(part, base, "text", &out->text, err);
@@ -539,25 +558,27 @@ static pd_result parse_part(const json_t *part, pd_chat_role role, const char *b
     return PD_OK;
 }
 
-static pd_result parse_content(const json_t *m, const char *base, pd_chat_message *out,
+static pd_result parse_content(const pd_jr_val *m, const char *base, pd_chat_message *out,
                                pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    path(p, sizeof p, base, "content");
-    json_t *c = json_object_get(m, "content");
+    const pd_jr_val *c = pd_jr_get(m, "content");
     bool assistant = out->role == PD_ROLE_ASSISTANT;
-    if (!c) {
-        return assistant ? PD_OK : missing(err, p);
-    } else if (json_is_null(c) && assistant) {
-        out->form = PD_CONTENT_NULL;
-    } else if (json_is_string(c)) {
+    if (pd_jr_is_string(c)) { /* the common case first: no path to build */
         out->form = PD_CONTENT_STRING;
         out->parts = pd_xcalloc(1, sizeof *out->parts);
         out->n_parts = 1;
         out->parts[0].kind = PD_PART_TEXT;
-        out->parts[0].text = dup_json_str(c);
-    } else if (json_is_array(c)) {
-        size_t n = json_array_size(c);
+        out->parts[0].text = dup_str(c);
+        return PD_OK;
+    }
+    path(p, sizeof p, base, "content");
+    if (!c) {
+        return assistant ? PD_OK : missing(err, p);
+    } else if (pd_jr_is_null(c) && assistant) {
+        out->form = PD_CONTENT_NULL;
+    } else if (pd_jr_is_array(c)) {
+        size_t n = c->n;
         if (n == 0)
             return bad(err, "invalid_value", p,
                        "Invalid '%s': empty array. Expected a string or a non-empty array of "
@@ -566,10 +587,11 @@ static pd_result parse_content(const json_t *m, const char *base, pd_chat_messag
         out->form = PD_CONTENT_ARRAY;
         out->parts = pd_xcalloc(n, sizeof *out->parts);
         out->n_parts = n;
-        for (size_t i = 0; i < n; i++) {
+        const pd_jr_val *e = pd_jr_child(c);
+        for (size_t i = 0; i < n; i++, e = pd_jr_next(e)) {
             char q[PATH_MAX_LEN];
-            pathf(q, sizeof q, "%s[%zu]", p, i);
-            pd_result rc = parse_part(json_array_get(c, i), out->role, q, &out->parts[i], err);
+            path_at(q, sizeof q, p, i);
+            pd_result rc = parse_part(e, out->role, q, &out->parts[i], err);
             if (rc)
                 return rc;
         }
@@ -581,40 +603,41 @@ static pd_result parse_content(const json_t *m, const char *base, pd_chat_messag
 
 /* ---- tool calls in assistant history ---- */
 
-static pd_result parse_tool_call(const json_t *tc, const char *base, pd_chat_tool_call *out,
+static pd_result parse_tool_call(const pd_jr_val *tc, const char *base, pd_chat_tool_call *out,
                                  pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    if (!json_is_object(tc))
+    if (!pd_jr_is_object(tc))
         return bad_type(err, base, "an object", tc);
     pd_result rc = need_str(tc, base, "id", &out->id, err);
     if (rc)
         return rc;
-    json_t *type = opt(tc, "type");
-    if (type && !str_eq(type, "function") && !str_eq(type, "custom"))
+    const pd_jr_val *type = member(tc, "type");
+    if (type && !pd_jr_eq(type, "function") && !pd_jr_eq(type, "custom"))
         return bad(err, "invalid_value", path(p, sizeof p, base, "type"),
                    "Invalid value for '%s': supported values are 'function' and 'custom'.", p);
-    out->kind = str_eq(type, "custom") ? PD_TOOL_CUSTOM : PD_TOOL_FUNCTION;
+    out->kind = pd_jr_eq(type, "custom") ? PD_TOOL_CUSTOM : PD_TOOL_FUNCTION;
     const char *key = out->kind == PD_TOOL_CUSTOM ? "custom" : "function";
-    json_t *f = opt(tc, key);
+    const pd_jr_val *f = member(tc, key);
     path(p, sizeof p, base, key);
     if (!f)
         return missing(err, p);
-    if (!json_is_object(f))
+    if (!pd_jr_is_object(f))
         return bad_type(err, p, "an object", f);
     if ((rc = need_str(f, p, "name", &out->name, err)))
         return rc;
     if (out->kind == PD_TOOL_CUSTOM)
         return need_str(f, p, "input", &out->arguments, err);
-    json_t *args = opt(f, "arguments");
-    if (json_is_object(args)) /* not OpenAI's shape, but sent by some clients: keep it as text */
-        out->arguments = pd_jw_dump(args);
+    const pd_jr_val *args = member(f, "arguments");
+    size_t len;
+    if (pd_jr_is_object(args)) /* not OpenAI's shape, but sent by some clients: keep it as text */
+        out->arguments = pd_jr_dump(args, &len);
     else if ((rc = need_str(f, p, "arguments", &out->arguments, err)))
         return rc;
     return PD_OK;
 }
 
-static pd_result parse_assistant_extras(const json_t *m, const char *base, pd_chat_message *out,
+static pd_result parse_assistant_extras(const pd_jr_val *m, const char *base, pd_chat_message *out,
                                         pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
@@ -622,49 +645,52 @@ static pd_result parse_assistant_extras(const json_t *m, const char *base, pd_ch
     if (rc)
         return rc;
     /* not OpenAI fields (llama.cpp/vLLM, Ollama): taken when they are strings, never errors */
-    out->reasoning = opt_str(m, "reasoning_content");
+    out->reasoning = member_str(m, "reasoning_content");
     if (!out->reasoning)
-        out->reasoning = opt_str(m, "reasoning");
-    json_t *tcs = opt(m, "tool_calls");
+        out->reasoning = member_str(m, "reasoning");
+    const pd_jr_val *tcs = member(m, "tool_calls");
     if (!tcs)
         return PD_OK;
     path(p, sizeof p, base, "tool_calls");
-    if (!json_is_array(tcs))
+    if (!pd_jr_is_array(tcs))
         return bad_type(err, p, "an array", tcs);
-    size_t n = json_array_size(tcs);
+    size_t n = tcs->n;
     out->tool_calls = pd_xcalloc(n, sizeof *out->tool_calls);
     out->n_tool_calls = n;
-    for (size_t i = 0; i < n; i++) {
+    const pd_jr_val *e = pd_jr_child(tcs);
+    for (size_t i = 0; i < n; i++, e = pd_jr_next(e)) {
         char q[PATH_MAX_LEN];
-        pathf(q, sizeof q, "%s[%zu]", p, i);
-        if ((rc = parse_tool_call(json_array_get(tcs, i), q, &out->tool_calls[i], err)))
+        path_at(q, sizeof q, p, i);
+        if ((rc = parse_tool_call(e, q, &out->tool_calls[i], err)))
             return rc;
     }
     return PD_OK;
 }
 
-static pd_result parse_role(const json_t *m, const char *base, pd_chat_role *out, pd_api_error *err)
+static pd_result parse_role(const pd_jr_val *m, const char *base, pd_chat_role *out,
+                            pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    path(p, sizeof p, base, "role");
-    json_t *r = opt(m, "role");
+    const pd_jr_val *r = member(m, "role");
+    if (r && pd_jr_is_string(r) && pd_chat_role_from_name(r->u.s, r->n, out))
+        return PD_OK;
+    path(p, sizeof p, base, "role"); /* only for an error */
     if (!r)
         return missing(err, p);
-    if (!json_is_string(r))
+    if (!pd_jr_is_string(r))
         return bad_type(err, p, "a string", r);
-    if (!pd_chat_role_from_name(json_string_value(r), json_string_length(r), out))
-        return bad(err, "invalid_value", p,
-                   "Invalid value for '%s': '%.40s'. Supported values are: 'system', "
-                   "'developer', 'user', 'assistant' and 'tool'.",
-                   p, json_string_value(r));
-    return PD_OK;
+    return bad(err, "invalid_value", p,
+               "Invalid value for '%s': '%.*s'. Supported values are: 'system', 'developer', "
+               "'user', 'assistant' and 'tool'.",
+               p, cut40(r), r->u.s);
 }
 
-static pd_result parse_message(const json_t *m, size_t idx, pd_chat_message *out, pd_api_error *err)
+static pd_result parse_message(const pd_jr_val *m, size_t idx, pd_chat_message *out,
+                               pd_api_error *err)
 {
     char base[PATH_MAX_LEN];
-    pathf(base, sizeof base, "messages[%zu]", idx);
-    if (!json_is_object(m))
+    path_at(base, sizeof base, "messages", idx);
+    if (!pd_jr_is_object(m))
         return bad_type(err, base, "an object", m);
     pd_result rc = parse_role(m, base, &out->role, err);
     if (!rc)
@@ -678,21 +704,22 @@ static pd_result parse_message(const json_t *m, size_t idx, pd_chat_message *out
     return rc;
 }
 
-static pd_result parse_messages(const json_t *root, pd_chat_request *r, pd_api_error *err)
+static pd_result parse_messages(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
-    json_t *msgs = opt(root, "messages");
+    const pd_jr_val *msgs = member(root, "messages");
     if (!msgs)
         return missing(err, "messages");
-    if (!json_is_array(msgs))
+    if (!pd_jr_is_array(msgs))
         return bad_type(err, "messages", "an array", msgs);
-    size_t n = json_array_size(msgs);
+    size_t n = msgs->n;
     if (n == 0)
         return bad(err, "invalid_value", "messages",
                    "Invalid 'messages': empty array. Expected at least one message.");
     r->messages = pd_xcalloc(n, sizeof *r->messages);
     r->n_messages = n;
-    for (size_t i = 0; i < n; i++) {
-        pd_result rc = parse_message(json_array_get(msgs, i), i, &r->messages[i], err);
+    const pd_jr_val *m = pd_jr_child(msgs);
+    for (size_t i = 0; i < n; i++, m = pd_jr_next(m)) {
+        pd_result rc = parse_message(m, i, &r->messages[i], err);
         if (rc)
             return rc;
     }
@@ -701,58 +728,61 @@ static pd_result parse_messages(const json_t *root, pd_chat_request *r, pd_api_e
 
 /* ---- tools, tool_choice, response_format ---- */
 
-static pd_result parse_tool(const json_t *t, const char *base, pd_chat_tool *out, pd_api_error *err)
+static pd_result parse_tool(const pd_jr_val *t, const char *base, pd_chat_tool *out,
+                            pd_api_error *err)
 {
     char p[PATH_MAX_LEN], q[PATH_MAX_LEN];
-    if (!json_is_object(t))
+    if (!pd_jr_is_object(t))
         return bad_type(err, base, "an object", t);
-    json_t *type = opt(t, "type");
+    const pd_jr_val *type = member(t, "type");
     path(p, sizeof p, base, "type");
     if (!type)
         return missing(err, p);
-    if (!str_eq(type, "function") && !str_eq(type, "custom"))
+    if (!pd_jr_eq(type, "function") && !pd_jr_eq(type, "custom"))
         return bad(err, "invalid_value", p,
                    "Invalid value for '%s': supported values are 'function' and 'custom'.", p);
-    out->kind = str_eq(type, "custom") ? PD_TOOL_CUSTOM : PD_TOOL_FUNCTION;
+    out->kind = pd_jr_eq(type, "custom") ? PD_TOOL_CUSTOM : PD_TOOL_FUNCTION;
     const char *key = out->kind == PD_TOOL_CUSTOM ? "custom" : "function";
     const char *schema_key = out->kind == PD_TOOL_CUSTOM ? "format" : "parameters";
-    json_t *f = opt(t, key);
+    const pd_jr_val *f = member(t, key);
     path(p, sizeof p, base, key);
     if (!f)
         return missing(err, p);
-    if (!json_is_object(f))
+    if (!pd_jr_is_object(f))
         return bad_type(err, p, "an object", f);
     pd_result rc = need_str(f, p, "name", &out->name, err);
     if (!rc)
         rc = get_str(f, p, "description", &out->description, err);
     if (rc)
         return rc;
-    json_t *schema = opt(f, schema_key);
-    if (schema && !json_is_object(schema))
+    const pd_jr_val *schema = member(f, schema_key);
+    if (schema && !pd_jr_is_object(schema))
         return bad_type(err, path(q, sizeof q, p, schema_key), "an object", schema);
-    out->parameters = json_incref(schema);
-    json_t *strict = opt(f, "strict");
-    if (strict && !json_is_boolean(strict))
+    if (schema)
+        out->parameters.text = pd_jr_dump(schema, &out->parameters.len);
+    const pd_jr_val *strict = member(f, "strict");
+    if (strict && !pd_jr_is_boolean(strict))
         return bad_type(err, path(q, sizeof q, p, "strict"), "a boolean", strict);
     if (strict)
-        out->strict = json_is_true(strict) ? PD_TRI_TRUE : PD_TRI_FALSE;
+        out->strict = pd_jr_is_true(strict) ? PD_TRI_TRUE : PD_TRI_FALSE;
     return PD_OK;
 }
 
-static pd_result parse_tools(const json_t *root, pd_chat_request *r, pd_api_error *err)
+static pd_result parse_tools(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
-    json_t *tools = opt(root, "tools");
+    const pd_jr_val *tools = member(root, "tools");
     if (!tools)
         return PD_OK;
-    if (!json_is_array(tools))
+    if (!pd_jr_is_array(tools))
         return bad_type(err, "tools", "an array", tools);
-    size_t n = json_array_size(tools);
+    size_t n = tools->n;
     r->tools = pd_xcalloc(n ? n : 1, sizeof *r->tools);
     r->n_tools = n;
-    for (size_t i = 0; i < n; i++) {
+    const pd_jr_val *t = pd_jr_child(tools);
+    for (size_t i = 0; i < n; i++, t = pd_jr_next(t)) {
         char base[PATH_MAX_LEN];
-        pathf(base, sizeof base, "tools[%zu]", i);
-        pd_result rc = parse_tool(json_array_get(tools, i), base, &r->tools[i], err);
+        path_at(base, sizeof base, "tools", i);
+        pd_result rc = parse_tool(t, base, &r->tools[i], err);
         if (rc)
             return rc;
     }
@@ -760,88 +790,90 @@ static pd_result parse_tools(const json_t *root, pd_chat_request *r, pd_api_erro
 }
 
 /* {"type":"function","function":{"name":..}} or the custom equivalent: the tool's name. */
-static pd_result named_tool(const json_t *o, const char *base, pd_chat_tool_kind *kind, char **name,
-                            pd_api_error *err)
+static pd_result named_tool(const pd_jr_val *o, const char *base, pd_chat_tool_kind *kind,
+                            char **name, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    if (!json_is_object(o))
+    if (!pd_jr_is_object(o))
         return bad_type(err, base, "an object", o);
-    json_t *type = opt(o, "type");
-    if (!str_eq(type, "function") && !str_eq(type, "custom"))
+    const pd_jr_val *type = member(o, "type");
+    if (!pd_jr_eq(type, "function") && !pd_jr_eq(type, "custom"))
         return bad(err, "invalid_value", path(p, sizeof p, base, "type"),
                    "Invalid value for '%s': supported values are 'function' and 'custom'.", p);
-    *kind = str_eq(type, "custom") ? PD_TOOL_CUSTOM : PD_TOOL_FUNCTION;
+    *kind = pd_jr_eq(type, "custom") ? PD_TOOL_CUSTOM : PD_TOOL_FUNCTION;
     const char *key = *kind == PD_TOOL_CUSTOM ? "custom" : "function";
-    json_t *f = opt(o, key);
+    const pd_jr_val *f = member(o, key);
     path(p, sizeof p, base, key);
     if (!f)
         return missing(err, p);
-    if (!json_is_object(f))
+    if (!pd_jr_is_object(f))
         return bad_type(err, p, "an object", f);
     return need_str(f, p, "name", name, err);
 }
 
-static pd_result parse_allowed_tools(const json_t *choice, pd_chat_tool_choice *out,
+static pd_result parse_allowed_tools(const pd_jr_val *choice, pd_chat_tool_choice *out,
                                      pd_api_error *err)
 {
     const char *p = "tool_choice.allowed_tools";
-    json_t *at = opt(choice, "allowed_tools");
+    const pd_jr_val *at = member(choice, "allowed_tools");
     if (!at)
         return missing(err, p);
-    if (!json_is_object(at))
+    if (!pd_jr_is_object(at))
         return bad_type(err, p, "an object", at);
-    json_t *mode = opt(at, "mode"), *tools = opt(at, "tools");
-    if (!str_eq(mode, "auto") && !str_eq(mode, "required"))
+    const pd_jr_val *mode = member(at, "mode"), *tools = member(at, "tools");
+    if (!pd_jr_eq(mode, "auto") && !pd_jr_eq(mode, "required"))
         return bad(err, "invalid_value", "tool_choice.allowed_tools.mode",
                    "Invalid value for 'tool_choice.allowed_tools.mode': supported values are "
                    "'auto' and 'required'.");
-    out->kind = str_eq(mode, "auto") ? PD_TOOL_CHOICE_AUTO : PD_TOOL_CHOICE_REQUIRED;
+    out->kind = pd_jr_eq(mode, "auto") ? PD_TOOL_CHOICE_AUTO : PD_TOOL_CHOICE_REQUIRED;
     if (!tools)
         return missing(err, "tool_choice.allowed_tools.tools");
-    if (!json_is_array(tools))
+    if (!pd_jr_is_array(tools))
         return bad_type(err, "tool_choice.allowed_tools.tools", "an array", tools);
-    size_t n = json_array_size(tools);
+    size_t n = tools->n;
     out->allowed = pd_xcalloc(n ? n : 1, sizeof *out->allowed);
     out->n_allowed = n;
-    for (size_t i = 0; i < n; i++) {
+    const pd_jr_val *t = pd_jr_child(tools);
+    for (size_t i = 0; i < n; i++, t = pd_jr_next(t)) {
         char base[PATH_MAX_LEN];
         pd_chat_tool_kind kind;
-        pathf(base, sizeof base, "tool_choice.allowed_tools.tools[%zu]", i);
-        pd_result rc = named_tool(json_array_get(tools, i), base, &kind, &out->allowed[i], err);
+        path_at(base, sizeof base, "tool_choice.allowed_tools.tools", i);
+        pd_result rc = named_tool(t, base, &kind, &out->allowed[i], err);
         if (rc)
             return rc;
     }
     return PD_OK;
 }
 
-static pd_result parse_tool_choice(const json_t *root, pd_chat_tool_choice *out, pd_api_error *err)
+static pd_result parse_tool_choice(const pd_jr_val *root, pd_chat_tool_choice *out,
+                                   pd_api_error *err)
 {
-    json_t *c = opt(root, "tool_choice");
+    const pd_jr_val *c = member(root, "tool_choice");
     if (!c)
         return PD_OK;
-    if (json_is_string(c)) {
-        if (str_eq(c, "none"))
+    if (pd_jr_is_string(c)) {
+        if (pd_jr_eq(c, "none"))
             out->kind = PD_TOOL_CHOICE_NONE;
-        else if (str_eq(c, "auto"))
+        else if (pd_jr_eq(c, "auto"))
             out->kind = PD_TOOL_CHOICE_AUTO;
-        else if (str_eq(c, "required"))
+        else if (pd_jr_eq(c, "required"))
             out->kind = PD_TOOL_CHOICE_REQUIRED;
         else
             return bad(err, "invalid_value", "tool_choice",
-                       "Invalid value: '%.40s'. Supported values are: 'none', 'auto' and "
+                       "Invalid value: '%.*s'. Supported values are: 'none', 'auto' and "
                        "'required'.",
-                       json_string_value(c));
+                       cut40(c), c->u.s);
         return PD_OK;
     }
-    if (!json_is_object(c))
+    if (!pd_jr_is_object(c))
         return bad_type(err, "tool_choice", "a string or an object", c);
-    if (str_eq(opt(c, "type"), "allowed_tools"))
+    if (pd_jr_eq(member(c, "type"), "allowed_tools"))
         return parse_allowed_tools(c, out, err);
     out->kind = PD_TOOL_CHOICE_NAMED;
     return named_tool(c, "tool_choice", &out->tool_kind, &out->name, err);
 }
 
-static pd_result parse_schema_fields(const json_t *o, const char *base,
+static pd_result parse_schema_fields(const pd_jr_val *o, const char *base,
                                      pd_chat_response_format *out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
@@ -850,81 +882,82 @@ static pd_result parse_schema_fields(const json_t *o, const char *base,
         rc = get_str(o, base, "description", &out->description, err);
     if (rc)
         return rc;
-    json_t *schema = opt(o, "schema"), *strict = opt(o, "strict");
-    if (schema && !json_is_object(schema))
+    const pd_jr_val *schema = member(o, "schema"), *strict = member(o, "strict");
+    if (schema && !pd_jr_is_object(schema))
         return bad_type(err, path(p, sizeof p, base, "schema"), "an object", schema);
-    if (strict && !json_is_boolean(strict))
+    if (strict && !pd_jr_is_boolean(strict))
         return bad_type(err, path(p, sizeof p, base, "strict"), "a boolean", strict);
-    out->schema = json_incref(schema);
+    if (schema)
+        out->schema.text = pd_jr_dump(schema, &out->schema.len);
     if (strict)
-        out->strict = json_is_true(strict) ? PD_TRI_TRUE : PD_TRI_FALSE;
+        out->strict = pd_jr_is_true(strict) ? PD_TRI_TRUE : PD_TRI_FALSE;
     return PD_OK;
 }
 
-static pd_result parse_response_format(const json_t *root, pd_chat_response_format *out,
+static pd_result parse_response_format(const pd_jr_val *root, pd_chat_response_format *out,
                                        pd_api_error *err)
 {
-    json_t *f = opt(root, "response_format");
+    const pd_jr_val *f = member(root, "response_format");
     if (!f)
         return PD_OK;
-    if (!json_is_object(f))
+    if (!pd_jr_is_object(f))
         return bad_type(err, "response_format", "an object", f);
-    json_t *type = opt(f, "type");
+    const pd_jr_val *type = member(f, "type");
     if (!type)
         return missing(err, "response_format.type");
-    if (str_eq(type, "text")) {
+    if (pd_jr_eq(type, "text")) {
         out->kind = PD_FORMAT_TEXT;
         return PD_OK;
     }
-    if (str_eq(type, "json_object")) { /* llama-server also takes a "schema" here */
+    if (pd_jr_eq(type, "json_object")) { /* llama-server also takes a "schema" here */
         out->kind = PD_FORMAT_JSON_OBJECT;
         return parse_schema_fields(f, "response_format", out, err);
     }
-    if (!str_eq(type, "json_schema"))
+    if (!pd_jr_eq(type, "json_schema"))
         return bad(err, "invalid_value", "response_format.type",
                    "Invalid value for 'response_format.type': supported values are 'text', "
                    "'json_object' and 'json_schema'.");
     out->kind = PD_FORMAT_JSON_SCHEMA;
-    json_t *js = opt(f, "json_schema");
+    const pd_jr_val *js = member(f, "json_schema");
     if (!js) /* llama-server's form: the schema directly in response_format */
         return parse_schema_fields(f, "response_format", out, err);
-    if (!json_is_object(js))
+    if (!pd_jr_is_object(js))
         return bad_type(err, "response_format.json_schema", "an object", js);
     return parse_schema_fields(js, "response_format.json_schema", out, err);
 }
 
 /* ---- sampling and the rest ---- */
 
-static pd_result parse_stop(const json_t *root, pd_chat_sampling *s, pd_api_error *err)
+static pd_result parse_stop(const pd_jr_val *root, pd_chat_sampling *s, pd_api_error *err)
 {
-    json_t *stop = opt(root, "stop");
+    const pd_jr_val *stop = member(root, "stop");
     if (!stop)
         return PD_OK;
-    if (json_is_string(stop)) {
+    if (pd_jr_is_string(stop)) {
         s->stop = pd_xcalloc(1, sizeof *s->stop);
-        s->stop[0] = dup_json_str(stop);
+        s->stop[0] = dup_str(stop);
         s->n_stop = 1;
         s->stop_is_string = true;
         return PD_OK;
     }
-    if (!json_is_array(stop))
+    if (!pd_jr_is_array(stop))
         return bad_type(err, "stop", "a string or an array of strings", stop);
-    size_t n = json_array_size(stop);
+    size_t n = stop->n;
     s->stop = pd_xcalloc(n ? n : 1, sizeof *s->stop);
-    for (size_t i = 0; i < n; i++) {
-        json_t *v = json_array_get(stop, i);
-        if (!json_is_string(v)) {
+    const pd_jr_val *v = pd_jr_child(stop);
+    for (size_t i = 0; i < n; i++, v = pd_jr_next(v)) {
+        if (!pd_jr_is_string(v)) {
             char p[PATH_MAX_LEN];
-            pathf(p, sizeof p, "stop[%zu]", i);
+            path_at(p, sizeof p, "stop", i);
             return bad_type(err, p, "a string", v);
         }
-        s->stop[i] = dup_json_str(v);
+        s->stop[i] = dup_str(v);
         s->n_stop = i + 1;
     }
     return PD_OK;
 }
 
-static pd_result parse_max_tokens(const json_t *root, pd_chat_sampling *s, pd_api_error *err)
+static pd_result parse_max_tokens(const pd_jr_val *root, pd_chat_sampling *s, pd_api_error *err)
 {
     bool has_new = false, has_old = false;
     int64_t v_new = 0, v_old = 0;
@@ -939,7 +972,7 @@ static pd_result parse_max_tokens(const json_t *root, pd_chat_sampling *s, pd_ap
     return PD_OK;
 }
 
-static pd_result parse_sampling(const json_t *root, pd_chat_sampling *s, pd_api_error *err)
+static pd_result parse_sampling(const pd_jr_val *root, pd_chat_sampling *s, pd_api_error *err)
 {
     pd_result rc = parse_max_tokens(root, s, err);
     if (!rc)
@@ -969,38 +1002,38 @@ static pd_result parse_sampling(const json_t *root, pd_chat_sampling *s, pd_api_
     return rc;
 }
 
-static pd_result parse_stream(const json_t *root, pd_chat_request *r, pd_api_error *err)
+static pd_result parse_stream(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
     pd_chat_tri stream = PD_TRI_UNSET;
     pd_result rc = get_tri(root, "stream", &stream, err);
     if (rc)
         return rc;
     r->stream = stream == PD_TRI_TRUE;
-    json_t *so = opt(root, "stream_options");
+    const pd_jr_val *so = member(root, "stream_options");
     if (!so)
         return PD_OK;
-    if (!json_is_object(so))
+    if (!pd_jr_is_object(so))
         return bad_type(err, "stream_options", "an object", so);
-    json_t *iu = opt(so, "include_usage");
-    if (iu && !json_is_boolean(iu))
+    const pd_jr_val *iu = member(so, "include_usage");
+    if (iu && !pd_jr_is_boolean(iu))
         return bad_type(err, "stream_options.include_usage", "a boolean", iu);
     if (iu)
-        r->include_usage = json_is_true(iu) ? PD_TRI_TRUE : PD_TRI_FALSE;
+        r->include_usage = pd_jr_is_true(iu) ? PD_TRI_TRUE : PD_TRI_FALSE;
     return PD_OK;
 }
 
-static pd_result parse_model(const json_t *root, pd_chat_request *r, pd_api_error *err)
+static pd_result parse_model(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
-    json_t *m = opt(root, "model");
-    if (!m || (json_is_string(m) && json_string_length(m) == 0))
+    const pd_jr_val *m = member(root, "model");
+    if (!m || (pd_jr_is_string(m) && m->n == 0))
         return missing(err, "model");
-    if (!json_is_string(m))
+    if (!pd_jr_is_string(m))
         return bad_type(err, "model", "a string", m);
-    r->model = dup_json_str(m);
+    r->model = dup_str(m);
     return PD_OK;
 }
 
-static pd_result parse_root(const json_t *root, pd_chat_request *r, pd_api_error *err)
+static pd_result parse_root(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
     pd_result rc = parse_model(root, r, err);
     if (!rc)
@@ -1024,28 +1057,54 @@ static pd_result parse_root(const json_t *root, pd_chat_request *r, pd_api_error
     return rc;
 }
 
+#define REQUEST_NODES 256    /* on the stack: a 2-3 KB agent turn has ~150 values */
+#define REQUEST_SCRATCH 4096 /* on the stack: escaped strings of bodies up to 4 KB */
+
+/* The body is not JSON (the reader rejects exactly what json_loadb rejects): jansson says
+   where and why, in the message clients have always had. */
+static pd_result not_json(const char *body, size_t len, pd_api_error *err)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(body, len, 0, &jerr);
+    if (j) { /* cannot happen (tests/fuzz/fuzz_jsonr.c); said plainly if it ever does */
+        json_decref(j);
+        return bad(err, NULL, NULL, "body is not valid JSON: too large");
+    }
+    return bad(err, NULL, NULL, "body is not valid JSON: %s (line %d, column %d)", jerr.text,
+               jerr.line, jerr.column);
+}
+
 pd_result pd_openai_parse_chat_request(const char *body, size_t len, pd_chat_request *out,
                                        pd_api_error *err)
 {
     memset(err, 0, sizeof *err);
     pd_chat_request_init(out);
-    if (!depth_ok(body, len, PD_OPENAI_MAX_DEPTH))
+    /* Too deep is said before not JSON (the order clients have always seen): the nesting
+       of a valid body is known from the reader; an invalid one is counted as before. */
+    pd_jr_doc doc;
+    pd_jr_val nodes[REQUEST_NODES];
+    char scratch[REQUEST_SCRATCH];
+    pd_jr_mem mem = {nodes, REQUEST_NODES, scratch, sizeof scratch};
+    pd_result rc = pd_jr_parse_in(&doc, body, len, &mem);
+    if (rc ? !depth_ok(body, len, PD_OPENAI_MAX_DEPTH) : doc.depth > PD_OPENAI_MAX_DEPTH) {
+        pd_jr_free(&doc);
         return bad(err, NULL, NULL, "body is not valid JSON: nested deeper than %d levels",
                    PD_OPENAI_MAX_DEPTH);
-    json_error_t jerr;
-    json_t *root = json_loadb(body, len, 0, &jerr);
-    if (!root)
-        return bad(err, NULL, NULL, "body is not valid JSON: %s (line %d, column %d)", jerr.text,
-                   jerr.line, jerr.column);
-    if (!json_is_object(root)) {
-        const char *what = type_desc(root);
-        json_decref(root);
-        return bad(err, NULL, NULL, "body must be a JSON object, not %s", what);
     }
-    out->raw = root;
-    pd_result rc = parse_root(root, out, err);
+    if (rc)
+        return not_json(body, len, err);
+    const pd_jr_val *root = pd_jr_root(&doc);
+    if (!pd_jr_is_object(root)) {
+        rc = bad(err, NULL, NULL, "body must be a JSON object, not %s", kind_desc(root));
+        pd_jr_free(&doc);
+        return rc;
+    }
+    rc = parse_root(root, out, err);
+    pd_jr_free(&doc);
     if (rc)
         pd_chat_request_free(out);
+    else
+        out->raw = pd_chat_json_copy(body, len);
     return rc;
 }
 
@@ -1188,9 +1247,9 @@ static void write_tool(pd_jw *w, const pd_chat_tool *t)
     pd_jw_key(w, "name");
     pd_jw_str(w, nz(t->name));
     pd_jw_kv(w, "description", t->description);
-    if (t->parameters) {
+    if (t->parameters.text) {
         pd_jw_key(w, custom ? "format" : "parameters");
-        pd_jw_json(w, t->parameters);
+        pd_jw_text(w, &t->parameters);
     }
     pd_jw_tri(w, "strict", t->strict);
     pd_jw_close(w, '}');
@@ -1263,9 +1322,9 @@ static void write_response_format(pd_jw *w, const pd_chat_response_format *f)
         pd_jw_str(w, "text");
     } else if (f->kind == PD_FORMAT_JSON_OBJECT) {
         pd_jw_str(w, "json_object");
-        if (f->schema) { /* llama-server's extension */
+        if (f->schema.text) { /* llama-server's extension */
             pd_jw_key(w, "schema");
-            pd_jw_json(w, f->schema);
+            pd_jw_text(w, &f->schema);
         }
     } else {
         pd_jw_str(w, "json_schema");
@@ -1273,9 +1332,9 @@ static void write_response_format(pd_jw *w, const pd_chat_response_format *f)
         pd_jw_open(w, '{');
         pd_jw_kv(w, "name", f->name);
         pd_jw_kv(w, "description", f->description);
-        if (f->schema) {
+        if (f->schema.text) {
             pd_jw_key(w, "schema");
-            pd_jw_json(w, f->schema);
+            pd_jw_text(w, &f->schema);
         }
         pd_jw_tri(w, "strict", f->strict);
         pd_jw_close(w, '}');

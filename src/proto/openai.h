@@ -84,9 +84,11 @@ pd_result pd_openai_parse_error_body(const char *body, size_t len, int http_stat
    them (temperature 0..2, top_p 0..1, n 1..128, top_logprobs 0..20, penalties -2..2, negative
    token caps). JSON null means "absent" for every optional field. Unknown fields, top-level or
    in messages, are kept (in raw) and are not errors. Strings containing \u0000 are rejected,
-   as are integers beyond the signed 64-bit range (a jansson limit).
-   On success *out owns the result (free with pd_chat_request_free) and out->raw holds the
-   parsed body; on error *out is left initialised and empty. */
+   as are integers beyond the signed 64-bit range (a jansson limit). The body is read with
+   proto/jsonr.h (no jansson tree; it accepts exactly what json_loadb does, and jansson still
+   words the "not valid JSON" message).
+   On success *out owns the result (free with pd_chat_request_free) and out->raw holds a copy
+   of the body's bytes; on error *out is left initialised and empty. */
 pd_result pd_openai_parse_chat_request(const char *body, size_t len, pd_chat_request *out,
                                        pd_api_error *err);
 

@@ -20,23 +20,48 @@
 #include <string.h>
 
 #include "proto/anthropic.h"
+#include "proto/jsonr.h"
 #include "proto/jsonw.h"
 #include "providers/provider.h"
 
 /* ---- request ----------------------------------------------------------------------------- */
 
-/* The client's own body with the upstream's model name (pass-through). */
+/* The client's own body with the upstream's model name (pass-through): its members in their
+   order (a repeated key once, with its last value) and "model" replaced in place, or added
+   last; written by jsonw, as the jansson tree of the body was before (proto/jsonr.h). */
 static pd_result raw_body(const pd_chat_request *req, const pd_model_cfg *m, pd_buf *out)
 {
-    json_t *body = json_copy(req->raw); /* shallow: only the top level is copied */
-    if (!body || json_object_set_new(body, "model", json_string(m->upstream_model))) {
-        json_decref(body);
+    pd_jr_doc doc;
+    if (!m->upstream_model) /* (the config always names one) */
+        return PD_ERR_NOMEM;
+    if (pd_jr_parse(&doc, req->raw.text, req->raw.len) != PD_OK ||
+        !pd_jr_is_object(pd_jr_root(&doc))) {
+        /* cannot happen (the parser validated the body): fails as json_copy failing did */
+        pd_jr_free(&doc);
         return PD_ERR_NOMEM;
     }
     pd_jw w;
+    pd_jr_members it;
+    bool model = false;
     pd_jw_begin(&w, out);
-    pd_jw_json(&w, body); /* not json_dumps: it prints 0.7 as 0.69999999999999996 */
-    json_decref(body);
+    pd_jw_open(&w, '{');
+    pd_jr_members_begin(&it, pd_jr_root(&doc));
+    while (pd_jr_members_next(&it)) {
+        bool is_model = pd_jr_eq(it.key, "model");
+        model |= is_model;
+        pd_jr_write_key(&w, it.key);
+        if (is_model)
+            pd_jw_str(&w, m->upstream_model);
+        else
+            pd_jr_write(&w, it.value);
+    }
+    pd_jr_members_end(&it);
+    if (!model) {
+        pd_jw_key(&w, "model");
+        pd_jw_str(&w, m->upstream_model);
+    }
+    pd_jw_close(&w, '}');
+    pd_jr_free(&doc);
     return pd_jw_end(&w, 0);
 }
 
@@ -55,8 +80,9 @@ static pd_result chat_request(const pd_provider_cfg *p, const pd_model_cfg *m,
     }
     pd_buf body;
     pd_buf_init(&body, 0);
-    pd_result rc = req->raw ? raw_body(req, m, &body)
-                            : pd_anthropic_write_chat_request(req, m->upstream_model, &body, err);
+    pd_result rc = req->raw.text
+                       ? raw_body(req, m, &body)
+                       : pd_anthropic_write_chat_request(req, m->upstream_model, &body, err);
     if (!rc && (rc = pd_provider_http(p, "/v1/messages", key_line,
                                       "anthropic-version: " PD_ANTHROPIC_VERSION, req->stream,
                                       out)))

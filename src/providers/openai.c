@@ -17,6 +17,8 @@
 
 #include "proto/embed.h"
 #include "proto/fastev.h"
+#include "proto/jsonr.h"
+#include "proto/jsonw.h"
 #include "providers/provider.h"
 
 /* ---- request ----------------------------------------------------------------------------- */
@@ -26,36 +28,106 @@ static int client_wants_usage(const pd_chat_request *req)
     return req->include_usage == PD_TRI_TRUE;
 }
 
+/* stream_options with include_usage true: the client's object (its other members kept, in
+   their order) or a new one. */
+static void write_stream_options(pd_jw *w, const pd_jr_val *so)
+{
+    pd_jr_members it;
+    bool done = false;
+    pd_jw_open(w, '{');
+    if (pd_jr_is_object(so)) {
+        pd_jr_members_begin(&it, so);
+        while (pd_jr_members_next(&it)) {
+            bool is_usage = pd_jr_eq(it.key, "include_usage");
+            done |= is_usage;
+            pd_jr_write_key_jansson(w, it.key);
+            if (is_usage)
+                pd_jw_bool(w, true);
+            else
+                pd_jr_write_jansson(w, it.value);
+        }
+        pd_jr_members_end(&it);
+    }
+    if (!done) {
+        pd_jw_key(w, "include_usage");
+        pd_jw_bool(w, true);
+    }
+    pd_jw_close(w, '}');
+}
+
+static void write_model(pd_jw *w, const char *model)
+{
+    pd_jw_sep(w);
+    pd_jw_raw(w, "\"", 1);
+    pd_jr_escape_jansson(w, model, strlen(model));
+    pd_jw_raw(w, "\"", 1);
+}
+
+/* The object body with "model" replaced and, on streams, stream_options.include_usage set;
+   each in place, or added last when missing (model first). */
+static void write_body(pd_jw *w, const pd_jr_val *body, const char *model, bool stream)
+{
+    pd_jr_members it;
+    bool model_done = false, so_done = !stream;
+    pd_jw_open(w, '{');
+    pd_jr_members_begin(&it, body);
+    while (pd_jr_members_next(&it)) {
+        bool is_model = pd_jr_eq(it.key, "model");
+        bool is_so = stream && pd_jr_eq(it.key, "stream_options");
+        model_done |= is_model;
+        so_done |= is_so;
+        pd_jr_write_key_jansson(w, it.key);
+        if (is_model)
+            write_model(w, model);
+        else if (is_so)
+            write_stream_options(w, it.value);
+        else
+            pd_jr_write_jansson(w, it.value);
+    }
+    pd_jr_members_end(&it);
+    if (!model_done) {
+        pd_jw_key(w, "model");
+        write_model(w, model);
+    }
+    if (!so_done) {
+        pd_jw_key(w, "stream_options");
+        write_stream_options(w, NULL);
+    }
+    pd_jw_close(w, '}');
+}
+
 /* The body the upstream gets: the client's own when it spoke OpenAI, else written from the
- * canonical request; always with the upstream's model name and usage asked for on streams. */
+ * canonical request; always with the upstream's model name and usage asked for on streams.
+ * Printed byte for byte as json_dumps(JSON_COMPACT) printed the jansson tree this used to
+ * build (proto/jsonr.h: pd_jr_write_jansson), without building it. */
 static char *upstream_body(const pd_model_cfg *m, const pd_chat_request *req)
 {
-    json_t *body = NULL;
-    if (req->raw) {
-        body = json_copy(req->raw); /* shallow: only the top level is copied */
-    } else {
-        pd_buf w;
-        pd_buf_init(&w, 0);
-        if (pd_openai_write_chat_request(req, &w) == PD_OK)
-            body = json_loadb(w.data, w.len, 0, NULL);
-        pd_buf_free(&w);
-    }
-    if (!body || json_object_set_new(body, "model", json_string(m->upstream_model))) {
-        json_decref(body);
+    pd_buf text, out;
+    pd_jr_doc doc;
+    pd_jw w;
+    char *body = NULL;
+    if (!m->upstream_model) /* (the config always names one) */
         return NULL;
+    pd_buf_init(&text, 0);
+    pd_buf_init(&out, 0);
+    const char *src = req->raw.text;
+    size_t len = req->raw.len;
+    if (!src && pd_openai_write_chat_request(req, &text) == PD_OK) {
+        src = text.data;
+        len = text.len;
     }
-    if (req->stream) {
-        json_t *so = json_deep_copy(json_object_get(body, "stream_options"));
-        if (!json_is_object(so)) {
-            json_decref(so);
-            so = json_object();
+    if (src && pd_jr_parse(&doc, src, len) == PD_OK) {
+        if (pd_jr_is_object(pd_jr_root(&doc))) {
+            pd_jw_begin(&w, &out);
+            write_body(&w, pd_jr_root(&doc), m->upstream_model, req->stream);
+            if (pd_jw_end(&w, 0) == PD_OK)
+                body = pd_xstrndup(out.data ? out.data : "", out.len);
         }
-        json_object_set_new(so, "include_usage", json_true());
-        json_object_set_new(body, "stream_options", so);
+        pd_jr_free(&doc);
     }
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    return text;
+    pd_buf_free(&text);
+    pd_buf_free(&out);
+    return body;
 }
 
 /* POST base_url + path with the Bearer key; takes text (the body). */

@@ -68,7 +68,8 @@ typedef struct pd_provider_ops {
 
     /* Fills out (url, headers, body, timeouts) for a chat completion. On error fills err (e.g. a
      * 400 for a feature this upstream cannot honour). The request is not modified. req->raw (the
-     * client's own body) is set only when the client speaks this provider's native dialect. */
+     * client's own body, as text) is set only when the client speaks this provider's native
+     * dialect. */
     pd_result (*chat_request)(const pd_provider_cfg *p, const pd_model_cfg *m,
                               const pd_chat_request *req, pd_transfer_req *out, pd_api_error *err);
 

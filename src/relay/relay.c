@@ -1008,8 +1008,7 @@ static void set_prefix(pd_call *c)
     pd_chat_part *p = &r->messages[r->n_messages - 1].parts[0];
     free(p->text);
     p->text = pd_xstrndup(c->sent.data ? c->sent.data : "", c->sent.len);
-    json_decref(r->raw); /* the client's body no longer says what is asked */
-    r->raw = NULL;
+    pd_chat_json_free(&r->raw); /* the client's body no longer says what is asked */
 }
 
 /* A stream broke after the client got part of the answer: when the route's triggers allow, the
@@ -1208,8 +1207,7 @@ static void gate_attempt(pd_call *c, const pd_route_candidate *cand)
     pd_quality_init(&c->quality, cand->res->window_tokens);
     if (c->gate && c->creq.sampling.logprobs != PD_TRI_TRUE) {
         c->creq.sampling.logprobs = PD_TRI_TRUE; /* the gate's evidence; removed from the answer */
-        json_decref(c->creq.raw);               /* the client's body does not ask for them */
-        c->creq.raw = NULL;
+        pd_chat_json_free(&c->creq.raw);         /* the client's body does not ask for them */
     }
 }
 
@@ -1537,15 +1535,15 @@ static int start_attempt(pd_call *c, pd_api_error *e)
         /* Redacted calls translate, so the answer can be restored event by event. */
         /* A stream that a later candidate may continue is translated, so the client's stream
          * is the encoder's from the start. */
-        c->passthrough = c->ops->native == c->dialect && c->ops->pass_event && c->creq.raw && !c->vault &&
-                         !(c->continuable && c->creq.stream) && !c->gate;
+        c->passthrough = c->ops->native == c->dialect && c->ops->pass_event && c->creq.raw.text &&
+                         !c->vault && !(c->continuable && c->creq.stream) && !c->gate;
         if (!c->passthrough)
             c->dec = c->ops->decoder_new(&c->creq);
         /* The client's original body (raw) is only for an upstream of the client's own dialect,
          * and never once the request has been redacted. */
         pd_chat_request view = c->creq;
         if (c->ops->native != c->dialect || c->vault)
-            view.raw = NULL;
+            view.raw = (pd_chat_json){0};
         pd_transfer_req treq = {0};
         if (c->ops->chat_request(m->provider, m, &view, &treq, e) != PD_OK) {
             if (c->dec)

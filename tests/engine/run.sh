@@ -5,7 +5,7 @@
 #
 # Builds into $OUT (default /tmp/enginebuild/tests), starts llama-server twice on free
 # 127.0.0.1 ports (chat: -c 2048 -np 1 -t 1; embeddings: --embeddings --pooling mean), runs
-# test_text and test_engine, stops the servers. Exit status: 0 when every test passed.
+# test_text, test_hugepages and test_engine, stops the servers. Exit status: 0 when every test passed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MODEL=${1:-build/models/tiny.gguf}
@@ -20,6 +20,7 @@ LIBS=(-L"$P/lib" -Wl,-rpath,"$P/lib" -lllama -lggml -lggml-base
       $(pkg-config --libs jansson libcurl) -lpthread -lm)
 cc "${CF[@]}" ${EXTRA_CFLAGS:-} -o "$OUT/test_text" tests/engine/test_text.c "${SRC[@]}" "${LIBS[@]}"
 cc "${CF[@]}" ${EXTRA_CFLAGS:-} -o "$OUT/test_engine" tests/engine/test_engine.c "${SRC[@]}" "${LIBS[@]}"
+cc "${CF[@]}" ${EXTRA_CFLAGS:-} -o "$OUT/test_hugepages" tests/engine/test_hugepages.c "${SRC[@]}" "${LIBS[@]}"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pids=()
@@ -45,5 +46,6 @@ wait_healthy "$CHAT"; wait_healthy "$EMB"
 
 status=0
 "$OUT/test_text" "$MODEL" || status=1
+"$OUT/test_hugepages" || status=1
 "$OUT/test_engine" "$MODEL" "http://127.0.0.1:$CHAT" "http://127.0.0.1:$EMB" || status=1
 exit $status

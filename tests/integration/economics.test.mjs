@@ -148,6 +148,12 @@ describe('all-cloud per route in the report and the dashboard', () => {
       assert.ok(Math.abs(routes['gpt-4o'].savings_usd) < 1e-12, where);
       const byTarget = Object.fromEntries(doc.targets.map((g) => [g.name, g]));
       assert.equal(byTarget['local-llama'].local, true, where);
+      // The calculator compares the model this traffic used: gpt-4o served the direct request
+      // and priced the three local ones (their routes' cloud target).
+      assert.deepEqual(doc.calculator.observed.apis, [{ model: 'gpt-4o', served: 1, priced: 3, reference: 0 }], where);
+      assert.deepEqual(doc.calculator.options.map((o) => o.name), ['gpt-4o', 'self-hosted'], where);
+      assert.equal(doc.calculator.options[1].label, 'local targets: local-llama', where);
+      assert.equal(doc.calculator.observed.requests, 4, where);
     };
     check(dash, 'dashboard');
     const cli = JSON.parse(execFileSync(pendulumBin(), ['report', '--json', '--config', path.join(pd.dir, 'pendulum.yaml'), '--since', '1h'],

@@ -2,8 +2,10 @@
 // ($PENDULUM_BIN, else build/release/pendulum) against the OpenAI mock with a ledger in a temp
 // dir, makes a few requests, then drives Debian's chromium through playwright-core:
 // moving a slider changes the calculator's numbers, the chart draws, and the dashboard lists the
-// requests made here (count and target). Also: the calculator endpoint gives what
-// `pendulum cost --json` gives, and `pendulum report --json` counts the same requests.
+// requests made here (count and target), how all-cloud priced each of them (route's cloud
+// target, as charged, reference, not priced) and the calculator run on them. Also: the
+// calculator endpoint gives what `pendulum cost --json` gives, and `pendulum report --json`
+// counts the same requests.
 //
 //   cd tests/ui && npm ci && PENDULUM_BIN=../../build/release/pendulum node --test .
 
@@ -23,10 +25,17 @@ process.env.PENDULUM_BIN ||= path.join(ROOT, 'build/release/pendulum');
 const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const T = { timeout: 30000 };
 
+// home is a local provider (the same mock behind it); route cheap tries local-llama first and
+// has gpt-4o as its cloud target. mystery has no price, so its cost is unknown.
+const providers = (port) => [...mockProviders(port),
+  { name: 'home', kind: 'openai', base_url: `http://127.0.0.1:${port}/v1`, local: true }];
 const MODELS = [
   { name: 'gpt-4o', provider: 'mock' },
   { name: 'gpt-4o-mini', provider: 'mock' },
+  { name: 'local-llama', provider: 'home' },
+  { name: 'mystery', provider: 'mock', upstream_model: 'mystery-1' },
 ];
+const ROUTES = 'routes:\n  - { name: cheap, policy: fallback, targets: [local-llama, gpt-4o] }';
 const chat = (model, content, extra = {}) => ({ model, messages: [{ role: 'user', content }], ...extra });
 
 describe('GET /ui', () => {
@@ -36,14 +45,21 @@ describe('GET /ui', () => {
 
   before(async () => {
     mock = await startMock({ port: 0 });
-    pd = await startPendulum({ providers: mockProviders(mock.port), models: MODELS, workers: 2 });
-    // The traffic the dashboard must show: 3 × gpt-4o (one streamed), 2 × gpt-4o-mini.
+    pd = await startPendulum({ providers: providers(mock.port), models: MODELS, workers: 2, extra: ROUTES });
+    // The traffic the dashboard must show: 3 × gpt-4o (one streamed), 2 × gpt-4o-mini (cloud:
+    // all-cloud as charged); 2 × route cheap, served by local-llama (at the route's cloud target
+    // gpt-4o); 1 × local-llama by name (a route without a cloud target: at the reference
+    // model); 1 × mystery (no price: not priced).
     const sent = [
       postJSON(`${pd.url}/v1/chat/completions`, chat('gpt-4o', 'one')),
       postJSON(`${pd.url}/v1/chat/completions`, chat('gpt-4o', 'two')),
       streamSSE(`${pd.url}/v1/chat/completions`, chat('gpt-4o', 'three', { stream: true })),
       postJSON(`${pd.url}/v1/chat/completions`, chat('gpt-4o-mini', 'four')),
       postJSON(`${pd.url}/v1/chat/completions`, chat('gpt-4o-mini', 'five')),
+      postJSON(`${pd.url}/v1/chat/completions`, chat('cheap', 'six')),
+      postJSON(`${pd.url}/v1/chat/completions`, chat('cheap', 'seven')),
+      postJSON(`${pd.url}/v1/chat/completions`, chat('local-llama', 'eight')),
+      postJSON(`${pd.url}/v1/chat/completions`, chat('mystery', 'nine')),
     ];
     for (const r of await Promise.all(sent)) assert.equal(r.status, 200);
     browser = await chromium.launch({
@@ -140,18 +156,38 @@ describe('GET /ui', () => {
     await waitFor(async () => (await row('gpt-4o').getAttribute('data-requests').catch(() => null)) === '3' &&
       (await row('gpt-4o-mini').getAttribute('data-requests').catch(() => null)) === '2',
     { timeoutMs: 8000, what: 'dashboard rows' });
-    assert.equal(await page.locator('#dash-requests').textContent(), '5');
-    assert.equal(await page.locator('#dash-targets tbody tr').count(), 2);
+    assert.equal(await page.locator('#dash-requests').textContent(), '9');
+    assert.equal(await page.locator('#dash-targets tbody tr').count(), 4);
+    assert.equal(await row('local-llama').getAttribute('data-requests'), '3');
     assert.match(await row('gpt-4o').locator('td').nth(4).textContent(), /^\d+(\.\d+)? ms$/, 'TTFT p50');
     assert.match(await row('gpt-4o').locator('td').nth(5).textContent(), /^\d+(\.\d+)? ms$/, 'TTFT p99');
-    assert.match(await page.locator('#route-mix li[data-route="gpt-4o"]').textContent(), /3 · 60%/);
+    assert.match(await page.locator('#route-mix li[data-route="gpt-4o"]').textContent(), /3 · 33%/);
+    // How all-cloud priced the nine requests, as counted above: 2 + 5 + 1 + 1.
+    const basis = (k) => page.locator(`#dash-basis li[data-basis="${k}"]`);
+    assert.equal(await basis('route_target').getAttribute('data-count'), '2');
+    assert.equal(await basis('charged').getAttribute('data-count'), '5');
+    assert.equal(await basis('reference').getAttribute('data-count'), '1');
+    assert.equal(await basis('unpriced').getAttribute('data-count'), '1');
+    assert.equal(await page.locator('#basis-route-target').textContent(), '2');
+    assert.equal(await page.locator('#basis-charged').textContent(), '5');
+    assert.equal(await page.locator('#basis-reference').textContent(), '1');
+    assert.equal(await page.locator('#basis-unpriced').textContent(), '1');
+    assert.equal(await page.locator('#basis-reference-detail').textContent(), '(gpt-4o: 1 route without a cloud target)');
+    // The calculator on this traffic compares the models it used: gpt-4o served 3 and priced
+    // 2 local requests (and the reference for 1), gpt-4o-mini served 2; mystery has no price.
+    const calc = page.locator('#dash-calc');
+    assert.equal(await calc.getAttribute('data-apis'), 'gpt-4o,gpt-4o-mini');
+    assert.match(await calc.textContent(), /^9 requests in 1\.00 h × 729\.8 = /);
+    assert.match(await calc.textContent(), /recommendation: (api|self-host|hybrid)$/);
     assert.match(await page.locator('#dash-spend').textContent(), /^\$0\.\d{4}$/);
 
     // One more request shows up on the next poll (the page refreshes every 2 s).
     assert.equal((await postJSON(`${pd.url}/v1/chat/completions`, chat('gpt-4o-mini', 'six'))).status, 200);
     await waitFor(async () => (await row('gpt-4o-mini').getAttribute('data-requests')) === '3',
       { timeoutMs: 8000, what: 'live update' });
-    assert.equal(await page.locator('#dash-requests').textContent(), '6');
+    assert.equal(await page.locator('#dash-requests').textContent(), '10');
+    await waitFor(async () => (await page.locator('#dash-basis li[data-basis="charged"]').getAttribute('data-count')) === '6',
+      { timeoutMs: 8000, what: 'basis update' });
   });
 
   test('`pendulum report --json` counts the same requests', T, async () => {
@@ -165,7 +201,16 @@ describe('GET /ui', () => {
     assert.ok(by['gpt-4o-mini'].all_cloud_usd > by['gpt-4o-mini'].spend_usd);
     assert.ok(Math.abs(by['gpt-4o'].savings_usd) < 1e-12);
     assert.ok(out.totals.savings_usd > 0);
-    assert.ok(out.calculator.options.length === 2 && out.calculator.monthly_requests > 0);
+    // Without --config nothing is known to run locally or to be routed: every request with
+    // token counts is priced at the reference gpt-4o, and the calculator compares the models
+    // that served traffic and have a price (local-llama and mystery have none).
+    const o = out.calculator.observed;
+    assert.equal(o.requests, 10);
+    assert.equal(o.from, 'since');
+    assert.deepEqual(o.apis.map((a) => [a.model, a.served]), [['gpt-4o', 3], ['gpt-4o-mini', 3]]);
+    assert.deepEqual(out.calculator.options.map((x) => x.name), ['gpt-4o', 'gpt-4o-mini', 'self-hosted']);
+    assert.ok(Math.abs(out.calculator.monthly_requests - 10 * o.scale) < 1e-6);
+    assert.ok(Math.abs(o.scale - 730 / o.hours) < 1e-9);
   });
 
   test('no request left the gateway and the page logged no error', () => {

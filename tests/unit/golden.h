@@ -76,7 +76,7 @@ static inline void expect_parse_error(golden_parse_fn parse, const char *body, c
         fprintf(stderr, "  message \"%s\" lacks \"%s\" (body %s)\n", e.message, message, body);
         CHECK(0);
     }
-    CHECK(r.raw == NULL && r.messages == NULL && r.model == NULL); /* left empty */
+    CHECK(r.raw.text == NULL && r.messages == NULL && r.model == NULL); /* left empty */
     pd_chat_request_free(&r);
 }
 

@@ -17,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -669,6 +672,84 @@ static void trickle_batches_sqlite(void)
     db_drop(&d);
 }
 
+static void wait_written(pd_ledger *l, uint64_t n);
+
+/* The writer thread of this process (comm "pd-ledger"), or -1. */
+static pid_t writer_tid(void)
+{
+    DIR *dir = opendir("/proc/self/task");
+    struct dirent *e;
+    pid_t tid = -1;
+    while (dir && tid < 0 && (e = readdir(dir)) != NULL) {
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f && fgets(comm, sizeof comm, f) && !strcmp(comm, "pd-ledger\n"))
+            tid = (pid_t)atoi(e->d_name);
+        if (f)
+            fclose(f);
+    }
+    if (dir)
+        closedir(dir);
+    return tid;
+}
+
+/* The writer runs SCHED_IDLE when it may leave it again (root, CAP_SYS_NICE or RLIMIT_NICE: a
+   process without them keeps it at nice +10), and a backed-up ring makes it leave: here the
+   ring (capacity 64, so a quarter is 16) fills to 40 while another connection holds the write
+   lock; once the lock goes, the writer catches up at SCHED_OTHER, writes all 40 exactly once,
+   and returns to SCHED_IDLE. */
+static void writer_priority_sqlite(void)
+{
+    db d;
+    db_sqlite(&d, "prio");
+    pd_ledger *l = open_ledger(&d, 64, 8, 60000);
+    CHECK(l != NULL);
+    if (!l) {
+        db_drop(&d);
+        return;
+    }
+    struct rlimit rl;
+    bool may = geteuid() == 0 || (getrlimit(RLIMIT_NICE, &rl) == 0 && rl.rlim_cur >= 11);
+    pd_ledger_stats st;
+    pid_t tid = -1;
+    for (int i = 0; i < 200 && (tid < 0 || !st.idle_priority); i++) {
+        usleep(10000);
+        tid = writer_tid();
+        pd_ledger_get_stats(l, &st);
+        if (!may)
+            break;
+    }
+    CHECK(tid > 0);
+    CHECK(st.idle_priority == may);
+    CHECK(sched_getscheduler(tid) == (may ? SCHED_IDLE : SCHED_OTHER));
+    printf("  writer: %s\n", may ? "SCHED_IDLE" : "SCHED_OTHER, nice +10 (not permitted)");
+
+    sqlite3 *s;
+    sqlite3_open(d.path, &s);
+    CHECK(sqlite3_exec(s, "BEGIN EXCLUSIVE", NULL, NULL, NULL) == SQLITE_OK);
+    pd_ledger_record r;
+    char id[32];
+    for (long i = 0; i < 40; i++) {
+        make_record(&r, id, sizeof(id), 2, i);
+        CHECK(pd_ledger_submit(l, &r) == PD_OK);
+    }
+    usleep(100000);
+    sqlite3_exec(s, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(s);
+    wait_written(l, 40);
+    pd_ledger_get_stats(l, &st);
+    CHECK(st.written == 40 && st.depth == 0);
+    CHECK(st.catchups == (may ? 1u : 0u));
+    for (int i = 0; may && i < 200 && sched_getscheduler(tid) != SCHED_IDLE; i++)
+        usleep(10000); /* it switches back at the top of its loop */
+    CHECK(sched_getscheduler(tid) == (may ? SCHED_IDLE : SCHED_OTHER));
+    pd_ledger_close(l, &st);
+    CHECK(st.written == 40 && st.failed == 0 && st.dropped == 0);
+    CHECK(scalar(&d, "SELECT count(*) FROM pendulum_requests") == 40);
+    db_drop(&d);
+}
+
 /* ---- kill -9 and SIGTERM in a child process -------------------------------------------------- */
 
 #define CHILD_CAPACITY 512
@@ -1016,6 +1097,7 @@ int main(void)
     TEST_RUN(full_ring_drops);
     TEST_RUN(close_flushes_sqlite);
     TEST_RUN(trickle_batches_sqlite);
+    TEST_RUN(writer_priority_sqlite);
     TEST_RUN(duplicates_sqlite);
     TEST_RUN(kill9_sqlite);
     TEST_RUN(sigterm_sqlite);

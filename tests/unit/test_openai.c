@@ -159,7 +159,9 @@ static void nulls_and_unknown_fields(void)
     CHECK(pd_openai_parse_chat_request(body, strlen(body), &r, &e) == PD_OK);
     CHECK(!r.sampling.has_temperature && !r.sampling.has_n && r.sampling.stop == NULL);
     CHECK(r.tool_choice.kind == PD_TOOL_CHOICE_UNSET && r.n_tools == 0);
-    CHECK(json_is_object(json_object_get(r.raw, "future_field"))); /* kept for passthrough */
+    json_t *raw = pd_chat_json_tree(&r.raw);
+    CHECK(json_is_object(json_object_get(raw, "future_field"))); /* kept for passthrough */
+    json_decref(raw);
     pd_chat_request_free(&r);
     pd_chat_request_free(&r); /* twice is a no-op */
     pd_chat_request_free(NULL);
@@ -207,7 +209,9 @@ static void canonical_fields(void)
     CHECK(r.sampling.n_stop == 1 && !r.sampling.stop_is_string);
     CHECK(r.stream && r.include_usage == PD_TRI_TRUE);
     CHECK(r.tool_choice.kind == PD_TOOL_CHOICE_AUTO && r.n_tools == 2);
-    CHECK_STR(json_string_value(json_object_get(r.tools[0].parameters, "type")), "object");
+    json_t *params = pd_chat_json_tree(&r.tools[0].parameters);
+    CHECK_STR(json_string_value(json_object_get(params, "type")), "object");
+    json_decref(params);
     pd_chat_request_free(&r);
     free(body);
 

@@ -233,7 +233,9 @@ static void request_goes_upstream_faithfully(void)
     CHECK(has_auth && has_accept);
     CHECK(t.timeouts.ttfb_ms == 2000);
     /* the client's request itself is untouched */
-    CHECK_STR(json_string_value(json_object_get(req.raw, "model")), "alias");
+    json_t *raw = pd_chat_json_tree(&req.raw);
+    CHECK_STR(json_string_value(json_object_get(raw, "model")), "alias");
+    json_decref(raw);
     json_decref(sent);
     free(t.url);
     free(t.body);

@@ -175,6 +175,85 @@ static void test_calculator_on_traffic(void)
     pd_report_free(r);
 }
 
+/* The calculator runs on what the traffic used. Window 30 min (since / until): x1460 a month.
+     r1 gpt-4o-mini, 1000 in (500 cached) / 100 out, $0.0001
+     r2 gpt-4o-mini, 1000 / 100, $0.0002
+     r3 target "mystery" the table does not know, upstream reported gpt-4o-2024-08-06: gpt-4o
+     r4 target "unknown-thing", no upstream model: no price, no API option
+   Without a router every request is priced at the reference gpt-4o, so gpt-4o is used by
+   1 + 4 requests and comes first, gpt-4o-mini by 2. Requests per month 4 × 1460 = 5840; means
+   1000 in / 100 out; cached 500 / 4000 = 12.5 %. Per request, gpt-4o: 875 × 2.5e-6 + 125 ×
+   1.25e-6 + 100 × 10e-6 = 0.00334375 (x 5840 = $19.5275); gpt-4o-mini: 875 × 0.15e-6 + 125 ×
+   0.075e-6 + 100 × 0.6e-6 = 0.000200625 ($1.17165). Spend (0.0001 + 0.0002 + 0.003) × 1460. */
+static void test_calculator_observed(void)
+{
+    pd_report_params p;
+    pd_report_default_params(&p);
+    p.since_ms = T0;
+    p.until_ms = T0 + 1800 * 1000;
+    pd_report *r = new_report(&p);
+    pd_ledger_record recs[] = {
+        rec("r1", T0 + 1, "gpt-4o-mini", 200, 1000, 100, 0.0001, 5, 9),
+        rec("r2", T0 + 2, "gpt-4o-mini", 200, 1000, 100, 0.0002, 5, 9),
+        rec("r3", T0 + 3, "mystery", 200, 1000, 100, 0.003, 5, 9),
+        rec("r4", T0 + 4, "unknown-thing", 200, 1000, 100, -1, 5, 9),
+    };
+    recs[0].cached_tokens = 500;
+    recs[2].upstream_model = "gpt-4o-2024-08-06";
+    for (size_t i = 0; i < sizeof recs / sizeof recs[0]; i++)
+        pd_report_add(r, &recs[i]);
+    pd_report_finish(r);
+
+    const pd_report_observed *o = pd_report_observed_traffic(r);
+    CHECK(o->requests == 4 && !o->from_first && !o->to_last);
+    CHECK(o->from_ms == T0 && o->to_ms == T0 + 1800 * 1000 && NEAR(o->hours, 0.5));
+    CHECK(NEAR(o->scale, 1460) && NEAR(o->monthly_requests, 5840));
+    CHECK(NEAR(o->monthly_spend_usd, 0.0033 * 1460));
+    CHECK(o->input_n == 4 && NEAR(o->input_mean, 1000) && NEAR(o->output_mean, 100));
+    CHECK(NEAR(o->cached_fraction, 0.125));
+    CHECK(o->n_apis == 2 && o->apis_left_out == 0);
+    CHECK_STR(o->apis[0].model, "gpt-4o");
+    CHECK(o->apis[0].served == 1 && o->apis[0].priced == 0 && o->apis[0].reference == 4);
+    CHECK_STR(o->apis[1].model, "gpt-4o-mini");
+    CHECK(o->apis[1].served == 2 && o->apis[1].reference == 0);
+
+    const pd_calc_params *cp = NULL;
+    const pd_calc_result *c = pd_report_calc(r, &cp);
+    CHECK(c && cp->requests == 5840 && cp->input_tokens == 1000 && cp->output_tokens == 100);
+    CHECK(c && c->n_apis == 2 && fabs(c->apis[0].monthly_usd - 19.5275) < 1e-9);
+    CHECK(c && fabs(c->apis[1].monthly_usd - 1.17165) < 1e-9);
+    /* the crossover and recommendation are the calculator's own for these parameters */
+    pd_calc_result direct;
+    char msg[256];
+    CHECK(pd_calc_run(cp, NULL, &direct, msg, sizeof msg) == PD_OK);
+    CHECK(c && direct.crossover[0].steady_state == c->crossover[0].steady_state &&
+          direct.choice == c->choice);
+
+    json_t *j = pd_report_json(r);
+    json_t *obs = json_object_get(json_object_get(j, "calculator"), "observed");
+    CHECK(json_real_value(json_object_get(obs, "scale")) == 1460);
+    CHECK_STR(json_string_value(json_object_get(obs, "from")), "since");
+    CHECK_STR(json_string_value(json_object_get(obs, "to")), "until");
+    json_t *a0 = json_array_get(json_object_get(obs, "apis"), 0);
+    CHECK_STR(json_string_value(json_object_get(a0, "model")), "gpt-4o");
+    CHECK(json_integer_value(json_object_get(a0, "reference")) == 4);
+    json_t *opts = json_object_get(json_object_get(j, "calculator"), "options");
+    CHECK(json_array_size(opts) == 3); /* gpt-4o, gpt-4o-mini, self-hosted */
+    json_decref(j);
+
+    pd_buf b;
+    pd_buf_init(&b, 0);
+    CHECK(pd_report_text(r, &b) == PD_OK);
+    pd_buf_append(&b, "", 1);
+    CHECK(strstr(b.data, "window 2023-11-14T22:13:20Z (--since) to 2023-11-14T22:43:20Z "
+                         "(--until) = 0.5 h; 4 requests x 730 h / 0.5 h = 5840 requests/month "
+                         "(x1460)") != NULL);
+    CHECK(strstr(b.data, "12.5% of input cached") != NULL);
+    CHECK(strstr(b.data, "gpt-4o: served 1 cloud requests; the reference for 4 requests") != NULL);
+    pd_buf_free(&b);
+    pd_report_free(r);
+}
+
 static void test_empty_and_errors(void)
 {
     pd_report_params p;
@@ -387,6 +466,23 @@ static void test_all_cloud_per_route(void)
                          "charged, 2 at gpt-4o-mini (1 route without a cloud target, 1 route "
                          "not in the config, 0 cloud target without a price)") != NULL);
     pd_buf_free(&b);
+
+    /* The calculator compares what this traffic used: gpt-4o-mini served e and was the
+       reference for c and d; gpt-4o served b and priced a. All at T0: a window of 1 s, so
+       5 × 730 × 3600 = 13,140,000 requests a month of 1200 in / 120 out on average:
+       gpt-4o-mini 1200 × 0.15e-6 + 120 × 0.6e-6 = 0.000252, gpt-4o 0.003 + 0.0012 = 0.0042. */
+    const pd_report_observed *o = pd_report_observed_traffic(r);
+    CHECK(o->from_first && o->to_last && NEAR(o->monthly_requests, 13140000));
+    CHECK(o->n_apis == 2);
+    CHECK_STR(o->apis[0].model, "gpt-4o-mini");
+    CHECK(o->apis[0].served == 1 && o->apis[0].reference == 2 && o->apis[0].priced == 0);
+    CHECK_STR(o->apis[1].model, "gpt-4o");
+    CHECK(o->apis[1].served == 1 && o->apis[1].priced == 1 && o->apis[1].reference == 0);
+    const pd_calc_params *cp = NULL;
+    const pd_calc_result *c = pd_report_calc(r, &cp);
+    CHECK(c && fabs(c->apis[0].monthly_usd - 13140000 * 0.000252) < 1e-6);
+    CHECK(c && fabs(c->apis[1].monthly_usd - 13140000 * 0.0042) < 1e-6);
+    CHECK_STR(cp->local_label, "local targets: llama, edge");
     pd_report_free(r);
     pd_router_free(router);
 }
@@ -464,6 +560,7 @@ int main(void)
     TEST_RUN(test_percentiles);
     TEST_RUN(test_reservoir);
     TEST_RUN(test_calculator_on_traffic);
+    TEST_RUN(test_calculator_observed);
     TEST_RUN(test_empty_and_errors);
     TEST_RUN(test_parse_time);
     TEST_RUN(test_sqlite_round_trip);
