@@ -1054,14 +1054,9 @@ static pd_result parse_root(const pd_jr_val *root, pd_chat_request *r, pd_api_er
    where and why, in the message clients have always had. */
 static pd_result not_json(const char *body, size_t len, pd_api_error *err)
 {
-    json_error_t jerr;
-    json_t *j = json_loadb(body, len, 0, &jerr);
-    if (j) { /* cannot happen (tests/fuzz/fuzz_jsonr.c); said plainly if it ever does */
-        json_decref(j);
-        return bad(err, NULL, "body is not valid JSON: too large");
-    }
-    return bad(err, NULL, "body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
-               jerr.column);
+    char why[256];
+    pd_jr_why_invalid(body, len, why, sizeof why);
+    return bad(err, NULL, "body is not valid JSON: %s", why);
 }
 
 pd_result pd_anthropic_parse_chat_request(const char *body, size_t len, pd_chat_request *out,

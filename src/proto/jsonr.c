@@ -7,6 +7,7 @@
  * looks odd (the NUL after a number, which characters end a literal) it copies that lexer. */
 #include "proto/jsonr.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -895,4 +896,16 @@ void pd_jr_write_jansson(pd_jw *w, const pd_jr_val *v)
 void pd_jr_write_key_jansson(pd_jw *w, const pd_jr_val *k)
 {
     key_of(w, &jansson_style, k);
+}
+
+void pd_jr_why_invalid(const char *text, size_t len, char *buf, size_t cap)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(text, len, 0, &jerr);
+    if (j) { /* cannot happen (tests/fuzz/fuzz_jsonr.c); said plainly if it ever does */
+        json_decref(j);
+        snprintf(buf, cap, "too large");
+        return;
+    }
+    snprintf(buf, cap, "%s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
 }

@@ -35,8 +35,9 @@
  * Strings are NOT NUL-terminated: use the lengths.
  *
  * Errors: pd_jr_parse returns PD_ERR_INVALID for any text jansson would reject and says no
- * more (callers that need jansson's message and position ask json_loadb on that rare path).
- * Threading: no shared state. Dependencies: core/buf, proto/jsonw (the writers). */
+ * more; pd_jr_why_invalid asks json_loadb for its message and position on that rare path.
+ * Threading: no shared state. Dependencies: core/buf, proto/jsonw (the writers), jansson (only
+ * for pd_jr_why_invalid). */
 #ifndef PD_PROTO_JSONR_H
 #define PD_PROTO_JSONR_H
 
@@ -113,6 +114,10 @@ typedef struct pd_jr_mem {
 /* pd_jr_parse with caller memory (mem may be NULL). */
 pd_result pd_jr_parse_in(pd_jr_doc *doc, const char *text, size_t len, const pd_jr_mem *mem);
 void pd_jr_free(pd_jr_doc *doc);
+/* Why text (which pd_jr_parse rejected) is not JSON, in jansson's words: "<reason> (line L,
+   column C)", cut to cap bytes. The error messages clients have always had; call it only on the
+   error path (it parses the text again). */
+void pd_jr_why_invalid(const char *text, size_t len, char *buf, size_t cap);
 
 static inline const pd_jr_val *pd_jr_root(const pd_jr_doc *doc)
 {
