@@ -4,8 +4,9 @@
  * token through ~200,000 4 KiB pages, far more than any TLB holds, so every page costs a page
  * walk. ggml allocates the weights it repacks for the CPU with plain posix_memalign, and
  * Debian's default THP mode is "madvise", so that memory stays on 4 KiB pages unless someone
- * asks. On this project's 2-core VM the same process ran 15-25% faster and with less
- * run-to-run spread once they were on 2 MiB pages (bench/README.md, "huge pages").
+ * asks. Measured here (README, "Measured"): in ad hoc runs under load the engine was faster on
+ * 2 MiB pages, but on the quiet machine llama-server given the same pages
+ * (PEER_THP=1 bench/engine) was not measurably faster than without: the gain is small.
  *
  * llama.cpp has no hook for its buffers, but it reports progress while it fills them: the first
  * report comes after the weight buffers are allocated and before anything is written to them.
