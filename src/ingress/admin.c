@@ -86,7 +86,8 @@ void pd_ingress_metrics(pd_ingress_ctx *ctx)
                                .written = st.written,
                                .dropped = st.dropped,
                                .failed = st.failed,
-                               .batches = st.batches};
+                               .batches = st.batches,
+                               .catchups = st.catchups};
         pd_metrics_set_ledger(w->metrics, &l);
     }
     pd_buf out;

@@ -128,7 +128,7 @@ struct pd_metrics {
     codes statuses;
     pd_metrics_shard *shards;
     _Atomic uint64_t ledger_depth, ledger_capacity, ledger_written, ledger_dropped, ledger_failed;
-    _Atomic uint64_t ledger_batches;
+    _Atomic uint64_t ledger_batches, ledger_catchups;
 };
 
 void pd_metrics_default_params(pd_metrics_params *p)
@@ -296,6 +296,7 @@ void pd_metrics_set_ledger(pd_metrics *m, const pd_metrics_ledger *l)
     atomic_store_explicit(&m->ledger_dropped, l->dropped, memory_order_relaxed);
     atomic_store_explicit(&m->ledger_failed, l->failed, memory_order_relaxed);
     atomic_store_explicit(&m->ledger_batches, l->batches, memory_order_relaxed);
+    atomic_store_explicit(&m->ledger_catchups, l->catchups, memory_order_relaxed);
 }
 
 /* ---- rendering ------------------------------------------------------------------------------- */
@@ -553,6 +554,9 @@ static void render_ledger(const pd_metrics *m, out *o)
         {"pendulum_ledger_batches_total", "counter",
          "Ledger transactions committed (written / batches = records per transaction).",
          offsetof(pd_metrics, ledger_batches)},
+        {"pendulum_ledger_catchups_total", "counter",
+         "Times a backlog moved the ledger writer from SCHED_IDLE to normal scheduling.",
+         offsetof(pd_metrics, ledger_catchups)},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         _Atomic uint64_t *v = (_Atomic uint64_t *)(void *)((char *)w + rows[i].off);

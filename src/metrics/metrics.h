@@ -87,7 +87,7 @@ void pd_metrics_observe_request(pd_metrics_shard *s, const pd_metrics_request *r
 /* The ledger's counters (pd_ledger_get_stats), shown as the pendulum_ledger_* series; set them
    just before rendering. Until set they are 0. */
 typedef struct pd_metrics_ledger {
-    uint64_t depth, capacity, written, dropped, failed, batches;
+    uint64_t depth, capacity, written, dropped, failed, batches, catchups;
 } pd_metrics_ledger;
 
 void pd_metrics_set_ledger(pd_metrics *m, const pd_metrics_ledger *l);

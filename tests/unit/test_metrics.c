@@ -288,7 +288,8 @@ static void fresh_and_ledger(void)
     free(text);
 
     pd_metrics_ledger l = {
-        .depth = 7, .capacity = 8192, .written = 1000, .dropped = 3, .failed = 1, .batches = 9};
+        .depth = 7, .capacity = 8192, .written = 1000, .dropped = 3, .failed = 1, .batches = 9,
+        .catchups = 2};
     pd_metrics_set_ledger(m, &l);
     text = render(m);
     CHECK(value_of(text, "pendulum_ledger_queue_depth") == 7);
@@ -297,6 +298,7 @@ static void fresh_and_ledger(void)
     CHECK(value_of(text, "pendulum_ledger_dropped_total") == 3);
     CHECK(value_of(text, "pendulum_ledger_failed_total") == 1);
     CHECK(value_of(text, "pendulum_ledger_batches_total") == 9);
+    CHECK(value_of(text, "pendulum_ledger_catchups_total") == 2);
     CHECK(lines_with(text, "# TYPE pendulum_ledger_dropped_total counter") == 1);
     CHECK(lines_with(text, "# TYPE pendulum_ledger_queue_depth gauge") == 1);
     free(text);
