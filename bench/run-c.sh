@@ -16,7 +16,7 @@ PKGS=(libevent_pthreads libevent libcurl jansson yaml-0.1 sqlite3 libpq libhs)
 
 usage() { echo "usage: bench/run-c.sh translate|route [seconds per measurement]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
-case "$1" in translate | route) ;; *) usage ;; esac
+case "$1" in translate | route | ledger_writer) ;; *) usage ;; esac
 NAME=$1
 shift
 
