@@ -30,21 +30,21 @@
  * bench/ledger_writer measured 150-row transactions at about 1.4x the CPU per record of
  * 400-row ones. A record still waits at most about flush_ms.
  *
- * Priority. A batch is about a millisecond of CPU (~5 µs a record). On a machine with fewer
- * cores than runnable threads, whatever a worker had to do while the writer held its core
- * waited for the rest of that millisecond, and at 2,000 req/s the writer's ~1% of a core lands
- * exactly in the p99. A nice value does not prevent it: a woken task preempts only when the
- * scheduler (EEVDF) would pick it, and a task it just picked may keep its protected slice
- * (RUN_TO_PARITY) whatever the weights; measured with perf sched under load, tasks that needed
- * the core of a nice-10 writer waited up to ~1.2 ms. The writer therefore runs as SCHED_IDLE: a CPU
- * running only SCHED_IDLE tasks counts as idle when a woken task picks its CPU, and a woken normal
- * task preempts a SCHED_IDLE one at once, before any fairness rule is consulted. SCHED_IDLE weighs
- * 3 against nice 0's 1024, so with the cores saturated by other work it would starve; when the ring
- * is a quarter full (CATCHUP_FRACTION), or close has begun, the writer switches to SCHED_OTHER at
- * nice WRITER_NICE (a tenth of a normal task's weight, far more than it needs) until the ring is
- * drained, then goes back. And SCHED_IDLE is only for work in user space: a backend's steps
- * that write through the filesystem (SQLite's COMMIT, with its WAL appends and, at a
- * checkpoint, fsync) run at SCHED_OTHER (pd_ledger_writer_io), because ext4 may hold a journal
+ * Priority. A batch is one to two milliseconds of CPU (~400 records at 3-6 µs in a loaded
+ * gateway). On a machine with fewer cores than runnable threads, whatever a worker had to do
+ * while the writer held its core waited for the rest of that time, and at 2,000 req/s the
+ * writer's ~1% of a core lands exactly in the p99. A nice value does not prevent it: a woken task
+ * preempts only when the scheduler (EEVDF) would pick it, and a task it just picked may keep its
+ * protected slice (RUN_TO_PARITY) whatever the weights; measured with perf sched under load, tasks
+ * that needed the core of a nice-10 writer waited up to ~1.2 ms. The writer therefore runs as
+ * SCHED_IDLE: a CPU running only SCHED_IDLE tasks counts as idle when a woken task picks its CPU,
+ * and a woken normal task preempts a SCHED_IDLE one at once, before any fairness rule is consulted.
+ * SCHED_IDLE weighs 3 against nice 0's 1024, so with the cores saturated by other work it would
+ * starve; when the ring is a quarter full (CATCHUP_FRACTION), or close has begun, the writer
+ * switches to SCHED_OTHER at nice WRITER_NICE (a tenth of a normal task's weight, far more than it
+ * needs) until the ring is drained, then goes back. And SCHED_IDLE is only for work in user space:
+ * a backend's steps that write through the filesystem (SQLite's COMMIT, with its WAL appends and,
+ * at a checkpoint, fsync) run at SCHED_OTHER (pd_ledger_writer_io), because ext4 may hold a journal
  * handle across a reschedule point there, and a SCHED_IDLE thread starved while holding one
  * stalls every writer on the filesystem (the suspected cause of a sqlite gateway's p99 of
  * 0.25-0.49 s in 3 of 7 rounds on a loaded machine, against 1-3 ms with the ledger off). Leaving
