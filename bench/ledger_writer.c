@@ -15,7 +15,10 @@
  * (--ids random: 32 random hex digits instead, for comparison). The table grows during the run;
  * each phase of RECORDS/4 records is printed apart, so a cost that grows with the table shows.
  *
- * Usage: ledger_writer [--records N] [--batch B] [--ids gateway|random]
+ * --url URL runs only the ledger way, on that ledger (a postgres:// URL, say; it must not hold
+ * these ids yet, and the rows stay there).
+ *
+ * Usage: ledger_writer [--records N] [--batch B] [--ids gateway|random] [--url URL]
  * Build and run: bench/run-c.sh ledger_writer [args]. */
 #include "core/clock.h"
 #include "ledger/ledger.h"
@@ -34,6 +37,7 @@
 static size_t g_records = 100000;
 static size_t g_batch = 400;
 static int g_random_ids;
+static const char *g_url;
 
 static void die(const char *what)
 {
@@ -191,7 +195,8 @@ static void wait_written(pd_ledger *l, uint64_t want)
 static void run_ledger(const char *dir)
 {
     char url[600], err[256];
-    snprintf(url, sizeof(url), "sqlite://%s/ledger.db", dir);
+    snprintf(url, sizeof(url), "%s%s%s", g_url ? "" : "sqlite://", g_url ? g_url : dir,
+             g_url ? "" : "/ledger.db");
     pd_ledger_params p;
     pd_ledger_default_params(&p);
     p.batch_max = g_batch; /* each burst is one batch */
@@ -234,20 +239,25 @@ int main(int argc, char **argv)
             g_records = strtoul(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--batch") == 0)
             g_batch = strtoul(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--url") == 0)
+            g_url = argv[i + 1];
         else if (strcmp(argv[i], "--ids") == 0)
             g_random_ids = strcmp(argv[i + 1], "random") == 0;
         else
-            die("usage: ledger_writer [--records N] [--batch B] [--ids gateway|random]");
+            die("usage: ledger_writer [--records N] [--batch B] [--ids gateway|random] [--url U]");
     }
     if (g_batch < 1 || g_batch > 1024 || g_records < PHASES)
         die("--batch is 1..1024, --records at least 4");
     char dir[] = "/tmp/pendulum-ledger-writer.XXXXXX";
     if (!mkdtemp(dir))
         die("mkdtemp");
-    printf("ledger writer, %zu records, batches of %zu, %s ids; sqlite %s\n", g_records, g_batch,
-           g_random_ids ? "random" : "gateway", sqlite3_libversion());
-    run_backend(dir, 0);
-    run_backend(dir, 1);
+    printf("ledger writer, %zu records, batches of %zu, %s ids; %s %s\n", g_records, g_batch,
+           g_random_ids ? "random" : "gateway", g_url ? "--url, sqlite library" : "sqlite",
+           sqlite3_libversion());
+    if (!g_url) {
+        run_backend(dir, 0);
+        run_backend(dir, 1);
+    }
     run_ledger(dir);
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
