@@ -21,7 +21,11 @@
  * Interleaving (lat and rate): with --base-port B the run alternates every --slice S seconds
  * between the path under test (--port) and a baseline (B), and prints one line for each
  * (target=base, target=path). Both then see the same background load on a shared machine, so
- * their difference is the path's overhead rather than a change in the weather.
+ * their difference is the path's overhead rather than a change in the weather. --also-port Q
+ * (repeatable, up to 6; with --base-port) adds more targets to the rotation, each printed as
+ * target=also: the slices go base, path, also..., and with more than two targets the order reverses
+ * every cycle (base path A B, B A path base, ...), so that each target follows the others about
+ * equally often (the end of one target's slice still loads the machine at the start of the next).
  *
  * Other options: --path /v1/chat/completions, --model gpt-4o, --stream, -H 'Name: value'
  * (repeatable; sent to both targets). A status other than 200, a stream without `data: [DONE]`,
@@ -51,7 +55,9 @@
 
 enum { C_FREE, C_CONNECTING, C_IDLE, C_BUSY };
 enum { P_HEAD, P_CL, P_EOF, P_CSIZE, P_CDATA, P_CCRLF, P_TRAILER };
-enum { T_PATH, T_BASE };
+enum { T_PATH, T_BASE, T_ALSO }; /* indexes of run.t; --also-port targets from T_ALSO on */
+#define MAX_ALSO 6
+#define MAX_TARGETS (T_ALSO + MAX_ALSO)
 
 typedef struct conn {
     int fd, state, pstate, target;
@@ -91,6 +97,7 @@ typedef struct target {
 typedef struct opts {
     const char *mode, *path, *model, *headers[MAX_HEADERS];
     int n_headers, port, base_port, stream, conns, max_conns, streams;
+    int also_ports[MAX_ALSO], n_also;
     double duration, warmup, rate, hold, timeout, slice;
 } opts;
 
@@ -99,8 +106,10 @@ typedef struct run {
     int ep;
     conn *conns;
     int n_conns;
-    target t[2];
-    int n_targets;
+    target t[MAX_TARGETS];
+    int n_targets;          /* t[0 .. n_targets) are in use (T_BASE even without a baseline) */
+    int order[MAX_TARGETS]; /* the rotation of the slices, baseline first */
+    int n_order;
     uint64_t t0, t_measure, t_end;
 } run;
 
@@ -328,7 +337,10 @@ static conn *pop_idle(run *r, int tg)
 
 static int count(run *r, int state)
 {
-    return r->t[T_PATH].n_state[state] + r->t[T_BASE].n_state[state];
+    int n = 0;
+    for (int tg = 0; tg < r->n_targets; tg++)
+        n += r->t[tg].n_state[state];
+    return n;
 }
 
 static void ep_mod(run *r, conn *c, int op, uint32_t events)
@@ -504,14 +516,18 @@ static void loop_until(run *r, idle_fn idle, int (*stop)(run *), int timerfd, vo
     }
 }
 
-/* Which target is being measured now: slices alternate, the baseline first. */
+/* Which target is being measured now: slices rotate, the baseline first; with more than two
+   targets every other cycle runs backwards. */
 static int active_target(run *r, uint64_t now)
 {
-    if (r->n_targets == 1)
-        return T_PATH;
+    if (r->n_order == 1)
+        return r->order[0];
     uint64_t slice = (uint64_t)(r->o.slice * 1e9);
     uint64_t k = now > r->t0 ? (now - r->t0) / slice : 0;
-    return k % 2 == 0 ? T_BASE : T_PATH;
+    uint64_t n = (uint64_t)r->n_order, pos = k % n;
+    if (n > 2 && (k / n) % 2 == 1)
+        pos = n - 1 - pos;
+    return r->order[pos];
 }
 
 static void print_target(run *r, int tg, const char *mode)
@@ -519,8 +535,12 @@ static void print_target(run *r, int tg, const char *mode)
     target *t = &r->t[tg];
     printf("mode=%s target=%s port=%d requests=%lu errors=%lu non200=%lu no_done=%lu samples=%zu "
            "rps=%.0f",
-           mode, tg == T_BASE ? "base" : "path", t->port, t->done, t->errors, t->non200, t->no_done,
-           t->lat.n, (double)t->lat.n / (r->o.duration / r->n_targets));
+           mode,
+           tg == T_BASE   ? "base"
+           : tg == T_PATH ? "path"
+                          : "also",
+           t->port, t->done, t->errors, t->non200, t->no_done, t->lat.n,
+           (double)t->lat.n / (r->o.duration / r->n_order));
 }
 
 /* ---- lat: closed loop ------------------------------------------------------------------ */
@@ -625,7 +645,10 @@ static int rate_stop(run *r)
 {
     if (now_ns() > r->t_end + DRAIN_NS)
         return 1;
-    return rs.seq == rs.n_total && r->t[0].q.len + r->t[1].q.len == 0 && count(r, C_BUSY) == 0;
+    size_t queued = 0;
+    for (int tg = 0; tg < r->n_targets; tg++)
+        queued += r->t[tg].q.len;
+    return rs.seq == rs.n_total && queued == 0 && count(r, C_BUSY) == 0;
 }
 
 static void mode_rate(run *r)
@@ -760,13 +783,13 @@ static void build_request(run *r, target *t)
 
 static void usage(void)
 {
-    fprintf(
-        stderr,
-        "usage: loadgen lat|rate|hold --port P [--base-port B] [--slice S] [--path P] [--model M]\n"
-        "               [--stream] [-H 'K: V']...\n"
-        "  lat:  [--conns C] [--duration S] [--warmup S]\n"
-        "  rate: --rate R [--duration S] [--warmup S] [--conns C] [--max-conns N]\n"
-        "  hold: --streams N [--hold S] [--timeout S]\n");
+    fprintf(stderr,
+            "usage: loadgen lat|rate|hold --port P [--base-port B] [--also-port Q]... [--slice S]\n"
+            "               [--path P] [--model M]\n"
+            "               [--stream] [-H 'K: V']...\n"
+            "  lat:  [--conns C] [--duration S] [--warmup S]\n"
+            "  rate: --rate R [--duration S] [--warmup S] [--conns C] [--max-conns N]\n"
+            "  hold: --streams N [--hold S] [--timeout S]\n");
     exit(2);
 }
 
@@ -799,6 +822,8 @@ static void parse_args(opts *o, int argc, char **argv)
             o->port = atoi(v);
         else if (strcmp(a, "--base-port") == 0)
             o->base_port = atoi(v);
+        else if (strcmp(a, "--also-port") == 0 && o->n_also < MAX_ALSO)
+            o->also_ports[o->n_also++] = atoi(v);
         else if (strcmp(a, "--slice") == 0)
             o->slice = atof(v);
         else if (strcmp(a, "--path") == 0)
@@ -829,7 +854,11 @@ static void parse_args(opts *o, int argc, char **argv)
     if (strcmp(o->mode, "hold") == 0) {
         o->stream = 1;
         o->base_port = 0;
+        o->n_also = 0;
     }
+    for (int i = 0; i < o->n_also; i++) /* --also-port goes with --base-port */
+        if (o->also_ports[i] <= 0 || o->also_ports[i] > 65535 || o->base_port == 0)
+            usage();
     if (o->port <= 0 || o->port > 65535 || o->base_port < 0 || o->base_port > 65535 ||
         o->conns < 1 || o->duration <= 0 || o->rate <= 0 || o->slice < 0.01 || o->streams < 1 ||
         o->streams > 100000 || o->max_conns < o->conns || o->max_conns > 100000)
@@ -843,9 +872,16 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     /* The default 50 us timer slack would be charged to every scheduled request in rate mode. */
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-    r.n_targets = r.o.base_port ? 2 : 1;
+    r.n_targets = r.o.n_also ? T_ALSO + r.o.n_also : r.o.base_port ? 2 : 1;
     r.t[T_PATH].port = r.o.port;
     r.t[T_BASE].port = r.o.base_port;
+    if (r.o.base_port)
+        r.order[r.n_order++] = T_BASE;
+    r.order[r.n_order++] = T_PATH;
+    for (int i = 0; i < r.o.n_also; i++) {
+        r.t[T_ALSO + i].port = r.o.also_ports[i];
+        r.order[r.n_order++] = T_ALSO + i;
+    }
     int hold = strcmp(r.o.mode, "hold") == 0, rate = strcmp(r.o.mode, "rate") == 0;
     int per_target = hold ? r.o.streams : rate ? r.o.max_conns : r.o.conns;
     r.n_conns = per_target * r.n_targets;

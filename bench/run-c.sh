@@ -3,6 +3,8 @@
 #
 #   bench/run-c.sh translate [SECONDS]   dialect translation per request and per stream event
 #   bench/run-c.sh route [SECONDS]       routing decision (score + PII scan + policy)
+#   bench/run-c.sh ledger_writer [--records N] [--batch B] [--ids gateway|random]
+#                                        the SQLite ledger writer's CPU per record
 #
 # SECONDS: per measurement (default 1.5; each benchmark makes about ten measurements).
 # BUILD (default build) is the build directory; the library is made there with the Makefile
@@ -14,9 +16,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 PKGS=(libevent_pthreads libevent libcurl jansson yaml-0.1 sqlite3 libpq libhs)
 
-usage() { echo "usage: bench/run-c.sh translate|route [seconds per measurement]" >&2; exit 2; }
+usage() { echo "usage: bench/run-c.sh translate|route [seconds per measurement] | ledger_writer [options]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
-case "$1" in translate | route) ;; *) usage ;; esac
+case "$1" in translate | route | ledger_writer) ;; *) usage ;; esac
 NAME=$1
 shift
 

@@ -20,27 +20,31 @@
  * clears wake_sent so that the next submit tries again; if none comes, the timer wakes the
  * writer within flush_ms, which the contract allows anyway.
  *
- * Batching. After a batch shorter than batch_max the writer does not look at the ring again at
- * once: it sleeps until a whole batch is waiting or flush_ms has passed. Looping straight back
- * commits whatever few records arrived during the last write, so on a busy machine (a writer
- * preempted mid-batch) steady traffic can become a run of small transactions, each a WAL
- * append and a lock round. A record still waits at most about flush_ms.
+ * Batching. After every batch the writer sleeps until a whole batch is waiting or flush_ms has
+ * passed; it goes straight on only while a whole batch is already waiting (a backlog). Looping
+ * straight back commits whatever few records arrived during the last write: steady traffic
+ * became a run of small transactions, and after a full batch the next one was always short
+ * (at 2,000 req/s with batch_max 256: 256 and ~40 in turn, ~150 on average). Per record, a
+ * transaction's fixed cost (the WAL frames of every page it touched, the tail pages of the table
+ * and both indexes rewritten each time, the locks) is what a small batch pays:
+ * bench/ledger_writer measured 150-row transactions at about 1.4x the CPU per record of
+ * 400-row ones. A record still waits at most about flush_ms.
  *
- * Priority. A batch is about a millisecond of CPU (~5 µs a record). On a machine with fewer
- * cores than runnable threads, whatever a worker had to do while the writer held its core
- * waited for the rest of that millisecond, and at 2,000 req/s the writer's ~1% of a core lands
- * exactly in the p99. A nice value does not prevent it: a woken task preempts only when the
- * scheduler (EEVDF) would pick it, and a task it just picked may keep its protected slice
- * (RUN_TO_PARITY) whatever the weights; measured with perf sched under load, tasks that needed
- * the core of a nice-10 writer waited up to ~1.2 ms. The writer therefore runs as SCHED_IDLE: a CPU
- * running only SCHED_IDLE tasks counts as idle when a woken task picks its CPU, and a woken normal
- * task preempts a SCHED_IDLE one at once, before any fairness rule is consulted. SCHED_IDLE weighs
- * 3 against nice 0's 1024, so with the cores saturated by other work it would starve; when the ring
- * is a quarter full (CATCHUP_FRACTION), or close has begun, the writer switches to SCHED_OTHER at
- * nice WRITER_NICE (a tenth of a normal task's weight, far more than it needs) until the ring is
- * drained, then goes back. And SCHED_IDLE is only for work in user space: a backend's steps
- * that write through the filesystem (SQLite's COMMIT, with its WAL appends and, at a
- * checkpoint, fsync) run at SCHED_OTHER (pd_ledger_writer_io), because ext4 may hold a journal
+ * Priority. A batch is one to two milliseconds of CPU (~400 records at 3-6 µs in a loaded
+ * gateway). On a machine with fewer cores than runnable threads, whatever a worker had to do
+ * while the writer held its core waited for the rest of that time, and at 2,000 req/s the
+ * writer's ~1% of a core lands exactly in the p99. A nice value does not prevent it: a woken task
+ * preempts only when the scheduler (EEVDF) would pick it, and a task it just picked may keep its
+ * protected slice (RUN_TO_PARITY) whatever the weights; measured with perf sched under load, tasks
+ * that needed the core of a nice-10 writer waited up to ~1.2 ms. The writer therefore runs as
+ * SCHED_IDLE: a CPU running only SCHED_IDLE tasks counts as idle when a woken task picks its CPU,
+ * and a woken normal task preempts a SCHED_IDLE one at once, before any fairness rule is consulted.
+ * SCHED_IDLE weighs 3 against nice 0's 1024, so with the cores saturated by other work it would
+ * starve; when the ring is a quarter full (CATCHUP_FRACTION), or close has begun, the writer
+ * switches to SCHED_OTHER at nice WRITER_NICE (a tenth of a normal task's weight, far more than it
+ * needs) until the ring is drained, then goes back. And SCHED_IDLE is only for work in user space:
+ * a backend's steps that write through the filesystem (SQLite's COMMIT, with its WAL appends and,
+ * at a checkpoint, fsync) run at SCHED_OTHER (pd_ledger_writer_io), because ext4 may hold a journal
  * handle across a reschedule point there, and a SCHED_IDLE thread starved while holding one
  * stalls every writer on the filesystem (the suspected cause of a sqlite gateway's p99 of
  * 0.25-0.49 s in 3 of 7 rounds on a loaded machine, against 1-3 ms with the ledger off). Leaving
@@ -351,7 +355,7 @@ struct pd_ledger {
 void pd_ledger_default_params(pd_ledger_params *p)
 {
     p->capacity = 8192;
-    p->batch_max = 256;
+    p->batch_max = 512;
     p->flush_ms = 200;
     p->retry_max_ms = 5000;
     p->close_timeout_ms = 5000;
@@ -587,8 +591,8 @@ static void idle_wait(pd_ledger *l)
     pthread_mutex_unlock(&l->mu);
 }
 
-/* After a short batch: sleep until batch_max records wait (a producer wakes us), flush_ms
-   passes, or close begins. */
+/* After a batch: sleep until batch_max records wait (a producer wakes us), flush_ms passes, or
+   close begins; no sleep when one of those is already true. */
 static void batch_wait(pd_ledger *l)
 {
     pthread_mutex_lock(&l->mu);
@@ -758,8 +762,8 @@ static void *writer_main(void *arg)
         if (n) {
             write_records(l, l->batch, n);
             release(l, n);
-            if (n < l->p.batch_max)
-                batch_wait(l);
+            writer_priority(l); /* a backlog just cleared: back to SCHED_IDLE before sleeping */
+            batch_wait(l);      /* returns at once while a whole batch waits */
             continue;
         }
         if (atomic_load_explicit(&l->stopping, memory_order_acquire) && ring_empty(l))
