@@ -74,8 +74,8 @@ static void make_record(gen *g, size_t i, pd_ledger_record *r)
         snprintf(id, PD_LEDGER_ID_MAX, "%016llx%016llx", (unsigned long long)next_rand(g),
                  (unsigned long long)next_rand(g));
     else
-        snprintf(id, PD_LEDGER_ID_MAX, "req-%x-%llx-%llx", 0u,
-                 (unsigned long long)(pd_now_us() & 0xffffffffffull), (unsigned long long)++g->seq);
+        snprintf(id, PD_LEDGER_ID_MAX, "req-%llx-%08x-%llx", (unsigned long long)pd_wall_us(),
+                 0x5eedu, (unsigned long long)++g->seq); /* as ingress/dispatch.c makes them */
     pd_ledger_record_init(r);
     r->id = id;
     r->ts_ms = (int64_t)pd_wall_ms();

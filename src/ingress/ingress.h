@@ -20,7 +20,7 @@ typedef struct pd_ingress_ctx {
     pd_worker *w;
     struct evhttp_request *req;
     const struct pd_dialect *dialect; /* the client's protocol: error shape, answer encoding */
-    char id[40];          /* request id, also sent as x-request-id */
+    char id[48];          /* request id, also sent as x-request-id */
     const char *method;
     char path[128];
     uint64_t t_start_us;

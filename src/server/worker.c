@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -371,6 +372,8 @@ pd_worker *pd_worker_new(int id, const pd_config *cfg, int log_fd, char *err, si
     w->cfg = cfg;
     w->log_fd = log_fd;
     w->rng = (pd_now_us() ^ ((uint64_t)(id + 1) * 0x9E3779B97F4A7C15ULL)) | 1;
+    if (getrandom(&w->id_tag, sizeof w->id_tag, GRND_NONBLOCK) != (ssize_t)sizeof w->id_tag)
+        w->id_tag = (uint32_t)(pd_worker_random(w) >> 32); /* no entropy yet: still differs */
     w->listen_fd = open_listener(cfg, err, errlen);
     if (w->listen_fd < 0)
         goto fail;

@@ -64,6 +64,7 @@ struct pd_worker {
     size_t inflight; /* requests being served */
     int draining;    /* SIGTERM seen: no new connections, exit when inflight reaches 0 */
     uint64_t seq;    /* request counter, part of request ids */
+    uint32_t id_tag; /* random, drawn at start: part of request ids (ingress/dispatch.c) */
     struct event *stop_ev, *force_ev;
     pthread_t thread;
     int listen_fd;

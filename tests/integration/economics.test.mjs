@@ -67,6 +67,24 @@ describe('ledger and metrics', () => {
     }
     assert.ok(chatRows.some((r) => r.stream === 1), 'streams recorded, with usage');
     for (const line of pd.stderrText.split('\n')) assert.ok(!line.includes('load 1'), 'no prompt in the log');
+
+    // A restart on the same ledger: new ids (wall clock, a tag drawn at start), none skipped as
+    // a duplicate of the first run's.
+    const idForm = /^req-([0-9a-f]{13})-([0-9a-f]{8})-[0-9a-f]+$/;
+    const tags1 = new Set([...ids].map((id) => { assert.match(id, idForm); return id.match(idForm)[2]; }));
+    assert.ok(tags1.size >= 1 && tags1.size <= 8, 'a tag per worker');
+    pd = await startPendulum({ providers: mockProviders(mock.port), models: MOCK_MODELS, ledger: `sqlite://${db}` });
+    const ids2 = [];
+    for (let i = 0; i < 20; i++) {
+      const r = await postJSON(`${pd.url}/v1/chat/completions`, chat(`again ${i}`));
+      assert.equal(r.status, 200);
+      ids2.push(r.headers['x-request-id']);
+    }
+    await pd.stop();
+    for (const id of ids2) assert.ok(!tags1.has(id.match(idForm)[2]), 'new tags at each start');
+    const all = new Set(rows(db, 'SELECT id FROM pendulum_requests').map((r) => r.id));
+    for (const id of ids2) assert.ok(all.has(id), `${id} recorded after the restart`);
+    assert.equal(rows(db, 'SELECT count(*) AS n FROM pendulum_requests')[0].n, got.length + 20);
   });
 });
 
