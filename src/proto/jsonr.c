@@ -819,11 +819,8 @@ char *pd_jr_dump(const pd_jr_val *v, size_t *len)
 {
     if (v->type >= PD_JR_ARRAY && (v->flags & PD_JR_COMPACT) && no_dup_keys(v)) {
         size_t n = compact_len(v->u.s);
-        char *t = pd_xmalloc(n + 1);
-        memcpy(t, v->u.s, n);
-        t[n] = '\0';
         *len = n;
-        return t;
+        return pd_xstrndup(v->u.s, n);
     }
     pd_buf b;
     pd_jw w;
@@ -832,6 +829,24 @@ char *pd_jr_dump(const pd_jr_val *v, size_t *len)
     pd_jr_write(&w, v);
     *len = b.len;
     return b.data ? b.data : pd_xstrdup("");
+}
+
+char *pd_jr_dump_in(pd_arena *a, const pd_jr_val *v, size_t *len)
+{
+    if (v->type >= PD_JR_ARRAY && (v->flags & PD_JR_COMPACT) && no_dup_keys(v)) {
+        size_t n = compact_len(v->u.s);
+        *len = n;
+        return pd_arena_strndup(a, v->u.s, n);
+    }
+    pd_buf b;
+    pd_jw w;
+    pd_buf_init(&b, 0);
+    pd_jw_begin(&w, &b);
+    pd_jr_write(&w, v);
+    *len = b.len;
+    char *t = pd_arena_strndup(a, b.data ? b.data : "", b.len);
+    pd_buf_free(&b);
+    return t;
 }
 
 /* jansson's jsonp_dtostr: %.17g, a ".0" when it would read back as an integer, and the

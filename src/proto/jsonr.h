@@ -36,8 +36,8 @@
  *
  * Errors: pd_jr_parse returns PD_ERR_INVALID for any text jansson would reject and says no
  * more; pd_jr_why_invalid asks json_loadb for its message and position on that rare path.
- * Threading: no shared state. Dependencies: core/buf, proto/jsonw (the writers), jansson (only
- * for pd_jr_why_invalid). */
+ * Threading: no shared state. Dependencies: core/buf, core/arena (pd_jr_dump_in), proto/jsonw
+ * (the writers), jansson (only for pd_jr_why_invalid). */
 #ifndef PD_PROTO_JSONR_H
 #define PD_PROTO_JSONR_H
 
@@ -46,6 +46,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/arena.h"
 #include "core/buf.h"
 #include "core/result.h"
 #include "proto/jsonw.h"
@@ -258,5 +259,7 @@ void pd_jr_write_key_jansson(pd_jw *w, const pd_jr_val *k);
    bytes, for a fraction of the cost: tool schemas are written so by most clients). Never NULL
    (allocation failure aborts, house rule). */
 char *pd_jr_dump(const pd_jr_val *v, size_t *len);
+/* pd_jr_dump into arena a (core/arena.h); NULL when a would pass its limit. */
+char *pd_jr_dump_in(pd_arena *a, const pd_jr_val *v, size_t *len);
 
 #endif

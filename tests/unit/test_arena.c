@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include <stdbool.h>
+#include "canon/chat.h"
 #include "test.h"
 
 static bool aligned(const void *p)
@@ -101,6 +101,23 @@ static void the_limit_fails_the_allocation(void)
     CHECK(a.limit == 8192); /* kept for reuse */
 }
 
+/* The request API on top: what tests and the relay use to build or change a request. */
+static void request_memory_lives_in_its_arena(void)
+{
+    pd_chat_request r;
+    pd_chat_request_init(&r);
+    r.model = pd_chat_request_strdup(&r, "m");
+    r.messages = pd_chat_request_alloc(&r, 2, sizeof *r.messages);
+    r.n_messages = 2;
+    r.messages[1].reasoning = pd_chat_request_strndup(&r, "thinking", 5);
+    CHECK_STR(r.model, "m");
+    CHECK(r.messages[0].parts == NULL && r.messages[1].role == 0);
+    CHECK_STR(r.messages[1].reasoning, "think");
+    pd_chat_request_free(&r); /* ASan: no leak, nothing freed twice */
+    CHECK(r.model == NULL && r.arena.blocks == NULL);
+    pd_chat_request_free(&r);
+}
+
 int main(void)
 {
     TEST_RUN(allocations_are_distinct_and_aligned);
@@ -108,5 +125,6 @@ int main(void)
     TEST_RUN(reserve_sizes_the_first_block);
     TEST_RUN(grow_in_place_or_copies);
     TEST_RUN(the_limit_fails_the_allocation);
+    TEST_RUN(request_memory_lives_in_its_arena);
     return TEST_DONE();
 }
