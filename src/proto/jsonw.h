@@ -116,13 +116,17 @@ void pd_jw_text(pd_jw *w, const pd_chat_json *j);
 void pd_jw_open(pd_jw *w, char c);
 void pd_jw_close(pd_jw *w, char c);
 void pd_jw_keyn(pd_jw *w, const char *k, size_t n);
+/* A key the code spells (a literal, or a name from a table in the code): printable ASCII
+   without '"' or '\\', so it is copied without a look at its bytes (a request writes some
+   sixty keys). Keys that come from data go through pd_jw_keyn. */
+void pd_jw_code_key(pd_jw *w, const char *k, size_t n);
 /* Inline so that the length of a literal key is known when compiling. */
 static inline void pd_jw_key(pd_jw *w, const char *k)
 {
-    pd_jw_keyn(w, k, strlen(k));
+    pd_jw_code_key(w, k, strlen(k));
 }
 
-/* Optional members, written only when present. */
+/* Optional members, written only when present; key as for pd_jw_key. */
 void pd_jw_kv(pd_jw *w, const char *key, const char *value);      /* value != NULL */
 void pd_jw_kint(pd_jw *w, const char *key, bool has, int64_t v);  /* has */
 void pd_jw_kreal(pd_jw *w, const char *key, bool has, double v);  /* has */
