@@ -1,5 +1,5 @@
 /* jsonr.h: a fast JSON reader for request bodies: one pass over the text into a compact,
- * read-only DOM (an array of 16-byte nodes), no jansson tree.
+ * read-only DOM (an array of 32-byte nodes), no jansson tree.
  *
  * Why: jansson's json_loadb allocates a node, a hashtable and a string copy per value; for a
  * 2.4 KB agent request that alone was ~29 us, six times the whole translation budget (bench/
@@ -79,6 +79,8 @@ typedef struct pd_jr_val {
     uint32_t skip; /* ARRAY, OBJECT: nodes in the subtree after this one */
     uint32_t keys; /* OBJECT: one bit per key, from its first two bytes: most lookups are for
                       members a request does not have, and this says no at once */
+    uint32_t len;  /* ARRAY, OBJECT: the bytes of its text, brackets included (a compact one
+                      is copied without a scan for its end) */
     union {
         const char *s; /* STRING: the n bytes (not NUL-terminated); ARRAY, OBJECT: the text
                           from the opening bracket */
