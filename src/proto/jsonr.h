@@ -203,10 +203,26 @@ static inline bool pd_jr_eq(const pd_jr_val *v, const char *lit)
     return pd_jr_eqn(v, lit, strlen(lit));
 }
 
+/* The bit of a key in its object's `keys` filter, from its first two bytes (0 past the end). */
+static inline uint32_t pd_jr_key_bit(unsigned char b0, unsigned char b1)
+{
+    return 1u << ((b0 * 7u + b1) & 31);
+}
+
 /* The value of key (n bytes) in object o, the last one when the key repeats; NULL when o is
    not an object or has no such key. pd_jr_get takes a C string. */
 const pd_jr_val *pd_jr_getn(const pd_jr_val *o, const char *key, size_t n);
-const pd_jr_val *pd_jr_get(const pd_jr_val *o, const char *key);
+/* pd_jr_get after the filter said the key may be there. */
+const pd_jr_val *pd_jr_get_member(const pd_jr_val *o, const char *key);
+/* Inline: the request parsers look up many members a request does not have, and the
+   filter says no to most of them without a call. */
+static inline const pd_jr_val *pd_jr_get(const pd_jr_val *o, const char *key)
+{
+    const unsigned char *u = (const unsigned char *)key;
+    if (!pd_jr_is_object(o) || !(o->keys & pd_jr_key_bit(u[0], u[0] ? u[1] : 0)))
+        return NULL;
+    return pd_jr_get_member(o, key);
+}
 
 /* ---- members as jansson holds them (duplicates folded) ---------------------------------- */
 
