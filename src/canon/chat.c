@@ -18,15 +18,21 @@ const char *pd_chat_role_name(pd_chat_role role)
     return "unknown";
 }
 
+/* The five names are told apart by length and first letter: one compare for a role, not a
+   strlen and memcmp per name (every message of every request comes through here). */
 bool pd_chat_role_from_name(const char *name, size_t len, pd_chat_role *out)
 {
-    for (size_t i = 0; i < sizeof role_names / sizeof *role_names; i++) {
-        if (strlen(role_names[i]) == len && memcmp(role_names[i], name, len) == 0) {
-            *out = (pd_chat_role)i;
-            return true;
-        }
+    pd_chat_role r;
+    switch (len) {
+    case 4: r = name[0] == 'u' ? PD_ROLE_USER : PD_ROLE_TOOL; break;
+    case 6: r = PD_ROLE_SYSTEM; break;
+    case 9: r = name[0] == 'd' ? PD_ROLE_DEVELOPER : PD_ROLE_ASSISTANT; break;
+    default: return false;
     }
-    return false;
+    if (memcmp(role_names[r], name, len) != 0)
+        return false;
+    *out = r;
+    return true;
 }
 
 const char *pd_chat_finish_name(pd_chat_finish f)

@@ -195,7 +195,8 @@ pd_result pd_anthropic_parse_error_body(const char *body, size_t len, int http_s
 /* Request bodies are read with proto/jsonr.h (no jansson tree): these are its helpers. */
 
 /* An optional member: NULL when absent or JSON null. */
-static const pd_jr_val *member(const pd_jr_val *obj, const char *key)
+static inline __attribute__((always_inline)) const pd_jr_val *member(const pd_jr_val *obj,
+                                                                     const char *key)
 {
     const pd_jr_val *v = pd_jr_get(obj, key);
     return pd_jr_is_null(v) ? NULL : v;
@@ -456,13 +457,14 @@ static pd_result block_type(const pd_jr_val *b, const char *base, const pd_jr_va
     if (!pd_jr_is_object(b))
         return bad_type(err, base, "a valid dictionary");
     const pd_jr_val *t = member(b, "type");
+    if (pd_jr_is_string(t)) { /* the usual case: no path to build */
+        *type = t;
+        return PD_OK;
+    }
     path(p, sizeof p, base, "type");
     if (!t)
         return missing(err, p);
-    if (!pd_jr_is_string(t))
-        return bad_type(err, p, "a valid string");
-    *type = t;
-    return PD_OK;
+    return bad_type(err, p, "a valid string");
 }
 
 static pd_result unsupported_block(pd_api_error *err, const char *base, const pd_jr_val *type,

@@ -259,7 +259,8 @@ static pd_result bad(pd_api_error *err, const char *code, const char *param, con
 /* Request bodies are read with proto/jsonr.h (no jansson tree): these are its helpers. */
 
 /* An optional member: NULL when absent or JSON null. */
-static const pd_jr_val *member(const pd_jr_val *obj, const char *key)
+static inline __attribute__((always_inline)) const pd_jr_val *member(const pd_jr_val *obj,
+                                                                     const char *key)
 {
     const pd_jr_val *v = pd_jr_get(obj, key);
     return pd_jr_is_null(v) ? NULL : v;
