@@ -554,35 +554,15 @@ const pd_jr_val *pd_jr_getn(const pd_jr_val *o, const char *key, size_t n)
     const unsigned char *u = (const unsigned char *)key;
     if (!pd_jr_is_object(o) || !(o->keys & pd_jr_key_bit(n ? u[0] : 0, n > 1 ? u[1] : 0)))
         return NULL;
+    return pd_jr_get_member(o, key, n);
+}
+
+const pd_jr_val *pd_jr_get_member(const pd_jr_val *o, const char *key, size_t n)
+{
     const pd_jr_val *hit = NULL, *k = o + 1;
     for (uint32_t i = 0; i < o->n; i++) {
         if (k->n == n && (n == 0 || (k->u.s[0] == key[0] && memcmp(k->u.s, key, n) == 0))) {
             hit = k + 1; /* the last one wins, as in a jansson object */
-            if (!(o->flags & PD_JR_DUPS))
-                break;
-        }
-        k = pd_jr_next(k + 1);
-    }
-    return hit;
-}
-
-/* True when key k is the C string s. A key holds no NUL (\\u0000 is rejected), so the loop
-   stops at s's end without knowing its length; most keys differ at the first byte. */
-static bool key_is(const pd_jr_val *k, const char *s)
-{
-    const char *t = k->u.s;
-    for (uint32_t i = 0; i < k->n; i++)
-        if (t[i] != s[i])
-            return false;
-    return s[k->n] == '\0';
-}
-
-const pd_jr_val *pd_jr_get_member(const pd_jr_val *o, const char *key)
-{
-    const pd_jr_val *hit = NULL, *k = o + 1;
-    for (uint32_t i = 0; i < o->n; i++) {
-        if (key_is(k, key)) {
-            hit = k + 1;
             if (!(o->flags & PD_JR_DUPS))
                 break; /* no later member has this key */
         }

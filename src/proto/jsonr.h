@@ -212,16 +212,17 @@ static inline uint32_t pd_jr_key_bit(unsigned char b0, unsigned char b1)
 /* The value of key (n bytes) in object o, the last one when the key repeats; NULL when o is
    not an object or has no such key. pd_jr_get takes a C string. */
 const pd_jr_val *pd_jr_getn(const pd_jr_val *o, const char *key, size_t n);
-/* pd_jr_get after the filter said the key may be there. */
-const pd_jr_val *pd_jr_get_member(const pd_jr_val *o, const char *key);
+/* pd_jr_getn after the filter said the key may be there: the search of the members. */
+const pd_jr_val *pd_jr_get_member(const pd_jr_val *o, const char *key, size_t n);
 /* Inline: the request parsers look up many members a request does not have, and the
-   filter says no to most of them without a call. */
+   filter says no to most of them without a call; a literal key's length and bit are known
+   when compiling. */
 static inline const pd_jr_val *pd_jr_get(const pd_jr_val *o, const char *key)
 {
     const unsigned char *u = (const unsigned char *)key;
     if (!pd_jr_is_object(o) || !(o->keys & pd_jr_key_bit(u[0], u[0] ? u[1] : 0)))
         return NULL;
-    return pd_jr_get_member(o, key);
+    return pd_jr_get_member(o, key, strlen(key));
 }
 
 /* ---- members as jansson holds them (duplicates folded) ---------------------------------- */
