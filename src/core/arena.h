@@ -34,7 +34,8 @@
 typedef struct pd_arena_block pd_arena_block;
 
 typedef struct pd_arena {
-    char *cur, *end;        /* the free room of the newest block */
+    char *cur, *end;        /* the free room small allocations come from (the newest block
+                               but for blocks of their own) */
     pd_arena_block *blocks; /* newest first */
     size_t size;            /* bytes of all blocks, headers included: what limit bounds */
     size_t limit;           /* 0 = PD_ARENA_DEFAULT_LIMIT */
