@@ -117,14 +117,15 @@ static void make_req(pd_chat_request *r, unsigned salt, int words, int max_token
     pd_buf_printf(&b, "%u", salt * 7919u + 13u);
     for (int i = 0; i < words; i++)
         pd_buf_append_str(&b, k_words[(unsigned)(i * 5 + i / 12 + salt) % 12]);
-    pd_chat_request_init(r);
-    r->messages = pd_xcalloc(1, sizeof *r->messages);
+    pd_chat_request_init(r); /* everything in r's arena (canon/chat.h) */
+    r->messages = pd_chat_request_alloc(r, 1, sizeof *r->messages);
     r->n_messages = 1;
     r->messages[0].role = PD_ROLE_USER;
-    r->messages[0].parts = pd_xcalloc(1, sizeof(pd_chat_part));
+    r->messages[0].parts = pd_chat_request_alloc(r, 1, sizeof(pd_chat_part));
     r->messages[0].n_parts = 1;
     r->messages[0].parts[0].kind = PD_PART_TEXT;
-    r->messages[0].parts[0].text = b.data;
+    r->messages[0].parts[0].text = pd_chat_request_strndup(r, b.data ? b.data : "", b.len);
+    pd_buf_free(&b);
     r->sampling.has_max_tokens = true;
     r->sampling.max_tokens = max_tokens;
     r->sampling.has_temperature = true;

@@ -1,5 +1,6 @@
 #include "canon/chat.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,15 +18,21 @@ const char *pd_chat_role_name(pd_chat_role role)
     return "unknown";
 }
 
+/* The five names are told apart by length and first letter: one compare for a role, not a
+   strlen and memcmp per name (every message of every request comes through here). */
 bool pd_chat_role_from_name(const char *name, size_t len, pd_chat_role *out)
 {
-    for (size_t i = 0; i < sizeof role_names / sizeof *role_names; i++) {
-        if (strlen(role_names[i]) == len && memcmp(role_names[i], name, len) == 0) {
-            *out = (pd_chat_role)i;
-            return true;
-        }
+    pd_chat_role r;
+    switch (len) {
+    case 4: r = name[0] == 'u' ? PD_ROLE_USER : PD_ROLE_TOOL; break;
+    case 6: r = PD_ROLE_SYSTEM; break;
+    case 9: r = name[0] == 'd' ? PD_ROLE_DEVELOPER : PD_ROLE_ASSISTANT; break;
+    default: return false;
     }
-    return false;
+    if (memcmp(role_names[r], name, len) != 0)
+        return false;
+    *out = r;
+    return true;
 }
 
 const char *pd_chat_finish_name(pd_chat_finish f)
@@ -54,13 +61,6 @@ static void part_free(pd_chat_part *p)
     free(p->filename);
 }
 
-static void strings_free(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 void pd_chat_message_free(pd_chat_message *m)
 {
     if (!m)
@@ -86,21 +86,6 @@ void pd_chat_request_init(pd_chat_request *r)
     memset(r, 0, sizeof *r);
 }
 
-void pd_chat_json_free(pd_chat_json *j)
-{
-    free(j->text);
-    j->text = NULL;
-    j->len = 0;
-}
-
-pd_chat_json pd_chat_json_copy(const char *text, size_t n)
-{
-    pd_chat_json j = {pd_xmalloc(n + 1), n};
-    memcpy(j.text, text, n);
-    j.text[n] = '\0';
-    return j;
-}
-
 json_t *pd_chat_json_tree(const pd_chat_json *j)
 {
     return j->text ? json_loadb(j->text, j->len, 0, NULL) : NULL;
@@ -110,26 +95,30 @@ void pd_chat_request_free(pd_chat_request *r)
 {
     if (!r)
         return;
-    free(r->model);
-    for (size_t i = 0; i < r->n_messages; i++)
-        pd_chat_message_free(&r->messages[i]);
-    free(r->messages);
-    for (size_t i = 0; i < r->n_tools; i++) {
-        free(r->tools[i].name);
-        free(r->tools[i].description);
-        pd_chat_json_free(&r->tools[i].parameters);
-    }
-    free(r->tools);
-    free(r->tool_choice.name);
-    strings_free(r->tool_choice.allowed, r->tool_choice.n_allowed);
-    strings_free(r->sampling.stop, r->sampling.n_stop);
-    free(r->response_format.name);
-    free(r->response_format.description);
-    pd_chat_json_free(&r->response_format.schema);
-    free(r->user);
-    free(r->reasoning_effort);
-    pd_chat_json_free(&r->raw);
+    pd_arena_free(&r->arena);
     pd_chat_request_init(r);
+}
+
+void pd_chat_request_arena(pd_chat_request *r, size_t len)
+{
+    size_t most = (SIZE_MAX - PD_ARENA_DEFAULT_LIMIT) / 16;
+    pd_arena_init(&r->arena, len < most ? 16 * len + PD_ARENA_DEFAULT_LIMIT : SIZE_MAX);
+    pd_arena_reserve(&r->arena, len < most ? 3 * len + 2048 : len); /* one block, usually */
+}
+
+void *pd_chat_request_alloc(pd_chat_request *r, size_t count, size_t size)
+{
+    return pd_arena_calloc(&r->arena, count, size);
+}
+
+char *pd_chat_request_strndup(pd_chat_request *r, const char *s, size_t n)
+{
+    return pd_arena_strndup(&r->arena, s, n);
+}
+
+char *pd_chat_request_strdup(pd_chat_request *r, const char *s)
+{
+    return pd_arena_strdup(&r->arena, s);
 }
 
 void pd_chat_usage_init(pd_chat_usage *u)

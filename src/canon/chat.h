@@ -17,15 +17,23 @@
  * upstream did not report this", which is not the same as 0 when billing. A zero-filled request
  * (pd_chat_request_init) means "nothing given".
  *
- * OWNERSHIP, one rule for the whole API: a struct owns everything it points to. Strings are
- * NUL-terminated UTF-8 allocated with malloc; arrays are malloc'ed; json_t pointers hold one
- * reference each; pd_chat_json texts are malloc'ed. pd_chat_request_free / pd_chat_response_free /
- * pd_chat_message_free release everything reachable and leave the struct zeroed (re-initialised),
- * so freeing twice or freeing NULL is a no-op. The one exception is pd_chat_event: it is a borrowed
- * VIEW handed to a callback, and its pointers are valid only during that call.
+ * OWNERSHIP. A request keeps everything it points to in its own arena (core/arena.h, the field
+ * `arena`: h2o's memory pool per request): strings (NUL-terminated UTF-8), arrays and
+ * pd_chat_json texts. Nothing in a request is freed on its own: pd_chat_request_free releases
+ * the arena, and every string and array with it, at once. To set or replace a field of a
+ * request, allocate from that request (pd_chat_request_alloc / _strndup / _strdup, or
+ * pd_arena_* on &r->arena), never with malloc, and never free() what a field held: the old
+ * value stays in the arena, unused, until the request is freed. Copying the struct by value
+ * gives a view that shares the arena: only one copy is freed.
+ * A response owns everything it points to the usual way: strings and arrays malloc'ed, json_t
+ * pointers holding one reference each; pd_chat_response_free / pd_chat_message_free release
+ * everything reachable (pd_chat_message_free is for a response's messages, never a request's).
+ * The free functions leave the struct zeroed (re-initialised), so freeing twice or freeing NULL
+ * is a no-op. pd_chat_event is a borrowed VIEW handed to a callback: its pointers are valid only
+ * during that call.
  *
  * Threading: plain data, no shared state; a value may move between threads.
- * Dependencies: jansson, core/buf (allocation) and libc. */
+ * Dependencies: jansson, core/arena and core/buf (allocation), libc. */
 #ifndef PD_CANON_CHAT_H
 #define PD_CANON_CHAT_H
 
@@ -34,23 +42,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/arena.h"
+
 /* A boolean that may also be "not given". Zero is UNSET so zero-filled structs mean "absent". */
 typedef enum pd_chat_tri { PD_TRI_UNSET = 0, PD_TRI_FALSE, PD_TRI_TRUE } pd_chat_tri;
 
 /* A JSON value carried as its text, not as a tree: requests keep tool schemas and the client's
    body this way, so that parsing a request builds no jansson tree (proto/jsonr.h says why) and
-   writers copy the bytes. text is valid JSON, malloc'ed and NUL-terminated after len bytes
-   (len counts everything; a body may hold a NUL that jansson skips, see jsonr.h); NULL when
-   absent. */
+   writers copy the bytes. text is valid JSON, in the request's arena and NUL-terminated after
+   len bytes (len counts everything; a body may hold a NUL that jansson skips, see jsonr.h);
+   NULL when absent. */
 typedef struct pd_chat_json {
     char *text;
     size_t len;
 } pd_chat_json;
 
-/* Frees the text and empties *j. */
-void pd_chat_json_free(pd_chat_json *j);
-/* A new copy of n bytes. */
-pd_chat_json pd_chat_json_copy(const char *text, size_t n);
 /* The value as a new jansson tree (a new reference; json_loadb with flags 0), or NULL when
    absent. For consumers off the hot paths that want to walk or edit it. */
 json_t *pd_chat_json_tree(const pd_chat_json *j);
@@ -229,13 +235,32 @@ typedef struct pd_chat_request {
                                   JSON object, bytes as the client sent them, so an upstream
                                   speaking the client's dialect can be sent the request as the
                                   client wrote it; absent when the request was built rather
-                                  than parsed (or no longer says what is asked) */
+                                  than parsed (or no longer says what is asked: set it
+                                  to {0} then) */
+    pd_arena arena;            /* holds every string and array above (see OWNERSHIP) */
 } pd_chat_request;
 
-/* Zero-fills: every optional field absent. */
+/* Zero-fills: every optional field absent, the arena empty with the default limit
+   (PD_ARENA_DEFAULT_LIMIT; the parsers set one from the body's length: pd_chat_request_arena). */
 void pd_chat_request_init(pd_chat_request *r);
-/* Releases everything the request owns and re-initialises it. NULL is a no-op. */
+/* Releases the request's arena (everything it holds) and re-initialises it. NULL is a no-op. */
 void pd_chat_request_free(pd_chat_request *r);
+
+/* For a parser, before it fills r from a body of len bytes: r's arena gets a first block sized
+   for a whole parse of the usual kind, and the limit 16 * len + PD_ARENA_DEFAULT_LIMIT. A
+   parse's blocks stay below 16 * len + 64 KiB (the fuzz targets check it): the body's copy in
+   raw, strings no longer than their JSON text, per message, part, tool call or stop string a
+   struct of at most ~6 bytes per byte of its JSON, arrays and blocks that grow by doubling.
+   So the parse itself never meets the limit (it aborts if it does: a bug), and the
+   PD_ARENA_DEFAULT_LIMIT left bounds the rewrites that follow (redaction, a continuation's
+   prefix), which fail the request when they would pass it. */
+void pd_chat_request_arena(pd_chat_request *r, size_t len);
+/* Memory for a field of r, in its arena (see OWNERSHIP): count * size zeroed bytes; a copy of
+   n bytes of s (NUL-terminated); a copy of the C string s. NULL when the arena would pass its
+   limit (the caller fails the request: PD_ERR_TOO_LARGE). */
+void *pd_chat_request_alloc(pd_chat_request *r, size_t count, size_t size);
+char *pd_chat_request_strndup(pd_chat_request *r, const char *s, size_t n);
+char *pd_chat_request_strdup(pd_chat_request *r, const char *s);
 
 /* ---- response ------------------------------------------------------------------------- */
 

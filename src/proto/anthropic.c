@@ -58,8 +58,21 @@ static int64_t count(const json_t *o, const char *key)
     return PD_CHAT_COUNT_UNKNOWN;
 }
 
-/* A growable array of canonical messages (the parser may make several of one JSON message). */
+/* A parse cannot pass its request's arena limit: pd_chat_request_arena sets it far above
+   what a body of that length can need (canon/chat.h). NULL here would be a bug. */
+static void *held(void *p)
+{
+    if (!p) {
+        fprintf(stderr, "pendulum: a request parse passed its arena limit\n");
+        abort();
+    }
+    return p;
+}
+
+/* A growable array of canonical messages (the parser may make several of one JSON message),
+   in the request's arena. */
 typedef struct msg_list {
+    pd_arena *a;
     pd_chat_message *v;
     size_t n, cap;
 } msg_list;
@@ -67,8 +80,9 @@ typedef struct msg_list {
 static pd_chat_message *msg_push(msg_list *l, pd_chat_role role)
 {
     if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 8;
-        l->v = pd_xrealloc(l->v, l->cap * sizeof *l->v);
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        l->v = held(pd_arena_grow(l->a, l->v, l->cap * sizeof *l->v, cap * sizeof *l->v));
+        l->cap = cap;
     }
     pd_chat_message *m = &l->v[l->n++];
     memset(m, 0, sizeof *m);
@@ -76,9 +90,20 @@ static pd_chat_message *msg_push(msg_list *l, pd_chat_role role)
     return m;
 }
 
-static pd_chat_part *part_push(pd_chat_message *m, pd_chat_part_kind kind)
+/* Room for one more element in an arena array v of n elements of size bytes, which grows by
+   doubling from 4 (strings are allocated between pushes, so it seldom grows in place: adding
+   one at a time would copy it every time). Its capacity is implicit, so the canonical structs
+   need no field for it: full at 0 and at each power of two from 4. */
+static void *push(pd_arena *a, void *v, size_t n, size_t size)
 {
-    m->parts = pd_xrealloc(m->parts, (m->n_parts + 1) * sizeof *m->parts);
+    if (n == 0 || (n >= 4 && (n & (n - 1)) == 0))
+        v = held(pd_arena_grow(a, v, n * size, (n ? 2 * n : 4) * size));
+    return v;
+}
+
+static pd_chat_part *part_push(pd_arena *a, pd_chat_message *m, pd_chat_part_kind kind)
+{
+    m->parts = push(a, m->parts, m->n_parts, sizeof *m->parts);
     pd_chat_part *p = &m->parts[m->n_parts++];
     memset(p, 0, sizeof *p);
     p->kind = kind;
@@ -170,15 +195,16 @@ pd_result pd_anthropic_parse_error_body(const char *body, size_t len, int http_s
 /* Request bodies are read with proto/jsonr.h (no jansson tree): these are its helpers. */
 
 /* An optional member: NULL when absent or JSON null. */
-static const pd_jr_val *member(const pd_jr_val *obj, const char *key)
+static inline __attribute__((always_inline)) const pd_jr_val *member(const pd_jr_val *obj,
+                                                                     const char *key)
 {
     const pd_jr_val *v = pd_jr_get(obj, key);
     return pd_jr_is_null(v) ? NULL : v;
 }
 
-static char *dup_str(const pd_jr_val *s)
+static char *dup_str(pd_arena *a, const pd_jr_val *s)
 {
-    return pd_xstrndup(s->u.s, s->n);
+    return held(pd_arena_strndup(a, s->u.s, s->n));
 }
 
 /* At most 40 bytes of a string, for "%.*s" in messages ('%.40s' of jansson's copy before). */
@@ -242,8 +268,8 @@ static const char *path_at(char *dst, size_t cap, const char *base, const char *
 }
 
 /* Optional string member: *out stays NULL when absent/null. */
-static pd_result get_str(const pd_jr_val *o, const char *base, const char *key, char **out,
-                         pd_api_error *err)
+static pd_result get_str(pd_arena *a, const pd_jr_val *o, const char *base, const char *key,
+                         char **out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
     const pd_jr_val *v = member(o, key);
@@ -251,13 +277,13 @@ static pd_result get_str(const pd_jr_val *o, const char *base, const char *key, 
         return PD_OK;
     if (!pd_jr_is_string(v))
         return bad_type(err, path(p, sizeof p, base, key), "a valid string");
-    *out = dup_str(v);
+    *out = dup_str(a, v);
     return PD_OK;
 }
 
 /* Required string member; non_empty: "" is an error too. */
-static pd_result need_str(const pd_jr_val *o, const char *base, const char *key, bool non_empty,
-                          char **out, pd_api_error *err)
+static pd_result need_str(pd_arena *a, const pd_jr_val *o, const char *base, const char *key,
+                          bool non_empty, char **out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN]; /* built only for an error: most fields are fine */
     const pd_jr_val *v = member(o, key);
@@ -267,7 +293,7 @@ static pd_result need_str(const pd_jr_val *o, const char *base, const char *key,
         return bad_type(err, path(p, sizeof p, base, key), "a valid string");
     if (non_empty && v->n == 0)
         return bad(err, path(p, sizeof p, base, key), "String should have at least 1 character");
-    *out = dup_str(v);
+    *out = dup_str(a, v);
     return PD_OK;
 }
 
@@ -359,7 +385,7 @@ static bool depth_ok(const char *s, size_t n, int max)
 
 static const char *const image_types[] = {"image/jpeg", "image/png", "image/gif", "image/webp"};
 
-static pd_result parse_image(const pd_jr_val *b, const char *base, pd_chat_part *out,
+static pd_result parse_image(pd_arena *a, const pd_jr_val *b, const char *base, pd_chat_part *out,
                              pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
@@ -370,14 +396,14 @@ static pd_result parse_image(const pd_jr_val *b, const char *base, pd_chat_part 
     path(p, sizeof p, base, "source");
     const pd_jr_val *type = member(src, "type");
     if (pd_jr_eq(type, "url"))
-        return need_str(src, p, "url", true, &out->url, err);
+        return need_str(a, src, p, "url", true, &out->url, err);
     if (!pd_jr_eq(type, "base64")) {
         char q[PATH_MAX_LEN];
         return bad(err, path(q, sizeof q, p, "type"),
                    "image sources of type '%.*s' are not supported (use 'base64' or 'url')",
                    pd_jr_is_string(type) ? cut40(type) : 0, pd_jr_is_string(type) ? type->u.s : "");
     }
-    if ((rc = need_str(src, p, "media_type", true, &out->media_type, err)))
+    if ((rc = need_str(a, src, p, "media_type", true, &out->media_type, err)))
         return rc;
     size_t i = 0;
     while (i < 4 && strcmp(image_types[i], out->media_type) != 0)
@@ -387,12 +413,12 @@ static pd_result parse_image(const pd_jr_val *b, const char *base, pd_chat_part 
         return bad(err, path(q, sizeof q, p, "media_type"),
                    "Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'");
     }
-    return need_str(src, p, "data", true, &out->data, err);
+    return need_str(a, src, p, "data", true, &out->data, err);
 }
 
 /* A base64 PDF becomes a FILE part holding a data: URI (what OpenAI's file_data carries). */
-static pd_result parse_document(const pd_jr_val *b, const char *base, pd_chat_part *out,
-                                pd_api_error *err)
+static pd_result parse_document(pd_arena *a, const pd_jr_val *b, const char *base,
+                                pd_chat_part *out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN], q[PATH_MAX_LEN];
     const pd_jr_val *src;
@@ -405,20 +431,19 @@ static pd_result parse_document(const pd_jr_val *b, const char *base, pd_chat_pa
         return bad(err, path(q, sizeof q, p, "type"),
                    "only base64 'application/pdf' document sources are supported by this gateway");
     char *data = NULL;
-    if ((rc = need_str(src, p, "data", true, &data, err)))
+    if ((rc = need_str(a, src, p, "data", true, &data, err)))
         return rc;
     size_t n = strlen(data) + 30;
-    out->data = pd_xmalloc(n);
+    out->data = held(pd_arena_alloc(a, n));
     snprintf(out->data, n, "data:application/pdf;base64,%s", data);
-    free(data);
-    return get_str(b, base, "title", &out->filename, err);
+    return get_str(a, b, base, "title", &out->filename, err);
 }
 
-static pd_result parse_text_block(const pd_jr_val *b, const char *base, pd_chat_part *out,
-                                  pd_api_error *err)
+static pd_result parse_text_block(pd_arena *a, const pd_jr_val *b, const char *base,
+                                  pd_chat_part *out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    pd_result rc = need_str(b, base, "text", false, &out->text, err);
+    pd_result rc = need_str(a, b, base, "text", false, &out->text, err);
     if (!rc && !out->text[0])
         return bad(err, path(p, sizeof p, base, "text"), "text content blocks must be non-empty");
     return rc;
@@ -432,13 +457,14 @@ static pd_result block_type(const pd_jr_val *b, const char *base, const pd_jr_va
     if (!pd_jr_is_object(b))
         return bad_type(err, base, "a valid dictionary");
     const pd_jr_val *t = member(b, "type");
+    if (pd_jr_is_string(t)) { /* the usual case: no path to build */
+        *type = t;
+        return PD_OK;
+    }
     path(p, sizeof p, base, "type");
     if (!t)
         return missing(err, p);
-    if (!pd_jr_is_string(t))
-        return bad_type(err, p, "a valid string");
-    *type = t;
-    return PD_OK;
+    return bad_type(err, p, "a valid string");
 }
 
 static pd_result unsupported_block(pd_api_error *err, const char *base, const pd_jr_val *type,
@@ -452,7 +478,9 @@ static pd_result unsupported_block(pd_api_error *err, const char *base, const pd
 
 /* ---- tool-use pairing ---- */
 
-/* The tool_use ids of one assistant message, sorted for lookup; `seen` marks the answered. */
+/* The tool_use ids of one assistant message, sorted for lookup; `seen` marks the answered. In
+   the request's arena (a few bytes per tool call, a bounded part of the parse's use): no
+   malloc and free per message. */
 typedef struct id_set {
     const char **ids;
     bool *seen;
@@ -466,19 +494,17 @@ static int cmp_id(const void *a, const void *b)
 
 static void id_set_clear(id_set *s)
 {
-    free(s->ids);
-    free(s->seen);
     memset(s, 0, sizeof *s);
 }
 
 /* Collects the ids of the tool_use blocks of a (validated) assistant message. */
-static void id_set_fill(id_set *s, const pd_chat_message *m)
+static void id_set_fill(pd_arena *a, id_set *s, const pd_chat_message *m)
 {
     id_set_clear(s);
     if (!m->n_tool_calls)
         return;
-    s->ids = pd_xcalloc(m->n_tool_calls, sizeof *s->ids);
-    s->seen = pd_xcalloc(m->n_tool_calls, sizeof *s->seen);
+    s->ids = held(pd_arena_calloc(a, m->n_tool_calls, sizeof *s->ids));
+    s->seen = held(pd_arena_calloc(a, m->n_tool_calls, sizeof *s->seen));
     for (size_t i = 0; i < m->n_tool_calls; i++)
         s->ids[s->n++] = m->tool_calls[i].id;
     qsort(s->ids, s->n, sizeof *s->ids, cmp_id);
@@ -511,7 +537,7 @@ typedef struct parse_ctx {
     pd_api_error *err;
 } parse_ctx;
 
-static pd_result parse_tool_result_content(const pd_jr_val *c, const char *base,
+static pd_result parse_tool_result_content(pd_arena *a, const pd_jr_val *c, const char *base,
                                            pd_chat_message *tool, pd_chat_message *user,
                                            pd_api_error *err)
 {
@@ -521,7 +547,7 @@ static pd_result parse_tool_result_content(const pd_jr_val *c, const char *base,
         return PD_OK;
     if (pd_jr_is_string(c)) {
         if (c->n)
-            part_push(tool, PD_PART_TEXT)->text = dup_str(c);
+            part_push(a, tool, PD_PART_TEXT)->text = dup_str(a, c);
         return PD_OK;
     }
     if (!pd_jr_is_array(c))
@@ -535,9 +561,9 @@ static pd_result parse_tool_result_content(const pd_jr_val *c, const char *base,
         if (rc)
             return rc;
         if (pd_jr_eq(type, "text"))
-            rc = parse_text_block(b, q, part_push(tool, PD_PART_TEXT), err);
+            rc = parse_text_block(a, b, q, part_push(a, tool, PD_PART_TEXT), err);
         else if (pd_jr_eq(type, "image")) /* OpenAI tool messages carry no images */
-            rc = parse_image(b, q, part_push(user, PD_PART_IMAGE), err);
+            rc = parse_image(a, b, q, part_push(a, user, PD_PART_IMAGE), err);
         else
             rc = unsupported_block(err, q, type, "tool results", "text, image");
         if (rc)
@@ -546,26 +572,26 @@ static pd_result parse_tool_result_content(const pd_jr_val *c, const char *base,
     return PD_OK;
 }
 
-static void prefix_error(pd_chat_message *tool)
+static void prefix_error(pd_arena *a, pd_chat_message *tool)
 {
     if (!tool->n_parts) {
-        part_push(tool, PD_PART_TEXT)->text = pd_xstrdup("Error");
+        part_push(a, tool, PD_PART_TEXT)->text = held(pd_arena_strdup(a, "Error"));
         return;
     }
     char *t = tool->parts[0].text;
     size_t n = strlen(t) + 8;
-    tool->parts[0].text = pd_xmalloc(n);
+    tool->parts[0].text = held(pd_arena_alloc(a, n));
     snprintf(tool->parts[0].text, n, "Error: %s", t);
-    free(t);
 }
 
 static pd_result parse_tool_result(parse_ctx *cx, const pd_jr_val *b, const char *base,
                                    pd_chat_message *user)
 {
     char p[PATH_MAX_LEN];
+    pd_arena *a = cx->msgs.a;
     pd_chat_message *tool = msg_push(&cx->msgs, PD_ROLE_TOOL);
     pd_chat_tri is_error = PD_TRI_UNSET;
-    pd_result rc = need_str(b, base, "tool_use_id", true, &tool->tool_call_id, cx->err);
+    pd_result rc = need_str(a, b, base, "tool_use_id", true, &tool->tool_call_id, cx->err);
     if (!rc)
         rc = get_bool(b, base, "is_error", &is_error, cx->err);
     if (rc)
@@ -576,9 +602,9 @@ static pd_result parse_tool_result(parse_ctx *cx, const pd_jr_val *b, const char
                    "`tool_result` block must have a corresponding `tool_use` block in the "
                    "previous message.",
                    tool->tool_call_id);
-    rc = parse_tool_result_content(member(b, "content"), base, tool, user, cx->err);
+    rc = parse_tool_result_content(a, member(b, "content"), base, tool, user, cx->err);
     if (!rc && is_error == PD_TRI_TRUE)
-        prefix_error(tool);
+        prefix_error(a, tool);
     return rc;
 }
 
@@ -586,6 +612,7 @@ static pd_result parse_tool_result(parse_ctx *cx, const pd_jr_val *b, const char
    message pushed after them. */
 static pd_result parse_user_blocks(parse_ctx *cx, const pd_jr_val *c, const char *base)
 {
+    pd_arena *a = cx->msgs.a;
     pd_chat_message user = {.role = PD_ROLE_USER};
     pd_result rc = PD_OK;
     const pd_jr_val *b = pd_jr_child(c);
@@ -596,55 +623,58 @@ static pd_result parse_user_blocks(parse_ctx *cx, const pd_jr_val *c, const char
         if ((rc = block_type(b, q, &type, cx->err)))
             break;
         if (pd_jr_eq(type, "text"))
-            rc = parse_text_block(b, q, part_push(&user, PD_PART_TEXT), cx->err);
+            rc = parse_text_block(a, b, q, part_push(a, &user, PD_PART_TEXT), cx->err);
         else if (pd_jr_eq(type, "image"))
-            rc = parse_image(b, q, part_push(&user, PD_PART_IMAGE), cx->err);
+            rc = parse_image(a, b, q, part_push(a, &user, PD_PART_IMAGE), cx->err);
         else if (pd_jr_eq(type, "document"))
-            rc = parse_document(b, q, part_push(&user, PD_PART_FILE), cx->err);
+            rc = parse_document(a, b, q, part_push(a, &user, PD_PART_FILE), cx->err);
         else if (pd_jr_eq(type, "tool_result"))
             rc = parse_tool_result(cx, b, q, &user);
         else
             rc = unsupported_block(cx->err, q, type, "user messages",
                                    "text, image, document, tool_result");
     }
-    if (!rc && user.n_parts)
+    if (!rc && user.n_parts) /* else what it holds stays unused in the arena */
         *msg_push(&cx->msgs, PD_ROLE_USER) = user;
-    else
-        pd_chat_message_free(&user);
     return rc;
 }
 
-static pd_result parse_tool_use(const pd_jr_val *b, const char *base, pd_chat_message *m,
-                                pd_api_error *err)
+static pd_result parse_tool_use(pd_arena *a, const pd_jr_val *b, const char *base,
+                                pd_chat_message *m, pd_api_error *err)
 {
-    m->tool_calls = pd_xrealloc(m->tool_calls, (m->n_tool_calls + 1) * sizeof *m->tool_calls);
+    m->tool_calls = push(a, m->tool_calls, m->n_tool_calls, sizeof *m->tool_calls);
     pd_chat_tool_call *tc = &m->tool_calls[m->n_tool_calls++];
     memset(tc, 0, sizeof *tc);
     const pd_jr_val *input;
     size_t len;
-    pd_result rc = need_str(b, base, "id", true, &tc->id, err);
+    pd_result rc = need_str(a, b, base, "id", true, &tc->id, err);
     if (!rc)
-        rc = need_str(b, base, "name", true, &tc->name, err);
+        rc = need_str(a, b, base, "name", true, &tc->name, err);
     if (!rc)
         rc = need_obj(b, base, "input", &input, err);
     if (!rc)
-        tc->arguments = pd_jr_dump(input, &len);
+        tc->arguments = held(pd_jr_dump_in(a, input, &len));
     else
-        tc->arguments = pd_xstrdup("");
+        tc->arguments = held(pd_arena_strdup(a, ""));
     return rc;
 }
 
-static void append_reasoning(pd_chat_message *m, const char *s, size_t n)
+/* The thinking blocks' texts, joined, become m->reasoning: gathered in a buffer and copied to
+   the arena once (appending in the arena would copy the text so far at every block). */
+static void set_reasoning(pd_arena *a, pd_chat_message *m, const pd_buf *thinking, bool any)
 {
-    size_t old = m->reasoning ? strlen(m->reasoning) : 0;
-    m->reasoning = pd_xrealloc(m->reasoning, old + n + 1);
-    memcpy(m->reasoning + old, s, n);
-    m->reasoning[old + n] = '\0';
+    if (any)
+        m->reasoning =
+            held(pd_arena_strndup(a, thinking->data ? thinking->data : "", thinking->len));
 }
 
 static pd_result parse_assistant_blocks(parse_ctx *cx, const pd_jr_val *c, const char *base,
                                         pd_chat_message *m)
 {
+    pd_arena *a = cx->msgs.a;
+    pd_buf thinking;
+    bool any_thinking = false;
+    pd_buf_init(&thinking, 0);
     pd_result rc = PD_OK;
     const pd_jr_val *b = pd_jr_child(c);
     for (size_t i = 0; !rc && i < c->n; i++, b = pd_jr_next(b)) {
@@ -654,30 +684,31 @@ static pd_result parse_assistant_blocks(parse_ctx *cx, const pd_jr_val *c, const
         if ((rc = block_type(b, q, &type, cx->err)))
             break;
         if (pd_jr_eq(type, "text")) {
-            rc = parse_text_block(b, q, part_push(m, PD_PART_TEXT), cx->err);
+            rc = parse_text_block(a, b, q, part_push(a, m, PD_PART_TEXT), cx->err);
         } else if (pd_jr_eq(type, "tool_use")) {
-            rc = parse_tool_use(b, q, m, cx->err);
+            rc = parse_tool_use(a, b, q, m, cx->err);
         } else if (pd_jr_eq(type, "thinking")) {
             const pd_jr_val *t = member(b, "thinking");
             if (!pd_jr_is_string(t))
                 rc = t ? bad_type(cx->err, path(r, sizeof r, q, "thinking"), "a valid string")
                        : missing(cx->err, path(r, sizeof r, q, "thinking"));
-            else
-                append_reasoning(m, t->u.s, t->n);
+            else if (pd_buf_append(&thinking, t->u.s, t->n) == PD_OK)
+                any_thinking = true; /* the buffer has no limit: appending cannot fail */
         } else if (pd_jr_eq(type, "redacted_thinking")) {
             char *data = NULL; /* validated, then dropped: canon has no place for it */
-            rc = need_str(b, q, "data", false, &data, cx->err);
-            free(data);
+            rc = need_str(a, b, q, "data", false, &data, cx->err);
         } else {
             rc = unsupported_block(cx->err, q, type, "assistant messages",
                                    "text, tool_use, thinking, redacted_thinking");
         }
     }
+    set_reasoning(a, m, &thinking, any_thinking);
+    pd_buf_free(&thinking);
     return rc;
 }
 
-static pd_result parse_system_blocks(const pd_jr_val *c, const char *base, pd_chat_message *m,
-                                     pd_api_error *err)
+static pd_result parse_system_blocks(pd_arena *a, const pd_jr_val *c, const char *base,
+                                     pd_chat_message *m, pd_api_error *err)
 {
     const pd_jr_val *b = pd_jr_child(c);
     for (size_t i = 0; i < c->n; i++, b = pd_jr_next(b)) {
@@ -688,7 +719,7 @@ static pd_result parse_system_blocks(const pd_jr_val *c, const char *base, pd_ch
         if (!rc && !pd_jr_eq(type, "text"))
             rc = unsupported_block(err, q, type, "system prompts", "text");
         if (!rc)
-            rc = parse_text_block(b, q, part_push(m, PD_PART_TEXT), err);
+            rc = parse_text_block(a, b, q, part_push(a, m, PD_PART_TEXT), err);
         if (rc)
             return rc;
     }
@@ -737,11 +768,11 @@ static pd_result parse_message(parse_ctx *cx, const pd_jr_val *m, const char *ba
         return parse_user_blocks(cx, c, base);
     pd_chat_message *out = msg_push(&cx->msgs, role);
     if (pd_jr_is_string(c)) {
-        part_push(out, PD_PART_TEXT)->text = dup_str(c);
+        part_push(cx->msgs.a, out, PD_PART_TEXT)->text = dup_str(cx->msgs.a, c);
         return PD_OK;
     }
     if (role == PD_ROLE_SYSTEM)
-        return parse_system_blocks(c, path(p, sizeof p, base, "content"), out, cx->err);
+        return parse_system_blocks(cx->msgs.a, c, path(p, sizeof p, base, "content"), out, cx->err);
     return parse_assistant_blocks(cx, c, base, out);
 }
 
@@ -793,7 +824,7 @@ static pd_result parse_messages(parse_ctx *cx, const pd_jr_val *root)
         id_set_clear(&cx->pending);
         seen_turn |= role != PD_ROLE_SYSTEM;
         if (role == PD_ROLE_ASSISTANT && cx->msgs.n > before)
-            id_set_fill(&cx->pending, &cx->msgs.v[cx->msgs.n - 1]);
+            id_set_fill(cx->msgs.a, &cx->pending, &cx->msgs.v[cx->msgs.n - 1]);
     }
     if (!seen_turn)
         return bad(cx->err, "messages", "at least one user message is required");
@@ -808,19 +839,21 @@ static pd_result parse_system(parse_ctx *cx, const pd_jr_val *root)
         return PD_OK;
     if (pd_jr_is_string(s)) {
         if (s->n)
-            part_push(msg_push(&cx->msgs, PD_ROLE_SYSTEM), PD_PART_TEXT)->text = dup_str(s);
+            part_push(cx->msgs.a, msg_push(&cx->msgs, PD_ROLE_SYSTEM), PD_PART_TEXT)->text =
+                dup_str(cx->msgs.a, s);
         return PD_OK;
     }
     if (!pd_jr_is_array(s))
         return bad_type(cx->err, "system", "a valid string or a list of text blocks");
     if (!s->n)
         return PD_OK;
-    return parse_system_blocks(s, "system", msg_push(&cx->msgs, PD_ROLE_SYSTEM), cx->err);
+    return parse_system_blocks(cx->msgs.a, s, "system", msg_push(&cx->msgs, PD_ROLE_SYSTEM),
+                               cx->err);
 }
 
 /* ---- tools ---- */
 
-static pd_result parse_tool(const pd_jr_val *t, const char *base, pd_chat_tool *out,
+static pd_result parse_tool(pd_arena *a, const pd_jr_val *t, const char *base, pd_chat_tool *out,
                             pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
@@ -835,9 +868,9 @@ static pd_result parse_tool(const pd_jr_val *t, const char *base, pd_chat_tool *
                    pd_jr_is_string(type) ? type->u.s : "?");
     out->kind = PD_TOOL_FUNCTION;
     const pd_jr_val *schema;
-    pd_result rc = need_str(t, base, "name", true, &out->name, err);
+    pd_result rc = need_str(a, t, base, "name", true, &out->name, err);
     if (!rc)
-        rc = get_str(t, base, "description", &out->description, err);
+        rc = get_str(a, t, base, "description", &out->description, err);
     if (!rc)
         rc = need_obj(t, base, "input_schema", &schema, err);
     if (!rc)
@@ -846,7 +879,7 @@ static pd_result parse_tool(const pd_jr_val *t, const char *base, pd_chat_tool *
         return rc;
     if (!pd_jr_eq(pd_jr_get(schema, "type"), "object"))
         return bad(err, pathf(p, sizeof p, "%s.input_schema.type", base), "Input should be 'object'");
-    out->parameters.text = pd_jr_dump(schema, &out->parameters.len);
+    out->parameters.text = held(pd_jr_dump_in(a, schema, &out->parameters.len));
     return PD_OK;
 }
 
@@ -858,13 +891,13 @@ static pd_result parse_tools(const pd_jr_val *root, pd_chat_request *r, pd_api_e
     if (!pd_jr_is_array(tools))
         return bad_type(err, "tools", "a valid list");
     size_t n = tools->n;
-    r->tools = pd_xcalloc(n ? n : 1, sizeof *r->tools);
+    r->tools = held(pd_arena_calloc(&r->arena, n ? n : 1, sizeof *r->tools));
     const pd_jr_val *t = pd_jr_child(tools);
     for (size_t i = 0; i < n; i++) {
         char base[PATH_MAX_LEN];
         r->n_tools = i + 1;
-        pd_result rc =
-            parse_tool(t, path_at(base, sizeof base, "tools", ".", i), &r->tools[i], err);
+        pd_result rc = parse_tool(&r->arena, t, path_at(base, sizeof base, "tools", ".", i),
+                                  &r->tools[i], err);
         t = pd_jr_next(t);
         if (rc)
             return rc;
@@ -899,13 +932,14 @@ static pd_result parse_tool_choice(const pd_jr_val *root, pd_chat_request *r, pd
     if (no_parallel == PD_TRI_TRUE)
         r->parallel_tool_calls = PD_TRI_FALSE;
     if (r->tool_choice.kind == PD_TOOL_CHOICE_NAMED)
-        return need_str(c, "tool_choice", "name", true, &r->tool_choice.name, err);
+        return need_str(&r->arena, c, "tool_choice", "name", true, &r->tool_choice.name, err);
     return PD_OK;
 }
 
 /* ---- the rest ---- */
 
-static pd_result parse_stop(const pd_jr_val *root, pd_chat_sampling *s, pd_api_error *err)
+static pd_result parse_stop(pd_arena *a, const pd_jr_val *root, pd_chat_sampling *s,
+                            pd_api_error *err)
 {
     const pd_jr_val *stop = member(root, "stop_sequences");
     if (!stop)
@@ -913,7 +947,7 @@ static pd_result parse_stop(const pd_jr_val *root, pd_chat_sampling *s, pd_api_e
     if (!pd_jr_is_array(stop))
         return bad_type(err, "stop_sequences", "a valid list");
     size_t n = stop->n;
-    s->stop = pd_xcalloc(n ? n : 1, sizeof *s->stop);
+    s->stop = held(pd_arena_calloc(a, n ? n : 1, sizeof *s->stop));
     const pd_jr_val *at = pd_jr_child(stop);
     for (size_t i = 0; i < n; i++) {
         const pd_jr_val *v = at;
@@ -922,7 +956,7 @@ static pd_result parse_stop(const pd_jr_val *root, pd_chat_sampling *s, pd_api_e
             char p[PATH_MAX_LEN];
             return bad_type(err, pathf(p, sizeof p, "stop_sequences.%zu", i), "a valid string");
         }
-        s->stop[i] = dup_str(v);
+        s->stop[i] = dup_str(a, v);
         s->n_stop = i + 1;
     }
     return PD_OK;
@@ -941,7 +975,7 @@ static pd_result parse_sampling(const pd_jr_val *root, pd_chat_request *r, pd_ap
     if (!rc)
         rc = get_int(root, "top_k", 0, &s->has_top_k, &s->top_k, err);
     if (!rc)
-        rc = parse_stop(root, s, err);
+        rc = parse_stop(&r->arena, root, s, err);
     pd_chat_tri stream = PD_TRI_UNSET;
     if (!rc)
         rc = get_bool(root, "", "stream", &stream, err);
@@ -956,7 +990,7 @@ static pd_result parse_metadata(const pd_jr_val *root, pd_chat_request *r, pd_ap
         return PD_OK;
     if (!pd_jr_is_object(md))
         return bad_type(err, "metadata", "a valid dictionary");
-    return get_str(md, "metadata", "user_id", &r->user, err);
+    return get_str(&r->arena, md, "metadata", "user_id", &r->user, err);
 }
 
 /* thinking is validated but not mapped: its budget means nothing to other upstreams, and a
@@ -991,7 +1025,7 @@ static pd_result parse_output_config(const pd_jr_val *root, pd_chat_request *r, 
         return PD_OK;
     if (!pd_jr_is_object(oc))
         return bad_type(err, "output_config", "a valid dictionary");
-    pd_result rc = get_str(oc, "output_config", "effort", &r->reasoning_effort, err);
+    pd_result rc = get_str(&r->arena, oc, "output_config", "effort", &r->reasoning_effort, err);
     const pd_jr_val *f = member(oc, "format");
     if (rc || !f)
         return rc;
@@ -1003,8 +1037,9 @@ static pd_result parse_output_config(const pd_jr_val *root, pd_chat_request *r, 
     if ((rc = need_obj(f, "output_config.format", "schema", &schema, err)))
         return rc;
     r->response_format.kind = PD_FORMAT_JSON_SCHEMA;
-    r->response_format.name = pd_xstrdup("output"); /* OpenAI requires a name */
-    r->response_format.schema.text = pd_jr_dump(schema, &r->response_format.schema.len);
+    r->response_format.name = held(pd_arena_strdup(&r->arena, "output")); /* OpenAI requires one */
+    r->response_format.schema.text =
+        held(pd_jr_dump_in(&r->arena, schema, &r->response_format.schema.len));
     return PD_OK;
 }
 
@@ -1017,13 +1052,13 @@ static pd_result parse_model(const pd_jr_val *root, pd_chat_request *r, pd_api_e
         return bad_type(err, "model", "a valid string");
     if (!m->n)
         return bad(err, "model", "String should have at least 1 character");
-    r->model = dup_str(m);
+    r->model = dup_str(&r->arena, m);
     return PD_OK;
 }
 
 static pd_result parse_root(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
-    parse_ctx cx = {.err = err};
+    parse_ctx cx = {.msgs = {.a = &r->arena}, .err = err};
     pd_result rc = parse_model(root, r, err);
     if (!rc)
         rc = parse_sampling(root, r, err);
@@ -1079,13 +1114,14 @@ pd_result pd_anthropic_parse_chat_request(const char *body, size_t len, pd_chat_
     if (rc)
         return not_json(body, len, err);
     const pd_jr_val *root = pd_jr_root(&doc);
+    pd_chat_request_arena(out, len);
     rc = pd_jr_is_object(root) ? parse_root(root, out, err)
                                : bad(err, NULL, "body must be a JSON object");
     pd_jr_free(&doc);
     if (rc)
         pd_chat_request_free(out);
     else
-        out->raw = pd_chat_json_copy(body, len);
+        out->raw = (pd_chat_json){held(pd_arena_strndup(&out->arena, body, len)), len};
     return rc;
 }
 
@@ -1282,11 +1318,17 @@ static void write_tool_id(pd_jw *w, const char *id)
 }
 
 /* A tool call's arguments as the JSON object Anthropic wants (see anthropic.h). */
+#define INPUT_NODES 64 /* on the stack: the arguments of a usual tool call */
+#define INPUT_SCRATCH 1024
+
 static void write_tool_input(pd_jw *w, const char *args)
 {
     const char *s = nz(args);
     pd_jr_doc doc;
-    if (pd_jr_parse(&doc, s, strlen(s)) == PD_OK && pd_jr_is_object(pd_jr_root(&doc))) {
+    pd_jr_val nodes[INPUT_NODES]; /* no malloc per call (see write_messages) */
+    char scratch[INPUT_SCRATCH];
+    pd_jr_mem mem = {nodes, INPUT_NODES, scratch, sizeof scratch};
+    if (pd_jr_parse_in(&doc, s, strlen(s), &mem) == PD_OK && pd_jr_is_object(pd_jr_root(&doc))) {
         pd_jr_write(w, pd_jr_root(&doc)); /* what json_loadb + pd_jw_json wrote (jsonr.h) */
     } else {
         while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
@@ -1460,9 +1502,14 @@ static void write_turn(pd_jw *w, const pd_chat_request *r, const size_t *idx, si
     pd_jw_close(w, '}');
 }
 
+#define STACK_TURN 64 /* messages indexed on the stack; more are rare */
+
 static void write_messages(pd_jw *w, const pd_chat_request *r)
 {
-    size_t *idx = pd_xcalloc(r->n_messages ? r->n_messages : 1, sizeof *idx), n = 0;
+    /* no malloc for the usual request: a small block freed here made glibc consolidate its
+       fastbins when the request's arena was freed next (a tenth of a translation) */
+    size_t stack_idx[STACK_TURN], n = 0;
+    size_t *idx = r->n_messages <= STACK_TURN ? stack_idx : pd_xcalloc(r->n_messages, sizeof *idx);
     pd_jw_key(w, "messages");
     pd_jw_open(w, '[');
     for (size_t i = 0; i < r->n_messages; i++) {
@@ -1478,7 +1525,8 @@ static void write_messages(pd_jw *w, const pd_chat_request *r)
     if (n)
         write_turn(w, r, idx, n);
     pd_jw_close(w, ']');
-    free(idx);
+    if (idx != stack_idx)
+        free(idx);
 }
 
 /* Every system and developer text, joined with a blank line, as one string. */
@@ -1744,6 +1792,15 @@ static bool is_json_tool(const json_t *b, const char *json_tool)
 {
     return json_tool && json_tool[0] && str_eq(json_object_get(b, "type"), "tool_use") &&
            str_eq(json_object_get(b, "name"), json_tool);
+}
+
+/* A response's message (malloc'ed, canon/chat.h): thinking texts joined. */
+static void append_reasoning(pd_chat_message *m, const char *s, size_t n)
+{
+    size_t old = m->reasoning ? strlen(m->reasoning) : 0;
+    m->reasoning = pd_xrealloc(m->reasoning, old + n + 1);
+    memcpy(m->reasoning + old, s, n);
+    m->reasoning[old + n] = '\0';
 }
 
 static void read_content(const json_t *content, const char *json_tool, pd_chat_message *m)

@@ -45,22 +45,28 @@ static inline void skip_ws(parser *ps)
         ps->dirty = ps->p = p;
 }
 
-/* A new node (index into doc->v); the array grows by doubling. */
-static size_t push(parser *ps, pd_jr_type type)
+/* The node array is full: it doubles (moving to the heap from the caller's buffer). */
+static __attribute__((noinline)) void grow(parser *ps)
 {
     pd_jr_doc *d = ps->doc;
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 16 + ps->text_len / 8;
-        if (d->borrowed) { /* the caller's buffer is full: move to the heap */
-            pd_jr_val *v = pd_xmalloc(cap * sizeof *v);
-            memcpy(v, d->v, d->n * sizeof *v);
-            d->v = v;
-            d->borrowed = false;
-        } else {
-            d->v = pd_xrealloc(d->v, cap * sizeof *d->v);
-        }
-        d->cap = cap;
+    size_t cap = d->cap ? d->cap * 2 : 16 + ps->text_len / 8;
+    if (d->borrowed) { /* the caller's buffer is full: move to the heap */
+        pd_jr_val *v = pd_xmalloc(cap * sizeof *v);
+        memcpy(v, d->v, d->n * sizeof *v);
+        d->v = v;
+        d->borrowed = false;
+    } else {
+        d->v = pd_xrealloc(d->v, cap * sizeof *d->v);
     }
+    d->cap = cap;
+}
+
+/* A new node (index into doc->v). Inline: one per value, the reader's commonest step. */
+static inline __attribute__((always_inline)) size_t push(parser *ps, pd_jr_type type)
+{
+    pd_jr_doc *d = ps->doc;
+    if (d->n == d->cap)
+        grow(ps);
     d->v[d->n] = (pd_jr_val){.type = (uint8_t)type};
     return d->n++;
 }
@@ -152,6 +158,12 @@ static pd_result string_slow(parser *ps, const unsigned char *start, pd_jr_val *
     memcpy(o, start, (size_t)(ps->p - start));
     o += ps->p - start;
     while (ps->p < ps->end) {
+        size_t run = pd_jw_plain_len((const char *)ps->p, (size_t)(ps->end - ps->p));
+        memcpy(o, ps->p, run); /* the plain bytes between escapes, 16 at a time */
+        o += run;
+        ps->p += run;
+        if (ps->p == ps->end)
+            break;
         unsigned char c = *ps->p;
         if (c == '"') {
             ps->p++;
@@ -167,9 +179,6 @@ static pd_result string_slow(parser *ps, const unsigned char *start, pd_jr_val *
             if (!k)
                 return PD_ERR_INVALID;
             o += k;
-        } else if (c >= 0x20 && c < 0x80) { /* '"' and '\\' were taken above */
-            *o++ = (char)c;
-            ps->p++;
         } else {
             size_t k =
                 c >= 0x80 ? pd_jw_utf8_seq((const char *)ps->p, (size_t)(ps->end - ps->p)) : 0;
@@ -183,9 +192,8 @@ static pd_result string_slow(parser *ps, const unsigned char *start, pd_jr_val *
     return PD_ERR_INVALID;
 }
 
-/* A string from ps->p (just after the opening quote) into node v. Without escapes the node
-   points into the text. */
-static pd_result string(parser *ps, pd_jr_val *v)
+/* The rest of string(): a string longer than 15 bytes, or with a byte that is not plain. */
+static __attribute__((noinline)) pd_result string_rest(parser *ps, pd_jr_val *v)
 {
     const unsigned char *start = ps->p;
     for (;;) {
@@ -206,6 +214,32 @@ static pd_result string(parser *ps, pd_jr_val *v)
     v->n = (uint32_t)(ps->p - start);
     ps->p++;
     return PD_OK;
+}
+
+/* A string from ps->p (just after the opening quote) into node v. Without escapes the node
+   points into the text. Most strings of a request (keys, ids, names, roles) are short and
+   plain: one 16-byte step inline here finds their end (when 16 bytes of text are left to
+   read); the rest is string_rest's. */
+static inline __attribute__((always_inline)) pd_result string(parser *ps, pd_jr_val *v)
+{
+#ifdef __SSE2__
+    const unsigned char *start = ps->p;
+    if (ps->end - start >= 16) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)start);
+        __m128i stop = _mm_or_si128(_mm_cmplt_epi8(b, _mm_set1_epi8(0x20)),
+                                    _mm_or_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8('"')),
+                                                 _mm_cmpeq_epi8(b, _mm_set1_epi8('\\'))));
+        unsigned mask = (unsigned)_mm_movemask_epi8(stop);
+        if (mask && start[__builtin_ctz(mask)] == '"') {
+            unsigned k = (unsigned)__builtin_ctz(mask);
+            v->u.s = (const char *)start;
+            v->n = k;
+            ps->p = start + k + 1;
+            return PD_OK;
+        }
+    }
+#endif
+    return string_rest(ps, v);
 }
 
 /* jansson pushes back the byte after a number or a literal; when that byte is NUL its stream
@@ -351,7 +385,7 @@ static pd_result literal(parser *ps, pd_jr_val *v)
 /* One value at ps->p (whitespace skipped). A container is opened and left for the main loop
    to fill: *opened says so. While a container is open its u.skip holds its parent's index
    (the stack of open containers is threaded through the nodes). */
-static inline pd_result value(parser *ps, bool *opened)
+static inline __attribute__((always_inline)) pd_result value(parser *ps, bool *opened)
 {
     *opened = false;
     if (ps->depth + 1 > PD_JR_MAX_DEPTH || ps->p == ps->end)
@@ -389,12 +423,6 @@ static inline pd_result value(parser *ps, bool *opened)
     }
 }
 
-/* The bit of a key in its object's `keys`: from its first two bytes (0 past the end). */
-static uint32_t key_bit(unsigned char b0, unsigned char b1)
-{
-    return 1u << ((b0 * 7u + b1) & 31);
-}
-
 static bool same_key(const pd_jr_val *a, const pd_jr_val *b);
 
 #define SMALL_OBJECT 32 /* up to this many members, duplicates are found by comparing keys */
@@ -404,7 +432,7 @@ static bool same_key(const pd_jr_val *a, const pd_jr_val *b);
 static void note_key(pd_jr_val *o, const pd_jr_val *k)
 {
     uint32_t bit =
-        key_bit(k->n ? (unsigned char)k->u.s[0] : 0, k->n > 1 ? (unsigned char)k->u.s[1] : 0);
+        pd_jr_key_bit(k->n ? (unsigned char)k->u.s[0] : 0, k->n > 1 ? (unsigned char)k->u.s[1] : 0);
     if (o->n > SMALL_OBJECT)
         o->flags |= PD_JR_DUPS;
     if ((o->keys & bit) && !(o->flags & PD_JR_DUPS)) {
@@ -450,6 +478,7 @@ static pd_result step(parser *ps, bool fresh, bool *opened)
         ps->p++;
         size_t parent = c->skip;
         c->skip = (uint32_t)(ps->doc->n - ps->top - 1);
+        c->len = (uint32_t)((const char *)ps->p - c->u.s);
         if (ps->dirty <= (const unsigned char *)c->u.s)
             c->flags |= PD_JR_COMPACT;
         ps->top = parent;
@@ -523,40 +552,17 @@ void pd_jr_free(pd_jr_doc *doc)
 const pd_jr_val *pd_jr_getn(const pd_jr_val *o, const char *key, size_t n)
 {
     const unsigned char *u = (const unsigned char *)key;
-    if (!pd_jr_is_object(o) || !(o->keys & key_bit(n ? u[0] : 0, n > 1 ? u[1] : 0)))
+    if (!pd_jr_is_object(o) || !(o->keys & pd_jr_key_bit(n ? u[0] : 0, n > 1 ? u[1] : 0)))
         return NULL;
+    return pd_jr_get_member(o, key, n);
+}
+
+const pd_jr_val *pd_jr_get_member(const pd_jr_val *o, const char *key, size_t n)
+{
     const pd_jr_val *hit = NULL, *k = o + 1;
     for (uint32_t i = 0; i < o->n; i++) {
         if (k->n == n && (n == 0 || (k->u.s[0] == key[0] && memcmp(k->u.s, key, n) == 0))) {
             hit = k + 1; /* the last one wins, as in a jansson object */
-            if (!(o->flags & PD_JR_DUPS))
-                break;
-        }
-        k = pd_jr_next(k + 1);
-    }
-    return hit;
-}
-
-/* True when key k is the C string s. A key holds no NUL (\\u0000 is rejected), so the loop
-   stops at s's end without knowing its length; most keys differ at the first byte. */
-static bool key_is(const pd_jr_val *k, const char *s)
-{
-    const char *t = k->u.s;
-    for (uint32_t i = 0; i < k->n; i++)
-        if (t[i] != s[i])
-            return false;
-    return s[k->n] == '\0';
-}
-
-const pd_jr_val *pd_jr_get(const pd_jr_val *o, const char *key)
-{
-    const unsigned char *u = (const unsigned char *)key;
-    if (!pd_jr_is_object(o) || !(o->keys & key_bit(u[0], u[0] ? u[1] : 0)))
-        return NULL;
-    const pd_jr_val *hit = NULL, *k = o + 1;
-    for (uint32_t i = 0; i < o->n; i++) {
-        if (key_is(k, key)) {
-            hit = k + 1;
             if (!(o->flags & PD_JR_DUPS))
                 break; /* no later member has this key */
         }
@@ -714,22 +720,6 @@ static bool no_dup_keys(const pd_jr_val *v)
     return true;
 }
 
-/* The length of a compact container's text at s (from its opening bracket): strings there
-   hold no escape, so a quote always ends one. */
-static size_t compact_len(const char *s)
-{
-    int depth = 0;
-    for (size_t i = 0;; i++) {
-        if (s[i] == '"') { /* the closing quote is there: rawmemchr needs no bound */
-            i = (size_t)((const char *)rawmemchr(s + i + 1, '"') - s);
-        } else if (s[i] == '{' || s[i] == '[') {
-            depth++;
-        } else if ((s[i] == '}' || s[i] == ']') && --depth == 0) {
-            return i + 1;
-        }
-    }
-}
-
 /* A compact container without repeated keys is copied: both writers would print its text as
    it is (no whitespace, no escape, no real, no "-0"; jansson's dump and jsonw escape the same
    characters, which such text holds only escaped). */
@@ -738,7 +728,7 @@ static bool copy_compact(pd_jw *w, const pd_jr_val *v)
     if (v->type < PD_JR_ARRAY || !(v->flags & PD_JR_COMPACT) || !no_dup_keys(v))
         return false;
     pd_jw_sep(w);
-    pd_jw_raw(w, v->u.s, compact_len(v->u.s));
+    pd_jw_raw(w, v->u.s, v->len);
     return true;
 }
 
@@ -818,12 +808,9 @@ void pd_jr_write_key(pd_jw *w, const pd_jr_val *k)
 char *pd_jr_dump(const pd_jr_val *v, size_t *len)
 {
     if (v->type >= PD_JR_ARRAY && (v->flags & PD_JR_COMPACT) && no_dup_keys(v)) {
-        size_t n = compact_len(v->u.s);
-        char *t = pd_xmalloc(n + 1);
-        memcpy(t, v->u.s, n);
-        t[n] = '\0';
+        size_t n = v->len;
         *len = n;
-        return t;
+        return pd_xstrndup(v->u.s, n);
     }
     pd_buf b;
     pd_jw w;
@@ -832,6 +819,24 @@ char *pd_jr_dump(const pd_jr_val *v, size_t *len)
     pd_jr_write(&w, v);
     *len = b.len;
     return b.data ? b.data : pd_xstrdup("");
+}
+
+char *pd_jr_dump_in(pd_arena *a, const pd_jr_val *v, size_t *len)
+{
+    if (v->type >= PD_JR_ARRAY && (v->flags & PD_JR_COMPACT) && no_dup_keys(v)) {
+        size_t n = v->len;
+        *len = n;
+        return pd_arena_strndup(a, v->u.s, n);
+    }
+    pd_buf b;
+    pd_jw w;
+    pd_buf_init(&b, 0);
+    pd_jw_begin(&w, &b);
+    pd_jr_write(&w, v);
+    *len = b.len;
+    char *t = pd_arena_strndup(a, b.data ? b.data : "", b.len);
+    pd_buf_free(&b);
+    return t;
 }
 
 /* jansson's jsonp_dtostr: %.17g, a ".0" when it would read back as an integer, and the

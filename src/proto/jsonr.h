@@ -1,5 +1,5 @@
 /* jsonr.h: a fast JSON reader for request bodies: one pass over the text into a compact,
- * read-only DOM (an array of 16-byte nodes), no jansson tree.
+ * read-only DOM (an array of 32-byte nodes), no jansson tree.
  *
  * Why: jansson's json_loadb allocates a node, a hashtable and a string copy per value; for a
  * 2.4 KB agent request that alone was ~29 us, six times the whole translation budget (bench/
@@ -36,8 +36,8 @@
  *
  * Errors: pd_jr_parse returns PD_ERR_INVALID for any text jansson would reject and says no
  * more; pd_jr_why_invalid asks json_loadb for its message and position on that rare path.
- * Threading: no shared state. Dependencies: core/buf, proto/jsonw (the writers), jansson (only
- * for pd_jr_why_invalid). */
+ * Threading: no shared state. Dependencies: core/buf, core/arena (pd_jr_dump_in), proto/jsonw
+ * (the writers), jansson (only for pd_jr_why_invalid). */
 #ifndef PD_PROTO_JSONR_H
 #define PD_PROTO_JSONR_H
 
@@ -46,6 +46,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/arena.h"
 #include "core/buf.h"
 #include "core/result.h"
 #include "proto/jsonw.h"
@@ -78,6 +79,8 @@ typedef struct pd_jr_val {
     uint32_t skip; /* ARRAY, OBJECT: nodes in the subtree after this one */
     uint32_t keys; /* OBJECT: one bit per key, from its first two bytes: most lookups are for
                       members a request does not have, and this says no at once */
+    uint32_t len;  /* ARRAY, OBJECT: the bytes of its text, brackets included (a compact one
+                      is copied without a scan for its end) */
     union {
         const char *s; /* STRING: the n bytes (not NUL-terminated); ARRAY, OBJECT: the text
                           from the opening bracket */
@@ -200,10 +203,27 @@ static inline bool pd_jr_eq(const pd_jr_val *v, const char *lit)
     return pd_jr_eqn(v, lit, strlen(lit));
 }
 
+/* The bit of a key in its object's `keys` filter, from its first two bytes (0 past the end). */
+static inline uint32_t pd_jr_key_bit(unsigned char b0, unsigned char b1)
+{
+    return 1u << ((b0 * 7u + b1) & 31);
+}
+
 /* The value of key (n bytes) in object o, the last one when the key repeats; NULL when o is
    not an object or has no such key. pd_jr_get takes a C string. */
 const pd_jr_val *pd_jr_getn(const pd_jr_val *o, const char *key, size_t n);
-const pd_jr_val *pd_jr_get(const pd_jr_val *o, const char *key);
+/* pd_jr_getn after the filter said the key may be there: the search of the members. */
+const pd_jr_val *pd_jr_get_member(const pd_jr_val *o, const char *key, size_t n);
+/* Inline: the request parsers look up many members a request does not have, and the
+   filter says no to most of them without a call; a literal key's length and bit are known
+   when compiling. */
+static inline const pd_jr_val *pd_jr_get(const pd_jr_val *o, const char *key)
+{
+    const unsigned char *u = (const unsigned char *)key;
+    if (!pd_jr_is_object(o) || !(o->keys & pd_jr_key_bit(u[0], u[0] ? u[1] : 0)))
+        return NULL;
+    return pd_jr_get_member(o, key, strlen(key));
+}
 
 /* ---- members as jansson holds them (duplicates folded) ---------------------------------- */
 
@@ -258,5 +278,7 @@ void pd_jr_write_key_jansson(pd_jw *w, const pd_jr_val *k);
    bytes, for a fraction of the cost: tool schemas are written so by most clients). Never NULL
    (allocation failure aborts, house rule). */
 char *pd_jr_dump(const pd_jr_val *v, size_t *len);
+/* pd_jr_dump into arena a (core/arena.h); NULL when a would pass its limit. */
+char *pd_jr_dump_in(pd_arena *a, const pd_jr_val *v, size_t *len);
 
 #endif

@@ -260,6 +260,26 @@ void pd_jw_keyn(pd_jw *w, const char *k, size_t n)
     w->comma = false;
 }
 
+void pd_jw_code_key(pd_jw *w, const char *k, size_t n)
+{
+    char *d = room(w, n + 4);
+    if (!d) { /* the piece-by-piece path grows the buffer, or fails at its limit */
+        pd_jw_keyn(w, k, n);
+        return;
+    }
+    char *start = d;
+    if (w->comma)
+        *d++ = ',';
+    *d++ = '"';
+    memcpy(d, k, n);
+    d += n;
+    *d++ = '"';
+    *d++ = ':';
+    *d = '\0';
+    w->b->len += (size_t)(d - start);
+    w->comma = false;
+}
+
 void pd_jw_open(pd_jw *w, char c)
 {
     pd_jw_sep(w);
@@ -376,7 +396,7 @@ void pd_jw_json(pd_jw *w, const json_t *j)
         pd_jw_open(w, '{');
         json_object_foreach((json_t *)j, k, v)
         {
-            pd_jw_key(w, k);
+            pd_jw_keyn(w, k, strlen(k)); /* a key from data */
             pd_jw_json(w, v);
         }
         pd_jw_close(w, '}');

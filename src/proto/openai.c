@@ -259,22 +259,34 @@ static pd_result bad(pd_api_error *err, const char *code, const char *param, con
 /* Request bodies are read with proto/jsonr.h (no jansson tree): these are its helpers. */
 
 /* An optional member: NULL when absent or JSON null. */
-static const pd_jr_val *member(const pd_jr_val *obj, const char *key)
+static inline __attribute__((always_inline)) const pd_jr_val *member(const pd_jr_val *obj,
+                                                                     const char *key)
 {
     const pd_jr_val *v = pd_jr_get(obj, key);
     return pd_jr_is_null(v) ? NULL : v;
 }
 
-static char *dup_str(const pd_jr_val *s)
+/* A parse cannot pass its request's arena limit: pd_chat_request_arena sets it far above
+   what a body of that length can need (canon/chat.h). NULL here would be a bug. */
+static void *held(void *p)
 {
-    return pd_xstrndup(s->u.s, s->n);
+    if (!p) {
+        fprintf(stderr, "pendulum: a request parse passed its arena limit\n");
+        abort();
+    }
+    return p;
+}
+
+static char *dup_str(pd_arena *a, const pd_jr_val *s)
+{
+    return held(pd_arena_strndup(a, s->u.s, s->n));
 }
 
 /* The member as a new string when it is a string, else NULL (never an error). */
-static char *member_str(const pd_jr_val *obj, const char *key)
+static char *member_str(pd_arena *a, const pd_jr_val *obj, const char *key)
 {
     const pd_jr_val *v = pd_jr_get(obj, key);
-    return pd_jr_is_string(v) ? dup_str(v) : NULL;
+    return pd_jr_is_string(v) ? dup_str(a, v) : NULL;
 }
 
 /* At most 40 bytes of a string, for "%.*s" in messages ('%.40s' of jansson's copy before). */
@@ -330,8 +342,8 @@ static const char *path_at(char *dst, size_t cap, const char *base, size_t i)
 }
 
 /* Optional string member: *out stays NULL when absent/null. */
-static pd_result get_str(const pd_jr_val *o, const char *base, const char *key, char **out,
-                         pd_api_error *err)
+static pd_result get_str(pd_arena *a, const pd_jr_val *o, const char *base, const char *key,
+                         char **out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
     const pd_jr_val *v = member(o, key);
@@ -339,13 +351,13 @@ static pd_result get_str(const pd_jr_val *o, const char *base, const char *key, 
         return PD_OK;
     if (!pd_jr_is_string(v))
         return bad_type(err, path(p, sizeof p, base, key), "a string", v);
-    *out = dup_str(v);
+    *out = dup_str(a, v);
     return PD_OK;
 }
 
 /* Required string member. */
-static pd_result need_str(const pd_jr_val *o, const char *base, const char *key, char **out,
-                          pd_api_error *err)
+static pd_result need_str(pd_arena *a, const pd_jr_val *o, const char *base, const char *key,
+                          char **out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
     const pd_jr_val *v = member(o, key);
@@ -353,7 +365,7 @@ static pd_result need_str(const pd_jr_val *o, const char *base, const char *key,
         return missing(err, path(p, sizeof p, base, key));
     if (!pd_jr_is_string(v))
         return bad_type(err, path(p, sizeof p, base, key), "a string", v);
-    *out = dup_str(v);
+    *out = dup_str(a, v);
     return PD_OK;
 }
 
@@ -432,7 +444,7 @@ static bool depth_ok(const char *s, size_t n, int max)
 /* ---- content parts ---- */
 
 /* Splits "data:<media type>;base64,<payload>" into its parts; false for any other URL. */
-static bool split_data_uri(const char *url, char **media_type, char **data)
+static bool split_data_uri(pd_arena *a, const char *url, char **media_type, char **data)
 {
     if (strncmp(url, "data:", 5) != 0)
         return false;
@@ -440,13 +452,13 @@ static bool split_data_uri(const char *url, char **media_type, char **data)
     if (!marker || marker == mt || memchr(mt, ',', (size_t)(marker - mt)) ||
         memchr(mt, ';', (size_t)(marker - mt)))
         return false;
-    *media_type = pd_xstrndup(mt, (size_t)(marker - mt));
-    *data = pd_xstrdup(marker + 8);
+    *media_type = held(pd_arena_strndup(a, mt, (size_t)(marker - mt)));
+    *data = held(pd_arena_strdup(a, marker + 8));
     return true;
 }
 
-static pd_result parse_image(const pd_jr_val *part, const char *base, pd_chat_part *out,
-                             pd_api_error *err)
+static pd_result parse_image(pd_arena *a, const pd_jr_val *part, const char *base,
+                             pd_chat_part *out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
     const pd_jr_val *img = member(part, "image_url");
@@ -456,35 +468,33 @@ static pd_result parse_image(const pd_jr_val *part, const char *base, pd_chat_pa
     char *url = NULL;
     pd_result rc;
     if (pd_jr_is_string(img)) { /* legacy clients send the URL directly */
-        url = dup_str(img);
+        url = dup_str(a, img);
     } else if (!pd_jr_is_object(img)) {
         return bad_type(err, p, "an object", img);
-    } else if ((rc = need_str(img, p, "url", &url, err)) ||
-               (rc = get_str(img, p, "detail", &out->detail, err))) {
+    } else if ((rc = need_str(a, img, p, "url", &url, err)) ||
+               (rc = get_str(a, img, p, "detail", &out->detail, err))) {
         return rc;
     }
-    if (split_data_uri(url, &out->media_type, &out->data))
-        free(url);
-    else
-        out->url = url;
+    if (!split_data_uri(a, url, &out->media_type, &out->data))
+        out->url = url; /* else the URL's copy stays unused in the arena */
     return PD_OK;
 }
 
-static pd_result parse_audio(const pd_jr_val *part, const char *base, pd_chat_part *out,
-                             pd_api_error *err)
+static pd_result parse_audio(pd_arena *a, const pd_jr_val *part, const char *base,
+                             pd_chat_part *out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    const pd_jr_val *a = member(part, "input_audio");
+    const pd_jr_val *au = member(part, "input_audio");
     path(p, sizeof p, base, "input_audio");
-    if (!a)
+    if (!au)
         return missing(err, p);
-    if (!pd_jr_is_object(a))
-        return bad_type(err, p, "an object", a);
-    pd_result rc = need_str(a, p, "data", &out->data, err);
-    return rc ? rc : need_str(a, p, "format", &out->format, err);
+    if (!pd_jr_is_object(au))
+        return bad_type(err, p, "an object", au);
+    pd_result rc = need_str(a, au, p, "data", &out->data, err);
+    return rc ? rc : need_str(a, au, p, "format", &out->format, err);
 }
 
-static pd_result parse_file(const pd_jr_val *part, const char *base, pd_chat_part *out,
+static pd_result parse_file(pd_arena *a, const pd_jr_val *part, const char *base, pd_chat_part *out,
                             pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
@@ -494,11 +504,11 @@ static pd_result parse_file(const pd_jr_val *part, const char *base, pd_chat_par
         return missing(err, p);
     if (!pd_jr_is_object(f))
         return bad_type(err, p, "an object", f);
-    pd_result rc = get_str(f, p, "file_id", &out->file_id, err);
+    pd_result rc = get_str(a, f, p, "file_id", &out->file_id, err);
     if (!rc)
-        rc = get_str(f, p, "filename", &out->filename, err);
+        rc = get_str(a, f, p, "filename", &out->filename, err);
     if (!rc)
-        rc = get_str(f, p, "file_data", &out->data, err);
+        rc = get_str(a, f, p, "file_data", &out->data, err);
     return rc;
 }
 
@@ -529,7 +539,7 @@ static const struct {
     {"file", PD_PART_FILE}, {"refusal", PD_PART_REFUSAL},
 };
 
-static pd_result parse_part(const pd_jr_val *part, pd_chat_role role, const char *base,
+static pd_result parse_part(pd_arena *a, const pd_jr_val *part, pd_chat_role role, const char *base,
                             pd_chat_part *out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
@@ -549,27 +559,27 @@ static pd_result parse_part(const pd_jr_val *part, pd_chat_role role, const char
                    allowed_parts(role));
     out->kind = part_kinds[i].kind;
     switch (out->kind) {
-    case PD_PART_TEXT: return need_str(part, base, "text", &out->text, err);
-    case PD_PART_REFUSAL: return need_str(part, base, "refusal", &out->text, err);
-    case PD_PART_IMAGE: return parse_image(part, base, out, err);
-    case PD_PART_AUDIO: return parse_audio(part, base, out, err);
-    case PD_PART_FILE: return parse_file(part, base, out, err);
+    case PD_PART_TEXT: return need_str(a, part, base, "text", &out->text, err);
+    case PD_PART_REFUSAL: return need_str(a, part, base, "refusal", &out->text, err);
+    case PD_PART_IMAGE: return parse_image(a, part, base, out, err);
+    case PD_PART_AUDIO: return parse_audio(a, part, base, out, err);
+    case PD_PART_FILE: return parse_file(a, part, base, out, err);
     }
     return PD_OK;
 }
 
-static pd_result parse_content(const pd_jr_val *m, const char *base, pd_chat_message *out,
-                               pd_api_error *err)
+static pd_result parse_content(pd_arena *a, const pd_jr_val *m, const char *base,
+                               pd_chat_message *out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
     const pd_jr_val *c = pd_jr_get(m, "content");
     bool assistant = out->role == PD_ROLE_ASSISTANT;
     if (pd_jr_is_string(c)) { /* the common case first: no path to build */
         out->form = PD_CONTENT_STRING;
-        out->parts = pd_xcalloc(1, sizeof *out->parts);
+        out->parts = held(pd_arena_calloc(a, 1, sizeof *out->parts));
         out->n_parts = 1;
         out->parts[0].kind = PD_PART_TEXT;
-        out->parts[0].text = dup_str(c);
+        out->parts[0].text = dup_str(a, c);
         return PD_OK;
     }
     path(p, sizeof p, base, "content");
@@ -585,13 +595,13 @@ static pd_result parse_content(const pd_jr_val *m, const char *base, pd_chat_mes
                        "content parts.",
                        p);
         out->form = PD_CONTENT_ARRAY;
-        out->parts = pd_xcalloc(n, sizeof *out->parts);
+        out->parts = held(pd_arena_calloc(a, n, sizeof *out->parts));
         out->n_parts = n;
         const pd_jr_val *e = pd_jr_child(c);
         for (size_t i = 0; i < n; i++, e = pd_jr_next(e)) {
             char q[PATH_MAX_LEN];
             path_at(q, sizeof q, p, i);
-            pd_result rc = parse_part(e, out->role, q, &out->parts[i], err);
+            pd_result rc = parse_part(a, e, out->role, q, &out->parts[i], err);
             if (rc)
                 return rc;
         }
@@ -603,13 +613,13 @@ static pd_result parse_content(const pd_jr_val *m, const char *base, pd_chat_mes
 
 /* ---- tool calls in assistant history ---- */
 
-static pd_result parse_tool_call(const pd_jr_val *tc, const char *base, pd_chat_tool_call *out,
-                                 pd_api_error *err)
+static pd_result parse_tool_call(pd_arena *a, const pd_jr_val *tc, const char *base,
+                                 pd_chat_tool_call *out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
     if (!pd_jr_is_object(tc))
         return bad_type(err, base, "an object", tc);
-    pd_result rc = need_str(tc, base, "id", &out->id, err);
+    pd_result rc = need_str(a, tc, base, "id", &out->id, err);
     if (rc)
         return rc;
     const pd_jr_val *type = member(tc, "type");
@@ -624,30 +634,30 @@ static pd_result parse_tool_call(const pd_jr_val *tc, const char *base, pd_chat_
         return missing(err, p);
     if (!pd_jr_is_object(f))
         return bad_type(err, p, "an object", f);
-    if ((rc = need_str(f, p, "name", &out->name, err)))
+    if ((rc = need_str(a, f, p, "name", &out->name, err)))
         return rc;
     if (out->kind == PD_TOOL_CUSTOM)
-        return need_str(f, p, "input", &out->arguments, err);
+        return need_str(a, f, p, "input", &out->arguments, err);
     const pd_jr_val *args = member(f, "arguments");
     size_t len;
     if (pd_jr_is_object(args)) /* not OpenAI's shape, but sent by some clients: keep it as text */
-        out->arguments = pd_jr_dump(args, &len);
-    else if ((rc = need_str(f, p, "arguments", &out->arguments, err)))
+        out->arguments = held(pd_jr_dump_in(a, args, &len));
+    else if ((rc = need_str(a, f, p, "arguments", &out->arguments, err)))
         return rc;
     return PD_OK;
 }
 
-static pd_result parse_assistant_extras(const pd_jr_val *m, const char *base, pd_chat_message *out,
-                                        pd_api_error *err)
+static pd_result parse_assistant_extras(pd_arena *a, const pd_jr_val *m, const char *base,
+                                        pd_chat_message *out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    pd_result rc = get_str(m, base, "refusal", &out->refusal, err);
+    pd_result rc = get_str(a, m, base, "refusal", &out->refusal, err);
     if (rc)
         return rc;
     /* not OpenAI fields (llama.cpp/vLLM, Ollama): taken when they are strings, never errors */
-    out->reasoning = member_str(m, "reasoning_content");
+    out->reasoning = member_str(a, m, "reasoning_content");
     if (!out->reasoning)
-        out->reasoning = member_str(m, "reasoning");
+        out->reasoning = member_str(a, m, "reasoning");
     const pd_jr_val *tcs = member(m, "tool_calls");
     if (!tcs)
         return PD_OK;
@@ -655,13 +665,13 @@ static pd_result parse_assistant_extras(const pd_jr_val *m, const char *base, pd
     if (!pd_jr_is_array(tcs))
         return bad_type(err, p, "an array", tcs);
     size_t n = tcs->n;
-    out->tool_calls = pd_xcalloc(n, sizeof *out->tool_calls);
+    out->tool_calls = held(pd_arena_calloc(a, n, sizeof *out->tool_calls));
     out->n_tool_calls = n;
     const pd_jr_val *e = pd_jr_child(tcs);
     for (size_t i = 0; i < n; i++, e = pd_jr_next(e)) {
         char q[PATH_MAX_LEN];
         path_at(q, sizeof q, p, i);
-        if ((rc = parse_tool_call(e, q, &out->tool_calls[i], err)))
+        if ((rc = parse_tool_call(a, e, q, &out->tool_calls[i], err)))
             return rc;
     }
     return PD_OK;
@@ -685,7 +695,7 @@ static pd_result parse_role(const pd_jr_val *m, const char *base, pd_chat_role *
                p, cut40(r), r->u.s);
 }
 
-static pd_result parse_message(const pd_jr_val *m, size_t idx, pd_chat_message *out,
+static pd_result parse_message(pd_arena *a, const pd_jr_val *m, size_t idx, pd_chat_message *out,
                                pd_api_error *err)
 {
     char base[PATH_MAX_LEN];
@@ -694,13 +704,13 @@ static pd_result parse_message(const pd_jr_val *m, size_t idx, pd_chat_message *
         return bad_type(err, base, "an object", m);
     pd_result rc = parse_role(m, base, &out->role, err);
     if (!rc)
-        rc = parse_content(m, base, out, err);
+        rc = parse_content(a, m, base, out, err);
     if (!rc)
-        rc = get_str(m, base, "name", &out->name, err);
+        rc = get_str(a, m, base, "name", &out->name, err);
     if (!rc && out->role == PD_ROLE_TOOL)
-        rc = need_str(m, base, "tool_call_id", &out->tool_call_id, err);
+        rc = need_str(a, m, base, "tool_call_id", &out->tool_call_id, err);
     if (!rc && out->role == PD_ROLE_ASSISTANT)
-        rc = parse_assistant_extras(m, base, out, err);
+        rc = parse_assistant_extras(a, m, base, out, err);
     return rc;
 }
 
@@ -715,11 +725,11 @@ static pd_result parse_messages(const pd_jr_val *root, pd_chat_request *r, pd_ap
     if (n == 0)
         return bad(err, "invalid_value", "messages",
                    "Invalid 'messages': empty array. Expected at least one message.");
-    r->messages = pd_xcalloc(n, sizeof *r->messages);
+    r->messages = held(pd_arena_calloc(&r->arena, n, sizeof *r->messages));
     r->n_messages = n;
     const pd_jr_val *m = pd_jr_child(msgs);
     for (size_t i = 0; i < n; i++, m = pd_jr_next(m)) {
-        pd_result rc = parse_message(m, i, &r->messages[i], err);
+        pd_result rc = parse_message(&r->arena, m, i, &r->messages[i], err);
         if (rc)
             return rc;
     }
@@ -728,7 +738,7 @@ static pd_result parse_messages(const pd_jr_val *root, pd_chat_request *r, pd_ap
 
 /* ---- tools, tool_choice, response_format ---- */
 
-static pd_result parse_tool(const pd_jr_val *t, const char *base, pd_chat_tool *out,
+static pd_result parse_tool(pd_arena *a, const pd_jr_val *t, const char *base, pd_chat_tool *out,
                             pd_api_error *err)
 {
     char p[PATH_MAX_LEN], q[PATH_MAX_LEN];
@@ -750,16 +760,16 @@ static pd_result parse_tool(const pd_jr_val *t, const char *base, pd_chat_tool *
         return missing(err, p);
     if (!pd_jr_is_object(f))
         return bad_type(err, p, "an object", f);
-    pd_result rc = need_str(f, p, "name", &out->name, err);
+    pd_result rc = need_str(a, f, p, "name", &out->name, err);
     if (!rc)
-        rc = get_str(f, p, "description", &out->description, err);
+        rc = get_str(a, f, p, "description", &out->description, err);
     if (rc)
         return rc;
     const pd_jr_val *schema = member(f, schema_key);
     if (schema && !pd_jr_is_object(schema))
         return bad_type(err, path(q, sizeof q, p, schema_key), "an object", schema);
     if (schema)
-        out->parameters.text = pd_jr_dump(schema, &out->parameters.len);
+        out->parameters.text = held(pd_jr_dump_in(a, schema, &out->parameters.len));
     const pd_jr_val *strict = member(f, "strict");
     if (strict && !pd_jr_is_boolean(strict))
         return bad_type(err, path(q, sizeof q, p, "strict"), "a boolean", strict);
@@ -776,13 +786,13 @@ static pd_result parse_tools(const pd_jr_val *root, pd_chat_request *r, pd_api_e
     if (!pd_jr_is_array(tools))
         return bad_type(err, "tools", "an array", tools);
     size_t n = tools->n;
-    r->tools = pd_xcalloc(n ? n : 1, sizeof *r->tools);
+    r->tools = held(pd_arena_calloc(&r->arena, n ? n : 1, sizeof *r->tools));
     r->n_tools = n;
     const pd_jr_val *t = pd_jr_child(tools);
     for (size_t i = 0; i < n; i++, t = pd_jr_next(t)) {
         char base[PATH_MAX_LEN];
         path_at(base, sizeof base, "tools", i);
-        pd_result rc = parse_tool(t, base, &r->tools[i], err);
+        pd_result rc = parse_tool(&r->arena, t, base, &r->tools[i], err);
         if (rc)
             return rc;
     }
@@ -790,8 +800,8 @@ static pd_result parse_tools(const pd_jr_val *root, pd_chat_request *r, pd_api_e
 }
 
 /* {"type":"function","function":{"name":..}} or the custom equivalent: the tool's name. */
-static pd_result named_tool(const pd_jr_val *o, const char *base, pd_chat_tool_kind *kind,
-                            char **name, pd_api_error *err)
+static pd_result named_tool(pd_arena *a, const pd_jr_val *o, const char *base,
+                            pd_chat_tool_kind *kind, char **name, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
     if (!pd_jr_is_object(o))
@@ -808,10 +818,10 @@ static pd_result named_tool(const pd_jr_val *o, const char *base, pd_chat_tool_k
         return missing(err, p);
     if (!pd_jr_is_object(f))
         return bad_type(err, p, "an object", f);
-    return need_str(f, p, "name", name, err);
+    return need_str(a, f, p, "name", name, err);
 }
 
-static pd_result parse_allowed_tools(const pd_jr_val *choice, pd_chat_tool_choice *out,
+static pd_result parse_allowed_tools(pd_arena *a, const pd_jr_val *choice, pd_chat_tool_choice *out,
                                      pd_api_error *err)
 {
     const char *p = "tool_choice.allowed_tools";
@@ -831,21 +841,21 @@ static pd_result parse_allowed_tools(const pd_jr_val *choice, pd_chat_tool_choic
     if (!pd_jr_is_array(tools))
         return bad_type(err, "tool_choice.allowed_tools.tools", "an array", tools);
     size_t n = tools->n;
-    out->allowed = pd_xcalloc(n ? n : 1, sizeof *out->allowed);
+    out->allowed = held(pd_arena_calloc(a, n ? n : 1, sizeof *out->allowed));
     out->n_allowed = n;
     const pd_jr_val *t = pd_jr_child(tools);
     for (size_t i = 0; i < n; i++, t = pd_jr_next(t)) {
         char base[PATH_MAX_LEN];
         pd_chat_tool_kind kind;
         path_at(base, sizeof base, "tool_choice.allowed_tools.tools", i);
-        pd_result rc = named_tool(t, base, &kind, &out->allowed[i], err);
+        pd_result rc = named_tool(a, t, base, &kind, &out->allowed[i], err);
         if (rc)
             return rc;
     }
     return PD_OK;
 }
 
-static pd_result parse_tool_choice(const pd_jr_val *root, pd_chat_tool_choice *out,
+static pd_result parse_tool_choice(pd_arena *a, const pd_jr_val *root, pd_chat_tool_choice *out,
                                    pd_api_error *err)
 {
     const pd_jr_val *c = member(root, "tool_choice");
@@ -868,18 +878,18 @@ static pd_result parse_tool_choice(const pd_jr_val *root, pd_chat_tool_choice *o
     if (!pd_jr_is_object(c))
         return bad_type(err, "tool_choice", "a string or an object", c);
     if (pd_jr_eq(member(c, "type"), "allowed_tools"))
-        return parse_allowed_tools(c, out, err);
+        return parse_allowed_tools(a, c, out, err);
     out->kind = PD_TOOL_CHOICE_NAMED;
-    return named_tool(c, "tool_choice", &out->tool_kind, &out->name, err);
+    return named_tool(a, c, "tool_choice", &out->tool_kind, &out->name, err);
 }
 
-static pd_result parse_schema_fields(const pd_jr_val *o, const char *base,
+static pd_result parse_schema_fields(pd_arena *a, const pd_jr_val *o, const char *base,
                                      pd_chat_response_format *out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    pd_result rc = get_str(o, base, "name", &out->name, err);
+    pd_result rc = get_str(a, o, base, "name", &out->name, err);
     if (!rc)
-        rc = get_str(o, base, "description", &out->description, err);
+        rc = get_str(a, o, base, "description", &out->description, err);
     if (rc)
         return rc;
     const pd_jr_val *schema = member(o, "schema"), *strict = member(o, "strict");
@@ -888,14 +898,14 @@ static pd_result parse_schema_fields(const pd_jr_val *o, const char *base,
     if (strict && !pd_jr_is_boolean(strict))
         return bad_type(err, path(p, sizeof p, base, "strict"), "a boolean", strict);
     if (schema)
-        out->schema.text = pd_jr_dump(schema, &out->schema.len);
+        out->schema.text = held(pd_jr_dump_in(a, schema, &out->schema.len));
     if (strict)
         out->strict = pd_jr_is_true(strict) ? PD_TRI_TRUE : PD_TRI_FALSE;
     return PD_OK;
 }
 
-static pd_result parse_response_format(const pd_jr_val *root, pd_chat_response_format *out,
-                                       pd_api_error *err)
+static pd_result parse_response_format(pd_arena *a, const pd_jr_val *root,
+                                       pd_chat_response_format *out, pd_api_error *err)
 {
     const pd_jr_val *f = member(root, "response_format");
     if (!f)
@@ -911,7 +921,7 @@ static pd_result parse_response_format(const pd_jr_val *root, pd_chat_response_f
     }
     if (pd_jr_eq(type, "json_object")) { /* llama-server also takes a "schema" here */
         out->kind = PD_FORMAT_JSON_OBJECT;
-        return parse_schema_fields(f, "response_format", out, err);
+        return parse_schema_fields(a, f, "response_format", out, err);
     }
     if (!pd_jr_eq(type, "json_schema"))
         return bad(err, "invalid_value", "response_format.type",
@@ -920,22 +930,23 @@ static pd_result parse_response_format(const pd_jr_val *root, pd_chat_response_f
     out->kind = PD_FORMAT_JSON_SCHEMA;
     const pd_jr_val *js = member(f, "json_schema");
     if (!js) /* llama-server's form: the schema directly in response_format */
-        return parse_schema_fields(f, "response_format", out, err);
+        return parse_schema_fields(a, f, "response_format", out, err);
     if (!pd_jr_is_object(js))
         return bad_type(err, "response_format.json_schema", "an object", js);
-    return parse_schema_fields(js, "response_format.json_schema", out, err);
+    return parse_schema_fields(a, js, "response_format.json_schema", out, err);
 }
 
 /* ---- sampling and the rest ---- */
 
-static pd_result parse_stop(const pd_jr_val *root, pd_chat_sampling *s, pd_api_error *err)
+static pd_result parse_stop(pd_arena *a, const pd_jr_val *root, pd_chat_sampling *s,
+                            pd_api_error *err)
 {
     const pd_jr_val *stop = member(root, "stop");
     if (!stop)
         return PD_OK;
     if (pd_jr_is_string(stop)) {
-        s->stop = pd_xcalloc(1, sizeof *s->stop);
-        s->stop[0] = dup_str(stop);
+        s->stop = held(pd_arena_calloc(a, 1, sizeof *s->stop));
+        s->stop[0] = dup_str(a, stop);
         s->n_stop = 1;
         s->stop_is_string = true;
         return PD_OK;
@@ -943,7 +954,7 @@ static pd_result parse_stop(const pd_jr_val *root, pd_chat_sampling *s, pd_api_e
     if (!pd_jr_is_array(stop))
         return bad_type(err, "stop", "a string or an array of strings", stop);
     size_t n = stop->n;
-    s->stop = pd_xcalloc(n ? n : 1, sizeof *s->stop);
+    s->stop = held(pd_arena_calloc(a, n ? n : 1, sizeof *s->stop));
     const pd_jr_val *v = pd_jr_child(stop);
     for (size_t i = 0; i < n; i++, v = pd_jr_next(v)) {
         if (!pd_jr_is_string(v)) {
@@ -951,7 +962,7 @@ static pd_result parse_stop(const pd_jr_val *root, pd_chat_sampling *s, pd_api_e
             path_at(p, sizeof p, "stop", i);
             return bad_type(err, p, "a string", v);
         }
-        s->stop[i] = dup_str(v);
+        s->stop[i] = dup_str(a, v);
         s->n_stop = i + 1;
     }
     return PD_OK;
@@ -972,7 +983,8 @@ static pd_result parse_max_tokens(const pd_jr_val *root, pd_chat_sampling *s, pd
     return PD_OK;
 }
 
-static pd_result parse_sampling(const pd_jr_val *root, pd_chat_sampling *s, pd_api_error *err)
+static pd_result parse_sampling(pd_arena *a, const pd_jr_val *root, pd_chat_sampling *s,
+                                pd_api_error *err)
 {
     pd_result rc = parse_max_tokens(root, s, err);
     if (!rc)
@@ -998,7 +1010,7 @@ static pd_result parse_sampling(const pd_jr_val *root, pd_chat_sampling *s, pd_a
     if (!rc)
         rc = get_int(root, "top_logprobs", 0, 20, &s->has_top_logprobs, &s->top_logprobs, err);
     if (!rc)
-        rc = parse_stop(root, s, err);
+        rc = parse_stop(a, root, s, err);
     return rc;
 }
 
@@ -1029,31 +1041,32 @@ static pd_result parse_model(const pd_jr_val *root, pd_chat_request *r, pd_api_e
         return missing(err, "model");
     if (!pd_jr_is_string(m))
         return bad_type(err, "model", "a string", m);
-    r->model = dup_str(m);
+    r->model = dup_str(&r->arena, m);
     return PD_OK;
 }
 
 static pd_result parse_root(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
+    pd_arena *a = &r->arena;
     pd_result rc = parse_model(root, r, err);
     if (!rc)
         rc = parse_messages(root, r, err);
     if (!rc)
         rc = parse_tools(root, r, err);
     if (!rc)
-        rc = parse_tool_choice(root, &r->tool_choice, err);
+        rc = parse_tool_choice(&r->arena, root, &r->tool_choice, err);
     if (!rc)
         rc = get_tri(root, "parallel_tool_calls", &r->parallel_tool_calls, err);
     if (!rc)
-        rc = parse_sampling(root, &r->sampling, err);
+        rc = parse_sampling(&r->arena, root, &r->sampling, err);
     if (!rc)
-        rc = parse_response_format(root, &r->response_format, err);
+        rc = parse_response_format(&r->arena, root, &r->response_format, err);
     if (!rc)
         rc = parse_stream(root, r, err);
     if (!rc)
-        rc = get_str(root, "", "user", &r->user, err);
+        rc = get_str(a, root, "", "user", &r->user, err);
     if (!rc)
-        rc = get_str(root, "", "reasoning_effort", &r->reasoning_effort, err);
+        rc = get_str(a, root, "", "reasoning_effort", &r->reasoning_effort, err);
     return rc;
 }
 
@@ -1094,12 +1107,13 @@ pd_result pd_openai_parse_chat_request(const char *body, size_t len, pd_chat_req
         pd_jr_free(&doc);
         return rc;
     }
+    pd_chat_request_arena(out, len);
     rc = parse_root(root, out, err);
     pd_jr_free(&doc);
     if (rc)
         pd_chat_request_free(out);
     else
-        out->raw = pd_chat_json_copy(body, len);
+        out->raw = (pd_chat_json){held(pd_arena_strndup(&out->arena, body, len)), len};
     return rc;
 }
 

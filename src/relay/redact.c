@@ -10,35 +10,46 @@
 
 typedef pd_result (*rewrite_fn)(void *ud, const char *text, size_t len, pd_buf *out);
 
-/* Replaces *s by fn(*s); NULL stays NULL. */
-static pd_result rewrite(char **s, rewrite_fn fn, void *ud)
+/* Replaces *s by fn(*s); NULL stays NULL. A request's text (req set) is replaced by a copy in
+ * req's arena, the old one left there unused (canon/chat.h: a request's fields are never
+ * freed on their own); PD_ERR_TOO_LARGE when the arena would pass its limit. A response's
+ * text (req NULL) is malloc'ed and the old one freed. */
+static pd_result rewrite(pd_chat_request *req, char **s, rewrite_fn fn, void *ud)
 {
     if (!*s)
         return PD_OK;
     pd_buf out;
     pd_buf_init(&out, 0);
     pd_result rc = fn(ud, *s, strlen(*s), &out);
-    if (rc == PD_OK) {
+    const char *text = out.data ? out.data : "";
+    if (rc == PD_OK && req) {
+        char *copy = pd_chat_request_strndup(req, text, out.len);
+        if (copy)
+            *s = copy;
+        else
+            rc = PD_ERR_TOO_LARGE;
+    } else if (rc == PD_OK) {
         free(*s);
-        *s = pd_xstrndup(out.data ? out.data : "", out.len);
+        *s = pd_xstrndup(text, out.len);
     }
     pd_buf_free(&out);
     return rc;
 }
 
-static pd_result rewrite_message(pd_chat_message *m, rewrite_fn fn, rewrite_fn args_fn, void *ud)
+static pd_result rewrite_message(pd_chat_request *req, pd_chat_message *m, rewrite_fn fn,
+                                 rewrite_fn args_fn, void *ud)
 {
     pd_result rc = PD_OK;
     for (size_t i = 0; i < m->n_parts && !rc; i++)
-        rc = rewrite(&m->parts[i].text, fn, ud);
+        rc = rewrite(req, &m->parts[i].text, fn, ud);
     for (size_t i = 0; i < m->n_tool_calls && !rc; i++)
-        rc = rewrite(&m->tool_calls[i].arguments, args_fn, ud);
+        rc = rewrite(req, &m->tool_calls[i].arguments, args_fn, ud);
     if (!rc)
-        rc = rewrite(&m->name, fn, ud);
+        rc = rewrite(req, &m->name, fn, ud);
     if (!rc)
-        rc = rewrite(&m->refusal, fn, ud);
+        rc = rewrite(req, &m->refusal, fn, ud);
     if (!rc)
-        rc = rewrite(&m->reasoning, fn, ud);
+        rc = rewrite(req, &m->reasoning, fn, ud);
     return rc;
 }
 
@@ -105,7 +116,7 @@ pd_result pd_redact_request(pd_pii_scanner *s, pd_pii_vault *v, pd_chat_request 
     redactor r = {s, v};
     pd_result rc = PD_OK;
     for (size_t i = 0; i < req->n_messages && !rc; i++)
-        rc = rewrite_message(&req->messages[i], redact_one, redact_arguments, &r);
+        rc = rewrite_message(req, &req->messages[i], redact_one, redact_arguments, &r);
     return rc;
 }
 
@@ -113,6 +124,6 @@ pd_result pd_restore_response(const pd_pii_vault *v, pd_chat_response *r)
 {
     pd_result rc = PD_OK;
     for (size_t i = 0; i < r->n_choices && !rc; i++)
-        rc = rewrite_message(&r->choices[i].message, restore_one, restore_one, (void *)v);
+        rc = rewrite_message(NULL, &r->choices[i].message, restore_one, restore_one, (void *)v);
     return rc;
 }

@@ -990,25 +990,36 @@ static void on_done(void *ud, pd_result rc, const char *msg, const pd_upstream_t
 }
 
 /* The continuation's prefix: the answer the client has so far, as the last (assistant)
- * message; upstreams that support it (Anthropic, llama.cpp, the embedded engine) continue it. */
-static void set_prefix(pd_call *c)
+ * message; upstreams that support it (Anthropic, llama.cpp, the embedded engine) continue it.
+ * In the request's arena (canon/chat.h): the messages array is copied once, one more slot; a
+ * later continuation only points the part at a newer text. False when the arena would pass
+ * its limit (an answer too long to send again): then the stream is not continued. */
+static bool set_prefix(pd_call *c)
 {
     pd_chat_request *r = &c->creq;
+    char *text = pd_chat_request_strndup(r, c->sent.data ? c->sent.data : "", c->sent.len);
+    if (!text)
+        return false;
     if (!c->has_prefix) {
-        r->messages = pd_xrealloc(r->messages, (r->n_messages + 1) * sizeof(*r->messages));
-        pd_chat_message *m = &r->messages[r->n_messages++];
-        memset(m, 0, sizeof(*m));
+        pd_chat_message *msgs = pd_chat_request_alloc(r, r->n_messages + 1, sizeof(*msgs));
+        pd_chat_part *part = pd_chat_request_alloc(r, 1, sizeof(*part));
+        if (!msgs || !part)
+            return false;
+        if (r->n_messages)
+            memcpy(msgs, r->messages, r->n_messages * sizeof(*msgs));
+        pd_chat_message *m = &msgs[r->n_messages];
         m->role = PD_ROLE_ASSISTANT;
         m->form = PD_CONTENT_STRING;
-        m->parts = pd_xcalloc(1, sizeof(*m->parts));
+        m->parts = part;
         m->n_parts = 1;
-        m->parts[0].kind = PD_PART_TEXT;
+        part->kind = PD_PART_TEXT;
+        r->messages = msgs;
+        r->n_messages++;
         c->has_prefix = 1;
     }
-    pd_chat_part *p = &r->messages[r->n_messages - 1].parts[0];
-    free(p->text);
-    p->text = pd_xstrndup(c->sent.data ? c->sent.data : "", c->sent.len);
-    pd_chat_json_free(&r->raw); /* the client's body no longer says what is asked */
+    r->messages[r->n_messages - 1].parts[0].text = text;
+    r->raw = (pd_chat_json){0}; /* the client's body no longer says what is asked */
+    return true;
 }
 
 /* A stream broke after the client got part of the answer: when the route's triggers allow, the
@@ -1027,7 +1038,8 @@ static int continue_stream(pd_call *c)
     snprintf(why, sizeof(why), "%s", c->error);
     snprintf(code, sizeof(code), "%s", c->fault_code);
     size_t have = c->sent.len;
-    set_prefix(c);
+    if (!set_prefix(c))
+        return 0;
     reset_attempt(c);
     c->cand = next;
     c->cand_retries = 0;
@@ -1207,7 +1219,7 @@ static void gate_attempt(pd_call *c, const pd_route_candidate *cand)
     pd_quality_init(&c->quality, cand->res->window_tokens);
     if (c->gate && c->creq.sampling.logprobs != PD_TRI_TRUE) {
         c->creq.sampling.logprobs = PD_TRI_TRUE; /* the gate's evidence; removed from the answer */
-        pd_chat_json_free(&c->creq.raw);         /* the client's body does not ask for them */
+        c->creq.raw = (pd_chat_json){0};         /* the client's body does not ask for them */
     }
 }
 

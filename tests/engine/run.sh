@@ -14,8 +14,8 @@ OUT=${OUT:-/tmp/enginebuild/tests}
 mkdir -p "$OUT"
 CF=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wvla -O2 -g -Isrc -Itests/unit
     -I"$P/include" $(pkg-config --cflags jansson libcurl))
-SRC=(src/engine/*.c src/core/buf.c src/core/log.c src/core/result.c src/canon/chat.c
-     src/canon/embed.c src/proto/openai.c src/proto/fastev.c src/proto/jsonr.c src/proto/jsonw.c
+SRC=(src/engine/*.c src/core/arena.c src/core/buf.c src/core/log.c src/core/result.c
+     src/canon/chat.c src/canon/embed.c src/proto/openai.c src/proto/fastev.c src/proto/jsonr.c src/proto/jsonw.c
      src/proto/sse.c)
 LIBS=(-L"$P/lib" -Wl,-rpath,"$P/lib" -lllama -lggml -lggml-base
       $(pkg-config --libs jansson libcurl) -lpthread -lm)

@@ -140,14 +140,14 @@ typedef struct msg {
 static void req_build(pd_chat_request *r, const msg *m, size_t n, int max_tokens)
 {
     pd_chat_request_init(r);
-    r->messages = calloc(n, sizeof *r->messages);
+    r->messages = pd_chat_request_alloc(r, n, sizeof *r->messages); /* canon/chat.h: in r's arena */
     r->n_messages = n;
     for (size_t i = 0; i < n; i++) {
         r->messages[i].role = m[i].role;
-        r->messages[i].parts = calloc(1, sizeof(pd_chat_part));
+        r->messages[i].parts = pd_chat_request_alloc(r, 1, sizeof(pd_chat_part));
         r->messages[i].n_parts = 1;
         r->messages[i].parts[0].kind = PD_PART_TEXT;
-        r->messages[i].parts[0].text = strdup(m[i].text);
+        r->messages[i].parts[0].text = pd_chat_request_strdup(r, m[i].text);
     }
     if (max_tokens > 0) {
         r->sampling.has_max_tokens = true;
@@ -162,8 +162,8 @@ static void req_build(pd_chat_request *r, const msg *m, size_t n, int max_tokens
 
 static void req_stop(pd_chat_request *r, const char *stop)
 {
-    r->sampling.stop = calloc(1, sizeof(char *));
-    r->sampling.stop[0] = strdup(stop);
+    r->sampling.stop = pd_chat_request_alloc(r, 1, sizeof(char *));
+    r->sampling.stop[0] = pd_chat_request_strdup(r, stop);
     r->sampling.n_stop = 1;
 }
 

@@ -37,6 +37,8 @@ static void request(const char *s, size_t n)
         pd_buf_free(&a);
         return;
     }
+    if (r.arena.size > 16 * n + 65536) /* the bound canon/chat.h states for a parse */
+        abort();
     if (pd_openai_write_chat_request(&r, &b) != PD_OK)
         abort();
     must_be_json(b.data, b.len);

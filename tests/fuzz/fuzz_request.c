@@ -33,6 +33,8 @@ static void request(const char *s, size_t n)
         pd_buf_free(&a);
         return;
     }
+    if (r.arena.size > 16 * n + 65536) /* the bound canon/chat.h states for a parse */
+        abort();
     if (pd_openai_write_chat_request(&r, &a) != PD_OK)
         abort();
     if (pd_openai_parse_chat_request(a.data, a.len, &r2, &e) != PD_OK)

@@ -1085,7 +1085,7 @@ static void provider_chat_request(void)
     pd_chat_request r;
     pd_api_error e;
     CHECK(pd_openai_parse_chat_request(oai, strlen(oai), &r, &e) == PD_OK);
-    pd_chat_json_free(&r.raw);
+    r.raw = (pd_chat_json){0}; /* in the arena: cleared, not freed (canon/chat.h) */
     pd_transfer_req t = {0};
     CHECK(ops->chat_request(&p, &m, &r, &t, &e) == PD_OK);
     CHECK_STR(t.url, "http://127.0.0.1:9/v1/messages");

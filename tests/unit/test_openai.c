@@ -301,13 +301,13 @@ static void built_request_writes(void)
 {
     pd_chat_request r;
     pd_chat_request_init(&r);
-    r.model = pd_xstrdup("m");
+    r.model = pd_chat_request_strdup(&r, "m"); /* everything in r's arena (canon/chat.h) */
     r.n_messages = 2;
-    r.messages = pd_xcalloc(2, sizeof *r.messages);
+    r.messages = pd_chat_request_alloc(&r, 2, sizeof *r.messages);
     r.messages[0].role = PD_ROLE_USER;
     r.messages[0].n_parts = 1;
-    r.messages[0].parts = pd_xcalloc(1, sizeof(pd_chat_part));
-    r.messages[0].parts[0].text = pd_xstrdup("bad \xc3 utf8 \x01");
+    r.messages[0].parts = pd_chat_request_alloc(&r, 1, sizeof(pd_chat_part));
+    r.messages[0].parts[0].text = pd_chat_request_strdup(&r, "bad \xc3 utf8 \x01");
     r.messages[1].role = PD_ROLE_ASSISTANT;
     r.sampling.has_temperature = true;
     r.sampling.temperature = 0.1 + 0.2; /* needs 17 digits */

@@ -18,36 +18,42 @@ static pd_pii_scanner *g_scan;
 
 static pd_chat_message *add_msg(pd_chat_request *r, pd_chat_role role)
 {
-    r->messages = realloc(r->messages, (r->n_messages + 1) * sizeof *r->messages);
+    /* in the request's arena (canon/chat.h), like everything a request points to */
+    r->messages = pd_arena_grow(&r->arena, r->messages, r->n_messages * sizeof *r->messages,
+                                (r->n_messages + 1) * sizeof *r->messages);
     pd_chat_message *m = &r->messages[r->n_messages++];
     memset(m, 0, sizeof *m);
     m->role = role;
     return m;
 }
 
-static void add_part(pd_chat_message *m, pd_chat_part_kind kind, const char *text, const char *url)
+static void add_part(pd_chat_request *r, pd_chat_message *m, pd_chat_part_kind kind,
+                     const char *text, const char *url)
 {
-    m->parts = realloc(m->parts, (m->n_parts + 1) * sizeof *m->parts);
+    m->parts = pd_arena_grow(&r->arena, m->parts, m->n_parts * sizeof *m->parts,
+                             (m->n_parts + 1) * sizeof *m->parts);
     pd_chat_part *p = &m->parts[m->n_parts++];
     memset(p, 0, sizeof *p);
     p->kind = kind;
-    p->text = text ? strdup(text) : NULL;
-    p->url = url ? strdup(url) : NULL;
+    p->text = text ? pd_chat_request_strdup(r, text) : NULL;
+    p->url = url ? pd_chat_request_strdup(r, url) : NULL;
 }
 
 static void add_text(pd_chat_request *r, pd_chat_role role, const char *text)
 {
-    add_part(add_msg(r, role), PD_PART_TEXT, text, NULL);
+    add_part(r, add_msg(r, role), PD_PART_TEXT, text, NULL);
 }
 
-static void add_call(pd_chat_message *m, const char *id, const char *name, const char *args)
+static void add_call(pd_chat_request *r, pd_chat_message *m, const char *id, const char *name,
+                     const char *args)
 {
-    m->tool_calls = realloc(m->tool_calls, (m->n_tool_calls + 1) * sizeof *m->tool_calls);
+    m->tool_calls = pd_arena_grow(&r->arena, m->tool_calls, m->n_tool_calls * sizeof *m->tool_calls,
+                                  (m->n_tool_calls + 1) * sizeof *m->tool_calls);
     pd_chat_tool_call *c = &m->tool_calls[m->n_tool_calls++];
     memset(c, 0, sizeof *c);
-    c->id = strdup(id);
-    c->name = strdup(name);
-    c->arguments = strdup(args);
+    c->id = pd_chat_request_strdup(r, id);
+    c->name = pd_chat_request_strdup(r, name);
+    c->arguments = pd_chat_request_strdup(r, args);
 }
 
 static void simple(pd_chat_request *r, const char *text)
@@ -579,9 +585,9 @@ static void test_privacy_content_part_and_tools(void)
     /* in the second text part of a multi-part message */
     pd_chat_request_init(&q);
     pd_chat_message *m = add_msg(&q, PD_ROLE_USER);
-    add_part(m, PD_PART_TEXT, "What is in this picture?", NULL);
-    add_part(m, PD_PART_IMAGE, NULL, "https://img.example.com/a.png");
-    add_part(m, PD_PART_TEXT, "My card is 4111 1111 1111 1111, exp 12/29.", NULL);
+    add_part(&q, m, PD_PART_TEXT, "What is in this picture?", NULL);
+    add_part(&q, m, PD_PART_IMAGE, NULL, "https://img.example.com/a.png");
+    add_part(&q, m, PD_PART_TEXT, "My card is 4111 1111 1111 1111, exp 12/29.", NULL);
     CHECK(plan(r, "auto", &q, &ctx, &p, &e) == PD_OK);
     CHECK(p.pii_types & (1u << PD_PII_CREDIT_CARD));
     CHECK_STR(cands(&p), "llama3.1-8b,llama3.1-8b-replica");
@@ -592,7 +598,7 @@ static void test_privacy_content_part_and_tools(void)
     add_text(&q, PD_ROLE_USER, "look up my account");
     m = add_msg(&q, PD_ROLE_ASSISTANT);
     m->form = PD_CONTENT_NULL;
-    add_call(m, "call_1", "lookup", "{\"ssn\":\"536-22-1234\"}");
+    add_call(&q, m, "call_1", "lookup", "{\"ssn\":\"536-22-1234\"}");
     CHECK(plan(r, "auto", &q, &ctx, &p, &e) == PD_OK);
     CHECK(p.pii_types == (1u << PD_PII_US_SSN));
     CHECK_STR(cands(&p), "llama3.1-8b,llama3.1-8b-replica");
@@ -602,8 +608,8 @@ static void test_privacy_content_part_and_tools(void)
     pd_chat_request_init(&q);
     add_text(&q, PD_ROLE_USER, "who is the owner?");
     m = add_msg(&q, PD_ROLE_TOOL);
-    m->tool_call_id = strdup("call_1");
-    add_part(m, PD_PART_TEXT, "{\"owner_email\":\"bob.smith@corp.example.org\"}", NULL);
+    m->tool_call_id = pd_chat_request_strdup(&q, "call_1");
+    add_part(&q, m, PD_PART_TEXT, "{\"owner_email\":\"bob.smith@corp.example.org\"}", NULL);
     CHECK(plan(r, "auto", &q, &ctx, &p, &e) == PD_OK);
     CHECK(p.pii_types == (1u << PD_PII_EMAIL));
     CHECK_STR(cands(&p), "llama3.1-8b,llama3.1-8b-replica");
@@ -1102,8 +1108,8 @@ static void test_score_monotonic(void)
     q.sampling.max_tokens = 8192;
     double more = score_of(&q, &f);
     CHECK(more > hard && f.value[PD_FEAT_OUTPUT] == 1);
-    q.tools = calloc(1, sizeof *q.tools);
-    q.tools[0].name = strdup("run");
+    q.tools = pd_chat_request_alloc(&q, 1, sizeof *q.tools);
+    q.tools[0].name = pd_chat_request_strdup(&q, "run");
     q.n_tools = 1;
     double tools = score_of(&q, &f);
     CHECK(tools > more && f.value[PD_FEAT_TOOLS] > 0);
