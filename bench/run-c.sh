@@ -9,7 +9,9 @@
 # SECONDS: per measurement (default 1.5; each benchmark makes about ten measurements).
 # BUILD (default build) is the build directory; the library is made there with the Makefile
 # (release variant) and the benchmark binary goes to $BUILD/bench/. LIB_SRC, when set, is
-# passed to make (to build the library from a subset of src/).
+# passed to make (to build the library from a subset of src/). CPUS (default: every online
+# CPU, e.g. "0 1"): the benchmark runs once pinned to each (taskset), because the cores of this
+# VM do not run at one speed (bench/README.md, "The two cores"); CPUS=any runs it once, unpinned.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,4 +38,12 @@ mkdir -p "$OUT/bench"
 cc -std=c11 -D_GNU_SOURCE -O2 -g -Isrc -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla \
     $(pkg-config --cflags "${PKGS[@]}") "bench/$NAME.c" "$LIB" \
     $(pkg-config --libs "${PKGS[@]}") -lpthread -lm -o "$OUT/bench/$NAME"
-exec "$OUT/bench/$NAME" "$@"
+CPUS=${CPUS:-$(seq -s ' ' 0 $(($(nproc) - 1)))}
+if [ "$CPUS" = any ]; then
+    exec "$OUT/bench/$NAME" "$@"
+fi
+for cpu in $CPUS; do
+    echo "== pinned to CPU $cpu (taskset -c $cpu) =="
+    taskset -c "$cpu" "$OUT/bench/$NAME" "$@"
+    echo
+done
