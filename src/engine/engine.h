@@ -114,6 +114,11 @@ typedef struct pd_engine_params {
                                so a long prompt delays running streams by one small chunk per
                                token (default 128; a step with nothing generating takes
                                batch_size) */
+    uint32_t admit_wait_us; /* an idle engine's wait for the rest of a burst: once nothing has been
+                               queued for this long (at most 4x this in all, or until a job waits
+                               for every sequence) it starts, so that a burst's prompts are read
+                               in one step (engine.c, settle_burst); 0: start at once
+                               (default 1000) */
     uint32_t max_queued;    /* jobs waiting for a free sequence; beyond: 503 (default 64) */
     size_t job_buffer;      /* bytes of undelivered events per job; past it the job's sequences
                                wait for the caller to poll (backpressure; default 64 KiB) */

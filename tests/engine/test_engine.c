@@ -714,6 +714,42 @@ static void test_concurrent_equals_single(void)
     pd_engine_close(eng);
 }
 
+/* Requests reaching an idle engine a fraction of a millisecond apart are read in one step
+   (settle_burst), even with a prompt_chunk smaller than their prompts together: started with
+   the first alone, the others would be read beside it a chunk at a time. */
+static void test_burst_one_step(void)
+{
+    pd_engine *eng = open_engine(4, 8192, 8, false);
+    if (!eng)
+        return;
+    pd_chat_request req[4];
+    for (size_t i = 0; i < 3; i++)
+        req_build(&req[i], PROMPTS[i].m, PROMPTS[i].n, 1);
+    req_build(&req[3], P4, sizeof P4 / sizeof P4[0], 1);
+    static result res[4];
+    pd_engine_stats before, after;
+    pd_engine_stats_get(eng, &before);
+    pd_engine_job *jobs[4];
+    for (size_t i = 0; i < 4; i++) {
+        result_init(&res[i]);
+        jobs[i] = submit(eng, &req[i], NULL);
+        CHECK(jobs[i] != NULL);
+        usleep(200);
+    }
+    run_all(jobs, res, 4);
+    pd_engine_stats_get(eng, &after);
+    printf("  4 requests 0.2 ms apart to an idle engine: %llu decode step(s)\n",
+           (unsigned long long)(after.decode_steps - before.decode_steps));
+    CHECK(after.decode_steps - before.decode_steps == 1);
+    for (size_t i = 0; i < 4; i++) {
+        CHECK(res[i].n_ids[0] == 1);
+        pd_engine_job_free(jobs[i]);
+        pd_chat_response_free(&res[i].resp);
+        pd_chat_request_free(&req[i]);
+    }
+    pd_engine_close(eng);
+}
+
 static void test_n_choices(void)
 {
     pd_engine *eng = open_engine(4, 8192, 128, false);
@@ -983,6 +1019,7 @@ int main(int argc, char **argv)
     TEST_RUN(test_stream_logprobs_match_server);
     TEST_RUN(test_stop_across_tokens);
     TEST_RUN(test_max_tokens);
+    TEST_RUN(test_burst_one_step);
     TEST_RUN(test_rejections);
     TEST_RUN(test_context_full);
     TEST_RUN(test_prompt_too_long);
