@@ -1,6 +1,7 @@
 #include "canon/chat.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,6 +105,12 @@ void pd_chat_request_arena(pd_chat_request *r, size_t len)
     size_t most = (SIZE_MAX - PD_ARENA_DEFAULT_LIMIT) / 16;
     pd_arena_init(&r->arena, len < most ? 16 * len + PD_ARENA_DEFAULT_LIMIT : SIZE_MAX);
     pd_arena_reserve(&r->arena, len < most ? 3 * len + 2048 : len); /* one block, usually */
+}
+
+void pd_chat_parse_overflow(void)
+{
+    fprintf(stderr, "pendulum: a request parse passed its arena limit\n");
+    abort();
 }
 
 void *pd_chat_request_alloc(pd_chat_request *r, size_t count, size_t size)

@@ -255,6 +255,15 @@ void pd_chat_request_free(pd_chat_request *r);
    PD_ARENA_DEFAULT_LIMIT left bounds the rewrites that follow (redaction, a continuation's
    prefix), which fail the request when they would pass it. */
 void pd_chat_request_arena(pd_chat_request *r, size_t len);
+/* p, for a parser's allocation from the arena pd_chat_request_arena set up; aborts on NULL,
+   which within a parse would be a bug (above). */
+void pd_chat_parse_overflow(void) __attribute__((noreturn, cold));
+static inline void *pd_chat_parse_held(void *p)
+{
+    if (!p)
+        pd_chat_parse_overflow();
+    return p;
+}
 /* Memory for a field of r, in its arena (see OWNERSHIP): count * size zeroed bytes; a copy of
    n bytes of s (NUL-terminated); a copy of the C string s. NULL when the arena would pass its
    limit (the caller fails the request: PD_ERR_TOO_LARGE). */

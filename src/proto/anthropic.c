@@ -58,16 +58,6 @@ static int64_t count(const json_t *o, const char *key)
     return PD_CHAT_COUNT_UNKNOWN;
 }
 
-/* A parse cannot pass its request's arena limit: pd_chat_request_arena sets it far above
-   what a body of that length can need (canon/chat.h). NULL here would be a bug. */
-static void *held(void *p)
-{
-    if (!p) {
-        fprintf(stderr, "pendulum: a request parse passed its arena limit\n");
-        abort();
-    }
-    return p;
-}
 
 /* A growable array of canonical messages (the parser may make several of one JSON message),
    in the request's arena. */
@@ -81,7 +71,7 @@ static pd_chat_message *msg_push(msg_list *l, pd_chat_role role)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 8;
-        l->v = held(pd_arena_grow(l->a, l->v, l->cap * sizeof *l->v, cap * sizeof *l->v));
+        l->v = pd_chat_parse_held(pd_arena_grow(l->a, l->v, l->cap * sizeof *l->v, cap * sizeof *l->v));
         l->cap = cap;
     }
     pd_chat_message *m = &l->v[l->n++];
@@ -97,7 +87,7 @@ static pd_chat_message *msg_push(msg_list *l, pd_chat_role role)
 static void *push(pd_arena *a, void *v, size_t n, size_t size)
 {
     if (n == 0 || (n >= 4 && (n & (n - 1)) == 0))
-        v = held(pd_arena_grow(a, v, n * size, (n ? 2 * n : 4) * size));
+        v = pd_chat_parse_held(pd_arena_grow(a, v, n * size, (n ? 2 * n : 4) * size));
     return v;
 }
 
@@ -204,7 +194,7 @@ static inline __attribute__((always_inline)) const pd_jr_val *member(const pd_jr
 
 static char *dup_str(pd_arena *a, const pd_jr_val *s)
 {
-    return held(pd_arena_strndup(a, s->u.s, s->n));
+    return pd_chat_parse_held(pd_arena_strndup(a, s->u.s, s->n));
 }
 
 /* At most 40 bytes of a string, for "%.*s" in messages ('%.40s' of jansson's copy before). */
@@ -434,7 +424,7 @@ static pd_result parse_document(pd_arena *a, const pd_jr_val *b, const char *bas
     if ((rc = need_str(a, src, p, "data", true, &data, err)))
         return rc;
     size_t n = strlen(data) + 30;
-    out->data = held(pd_arena_alloc(a, n));
+    out->data = pd_chat_parse_held(pd_arena_alloc(a, n));
     snprintf(out->data, n, "data:application/pdf;base64,%s", data);
     return get_str(a, b, base, "title", &out->filename, err);
 }
@@ -503,8 +493,8 @@ static void id_set_fill(pd_arena *a, id_set *s, const pd_chat_message *m)
     id_set_clear(s);
     if (!m->n_tool_calls)
         return;
-    s->ids = held(pd_arena_calloc(a, m->n_tool_calls, sizeof *s->ids));
-    s->seen = held(pd_arena_calloc(a, m->n_tool_calls, sizeof *s->seen));
+    s->ids = pd_chat_parse_held(pd_arena_calloc(a, m->n_tool_calls, sizeof *s->ids));
+    s->seen = pd_chat_parse_held(pd_arena_calloc(a, m->n_tool_calls, sizeof *s->seen));
     for (size_t i = 0; i < m->n_tool_calls; i++)
         s->ids[s->n++] = m->tool_calls[i].id;
     qsort(s->ids, s->n, sizeof *s->ids, cmp_id);
@@ -575,12 +565,12 @@ static pd_result parse_tool_result_content(pd_arena *a, const pd_jr_val *c, cons
 static void prefix_error(pd_arena *a, pd_chat_message *tool)
 {
     if (!tool->n_parts) {
-        part_push(a, tool, PD_PART_TEXT)->text = held(pd_arena_strdup(a, "Error"));
+        part_push(a, tool, PD_PART_TEXT)->text = pd_chat_parse_held(pd_arena_strdup(a, "Error"));
         return;
     }
     char *t = tool->parts[0].text;
     size_t n = strlen(t) + 8;
-    tool->parts[0].text = held(pd_arena_alloc(a, n));
+    tool->parts[0].text = pd_chat_parse_held(pd_arena_alloc(a, n));
     snprintf(tool->parts[0].text, n, "Error: %s", t);
 }
 
@@ -653,9 +643,9 @@ static pd_result parse_tool_use(pd_arena *a, const pd_jr_val *b, const char *bas
     if (!rc)
         rc = need_obj(b, base, "input", &input, err);
     if (!rc)
-        tc->arguments = held(pd_jr_dump_in(a, input, &len));
+        tc->arguments = pd_chat_parse_held(pd_jr_dump_in(a, input, &len));
     else
-        tc->arguments = held(pd_arena_strdup(a, ""));
+        tc->arguments = pd_chat_parse_held(pd_arena_strdup(a, ""));
     return rc;
 }
 
@@ -665,7 +655,7 @@ static void set_reasoning(pd_arena *a, pd_chat_message *m, const pd_buf *thinkin
 {
     if (any)
         m->reasoning =
-            held(pd_arena_strndup(a, thinking->data ? thinking->data : "", thinking->len));
+            pd_chat_parse_held(pd_arena_strndup(a, thinking->data ? thinking->data : "", thinking->len));
 }
 
 static pd_result parse_assistant_blocks(parse_ctx *cx, const pd_jr_val *c, const char *base,
@@ -879,7 +869,7 @@ static pd_result parse_tool(pd_arena *a, const pd_jr_val *t, const char *base, p
         return rc;
     if (!pd_jr_eq(pd_jr_get(schema, "type"), "object"))
         return bad(err, pathf(p, sizeof p, "%s.input_schema.type", base), "Input should be 'object'");
-    out->parameters.text = held(pd_jr_dump_in(a, schema, &out->parameters.len));
+    out->parameters.text = pd_chat_parse_held(pd_jr_dump_in(a, schema, &out->parameters.len));
     return PD_OK;
 }
 
@@ -891,7 +881,7 @@ static pd_result parse_tools(const pd_jr_val *root, pd_chat_request *r, pd_api_e
     if (!pd_jr_is_array(tools))
         return bad_type(err, "tools", "a valid list");
     size_t n = tools->n;
-    r->tools = held(pd_arena_calloc(&r->arena, n ? n : 1, sizeof *r->tools));
+    r->tools = pd_chat_parse_held(pd_arena_calloc(&r->arena, n ? n : 1, sizeof *r->tools));
     const pd_jr_val *t = pd_jr_child(tools);
     for (size_t i = 0; i < n; i++) {
         char base[PATH_MAX_LEN];
@@ -947,7 +937,7 @@ static pd_result parse_stop(pd_arena *a, const pd_jr_val *root, pd_chat_sampling
     if (!pd_jr_is_array(stop))
         return bad_type(err, "stop_sequences", "a valid list");
     size_t n = stop->n;
-    s->stop = held(pd_arena_calloc(a, n ? n : 1, sizeof *s->stop));
+    s->stop = pd_chat_parse_held(pd_arena_calloc(a, n ? n : 1, sizeof *s->stop));
     const pd_jr_val *at = pd_jr_child(stop);
     for (size_t i = 0; i < n; i++) {
         const pd_jr_val *v = at;
@@ -1037,9 +1027,9 @@ static pd_result parse_output_config(const pd_jr_val *root, pd_chat_request *r, 
     if ((rc = need_obj(f, "output_config.format", "schema", &schema, err)))
         return rc;
     r->response_format.kind = PD_FORMAT_JSON_SCHEMA;
-    r->response_format.name = held(pd_arena_strdup(&r->arena, "output")); /* OpenAI requires one */
+    r->response_format.name = pd_chat_parse_held(pd_arena_strdup(&r->arena, "output")); /* OpenAI requires one */
     r->response_format.schema.text =
-        held(pd_jr_dump_in(&r->arena, schema, &r->response_format.schema.len));
+        pd_chat_parse_held(pd_jr_dump_in(&r->arena, schema, &r->response_format.schema.len));
     return PD_OK;
 }
 
@@ -1121,7 +1111,7 @@ pd_result pd_anthropic_parse_chat_request(const char *body, size_t len, pd_chat_
     if (rc)
         pd_chat_request_free(out);
     else
-        out->raw = (pd_chat_json){held(pd_arena_strndup(&out->arena, body, len)), len};
+        out->raw = (pd_chat_json){pd_chat_parse_held(pd_arena_strndup(&out->arena, body, len)), len};
     return rc;
 }
 

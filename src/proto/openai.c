@@ -266,20 +266,10 @@ static inline __attribute__((always_inline)) const pd_jr_val *member(const pd_jr
     return pd_jr_is_null(v) ? NULL : v;
 }
 
-/* A parse cannot pass its request's arena limit: pd_chat_request_arena sets it far above
-   what a body of that length can need (canon/chat.h). NULL here would be a bug. */
-static void *held(void *p)
-{
-    if (!p) {
-        fprintf(stderr, "pendulum: a request parse passed its arena limit\n");
-        abort();
-    }
-    return p;
-}
 
 static char *dup_str(pd_arena *a, const pd_jr_val *s)
 {
-    return held(pd_arena_strndup(a, s->u.s, s->n));
+    return pd_chat_parse_held(pd_arena_strndup(a, s->u.s, s->n));
 }
 
 /* The member as a new string when it is a string, else NULL (never an error). */
@@ -452,8 +442,8 @@ static bool split_data_uri(pd_arena *a, const char *url, char **media_type, char
     if (!marker || marker == mt || memchr(mt, ',', (size_t)(marker - mt)) ||
         memchr(mt, ';', (size_t)(marker - mt)))
         return false;
-    *media_type = held(pd_arena_strndup(a, mt, (size_t)(marker - mt)));
-    *data = held(pd_arena_strdup(a, marker + 8));
+    *media_type = pd_chat_parse_held(pd_arena_strndup(a, mt, (size_t)(marker - mt)));
+    *data = pd_chat_parse_held(pd_arena_strdup(a, marker + 8));
     return true;
 }
 
@@ -576,7 +566,7 @@ static pd_result parse_content(pd_arena *a, const pd_jr_val *m, const char *base
     bool assistant = out->role == PD_ROLE_ASSISTANT;
     if (pd_jr_is_string(c)) { /* the common case first: no path to build */
         out->form = PD_CONTENT_STRING;
-        out->parts = held(pd_arena_calloc(a, 1, sizeof *out->parts));
+        out->parts = pd_chat_parse_held(pd_arena_calloc(a, 1, sizeof *out->parts));
         out->n_parts = 1;
         out->parts[0].kind = PD_PART_TEXT;
         out->parts[0].text = dup_str(a, c);
@@ -595,7 +585,7 @@ static pd_result parse_content(pd_arena *a, const pd_jr_val *m, const char *base
                        "content parts.",
                        p);
         out->form = PD_CONTENT_ARRAY;
-        out->parts = held(pd_arena_calloc(a, n, sizeof *out->parts));
+        out->parts = pd_chat_parse_held(pd_arena_calloc(a, n, sizeof *out->parts));
         out->n_parts = n;
         const pd_jr_val *e = pd_jr_child(c);
         for (size_t i = 0; i < n; i++, e = pd_jr_next(e)) {
@@ -641,7 +631,7 @@ static pd_result parse_tool_call(pd_arena *a, const pd_jr_val *tc, const char *b
     const pd_jr_val *args = member(f, "arguments");
     size_t len;
     if (pd_jr_is_object(args)) /* not OpenAI's shape, but sent by some clients: keep it as text */
-        out->arguments = held(pd_jr_dump_in(a, args, &len));
+        out->arguments = pd_chat_parse_held(pd_jr_dump_in(a, args, &len));
     else if ((rc = need_str(a, f, p, "arguments", &out->arguments, err)))
         return rc;
     return PD_OK;
@@ -665,7 +655,7 @@ static pd_result parse_assistant_extras(pd_arena *a, const pd_jr_val *m, const c
     if (!pd_jr_is_array(tcs))
         return bad_type(err, p, "an array", tcs);
     size_t n = tcs->n;
-    out->tool_calls = held(pd_arena_calloc(a, n, sizeof *out->tool_calls));
+    out->tool_calls = pd_chat_parse_held(pd_arena_calloc(a, n, sizeof *out->tool_calls));
     out->n_tool_calls = n;
     const pd_jr_val *e = pd_jr_child(tcs);
     for (size_t i = 0; i < n; i++, e = pd_jr_next(e)) {
@@ -725,7 +715,7 @@ static pd_result parse_messages(const pd_jr_val *root, pd_chat_request *r, pd_ap
     if (n == 0)
         return bad(err, "invalid_value", "messages",
                    "Invalid 'messages': empty array. Expected at least one message.");
-    r->messages = held(pd_arena_calloc(&r->arena, n, sizeof *r->messages));
+    r->messages = pd_chat_parse_held(pd_arena_calloc(&r->arena, n, sizeof *r->messages));
     r->n_messages = n;
     const pd_jr_val *m = pd_jr_child(msgs);
     for (size_t i = 0; i < n; i++, m = pd_jr_next(m)) {
@@ -769,7 +759,7 @@ static pd_result parse_tool(pd_arena *a, const pd_jr_val *t, const char *base, p
     if (schema && !pd_jr_is_object(schema))
         return bad_type(err, path(q, sizeof q, p, schema_key), "an object", schema);
     if (schema)
-        out->parameters.text = held(pd_jr_dump_in(a, schema, &out->parameters.len));
+        out->parameters.text = pd_chat_parse_held(pd_jr_dump_in(a, schema, &out->parameters.len));
     const pd_jr_val *strict = member(f, "strict");
     if (strict && !pd_jr_is_boolean(strict))
         return bad_type(err, path(q, sizeof q, p, "strict"), "a boolean", strict);
@@ -786,7 +776,7 @@ static pd_result parse_tools(const pd_jr_val *root, pd_chat_request *r, pd_api_e
     if (!pd_jr_is_array(tools))
         return bad_type(err, "tools", "an array", tools);
     size_t n = tools->n;
-    r->tools = held(pd_arena_calloc(&r->arena, n ? n : 1, sizeof *r->tools));
+    r->tools = pd_chat_parse_held(pd_arena_calloc(&r->arena, n ? n : 1, sizeof *r->tools));
     r->n_tools = n;
     const pd_jr_val *t = pd_jr_child(tools);
     for (size_t i = 0; i < n; i++, t = pd_jr_next(t)) {
@@ -841,7 +831,7 @@ static pd_result parse_allowed_tools(pd_arena *a, const pd_jr_val *choice, pd_ch
     if (!pd_jr_is_array(tools))
         return bad_type(err, "tool_choice.allowed_tools.tools", "an array", tools);
     size_t n = tools->n;
-    out->allowed = held(pd_arena_calloc(a, n ? n : 1, sizeof *out->allowed));
+    out->allowed = pd_chat_parse_held(pd_arena_calloc(a, n ? n : 1, sizeof *out->allowed));
     out->n_allowed = n;
     const pd_jr_val *t = pd_jr_child(tools);
     for (size_t i = 0; i < n; i++, t = pd_jr_next(t)) {
@@ -898,7 +888,7 @@ static pd_result parse_schema_fields(pd_arena *a, const pd_jr_val *o, const char
     if (strict && !pd_jr_is_boolean(strict))
         return bad_type(err, path(p, sizeof p, base, "strict"), "a boolean", strict);
     if (schema)
-        out->schema.text = held(pd_jr_dump_in(a, schema, &out->schema.len));
+        out->schema.text = pd_chat_parse_held(pd_jr_dump_in(a, schema, &out->schema.len));
     if (strict)
         out->strict = pd_jr_is_true(strict) ? PD_TRI_TRUE : PD_TRI_FALSE;
     return PD_OK;
@@ -945,7 +935,7 @@ static pd_result parse_stop(pd_arena *a, const pd_jr_val *root, pd_chat_sampling
     if (!stop)
         return PD_OK;
     if (pd_jr_is_string(stop)) {
-        s->stop = held(pd_arena_calloc(a, 1, sizeof *s->stop));
+        s->stop = pd_chat_parse_held(pd_arena_calloc(a, 1, sizeof *s->stop));
         s->stop[0] = dup_str(a, stop);
         s->n_stop = 1;
         s->stop_is_string = true;
@@ -954,7 +944,7 @@ static pd_result parse_stop(pd_arena *a, const pd_jr_val *root, pd_chat_sampling
     if (!pd_jr_is_array(stop))
         return bad_type(err, "stop", "a string or an array of strings", stop);
     size_t n = stop->n;
-    s->stop = held(pd_arena_calloc(a, n ? n : 1, sizeof *s->stop));
+    s->stop = pd_chat_parse_held(pd_arena_calloc(a, n ? n : 1, sizeof *s->stop));
     const pd_jr_val *v = pd_jr_child(stop);
     for (size_t i = 0; i < n; i++, v = pd_jr_next(v)) {
         if (!pd_jr_is_string(v)) {
@@ -1113,7 +1103,7 @@ pd_result pd_openai_parse_chat_request(const char *body, size_t len, pd_chat_req
     if (rc)
         pd_chat_request_free(out);
     else
-        out->raw = (pd_chat_json){held(pd_arena_strndup(&out->arena, body, len)), len};
+        out->raw = (pd_chat_json){pd_chat_parse_held(pd_arena_strndup(&out->arena, body, len)), len};
     return rc;
 }
 
