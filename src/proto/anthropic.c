@@ -58,7 +58,6 @@ static int64_t count(const json_t *o, const char *key)
     return PD_CHAT_COUNT_UNKNOWN;
 }
 
-
 /* A growable array of canonical messages (the parser may make several of one JSON message),
    in the request's arena. */
 typedef struct msg_list {
@@ -184,23 +183,9 @@ pd_result pd_anthropic_parse_error_body(const char *body, size_t len, int http_s
 
 /* Request bodies are read with proto/jsonr.h (no jansson tree): these are its helpers. */
 
-/* An optional member: NULL when absent or JSON null. */
-static inline __attribute__((always_inline)) const pd_jr_val *member(const pd_jr_val *obj,
-                                                                     const char *key)
-{
-    const pd_jr_val *v = pd_jr_get(obj, key);
-    return pd_jr_is_null(v) ? NULL : v;
-}
-
 static char *dup_str(pd_arena *a, const pd_jr_val *s)
 {
     return pd_chat_parse_held(pd_arena_strndup(a, s->u.s, s->n));
-}
-
-/* At most 40 bytes of a string, for "%.*s" in messages ('%.40s' of jansson's copy before). */
-static int cut40(const pd_jr_val *s)
-{
-    return s->n < 40 ? (int)s->n : 40;
 }
 
 #define PATH_MAX_LEN 96 /* "messages.12.content.3.content.0.source.media_type" */
@@ -262,7 +247,7 @@ static pd_result get_str(pd_arena *a, const pd_jr_val *o, const char *base, cons
                          char **out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    const pd_jr_val *v = member(o, key);
+    const pd_jr_val *v = pd_jr_opt(o, key);
     if (!v)
         return PD_OK;
     if (!pd_jr_is_string(v))
@@ -276,7 +261,7 @@ static pd_result need_str(pd_arena *a, const pd_jr_val *o, const char *base, con
                           bool non_empty, char **out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN]; /* built only for an error: most fields are fine */
-    const pd_jr_val *v = member(o, key);
+    const pd_jr_val *v = pd_jr_opt(o, key);
     if (!v)
         return missing(err, path(p, sizeof p, base, key));
     if (!pd_jr_is_string(v))
@@ -290,7 +275,7 @@ static pd_result need_str(pd_arena *a, const pd_jr_val *o, const char *base, con
 static pd_result get_number(const pd_jr_val *o, const char *key, double lo, double hi, bool *has,
                             double *out, pd_api_error *err)
 {
-    const pd_jr_val *v = member(o, key);
+    const pd_jr_val *v = pd_jr_opt(o, key);
     if (!v)
         return PD_OK;
     if (!pd_jr_is_number(v))
@@ -308,7 +293,7 @@ static pd_result get_number(const pd_jr_val *o, const char *key, double lo, doub
 static pd_result get_int(const pd_jr_val *o, const char *key, int64_t lo, bool *has, int64_t *out,
                          pd_api_error *err)
 {
-    const pd_jr_val *v = member(o, key);
+    const pd_jr_val *v = pd_jr_opt(o, key);
     if (!v)
         return PD_OK;
     if (!pd_jr_is_integer(v))
@@ -324,7 +309,7 @@ static pd_result get_bool(const pd_jr_val *o, const char *base, const char *key,
                           pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    const pd_jr_val *v = member(o, key);
+    const pd_jr_val *v = pd_jr_opt(o, key);
     if (!v)
         return PD_OK;
     if (!pd_jr_is_boolean(v))
@@ -338,37 +323,13 @@ static pd_result need_obj(const pd_jr_val *o, const char *base, const char *key,
                           const pd_jr_val **out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    const pd_jr_val *v = member(o, key);
+    const pd_jr_val *v = pd_jr_opt(o, key);
     if (!v)
         return missing(err, path(p, sizeof p, base, key));
     if (!pd_jr_is_object(v))
         return bad_type(err, path(p, sizeof p, base, key), "a valid dictionary");
     *out = v;
     return PD_OK;
-}
-
-/* Nesting depth of a JSON text, counted without parsing (strings skipped). */
-static bool depth_ok(const char *s, size_t n, int max)
-{
-    int depth = 0;
-    bool in_str = false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
-        } else if (c == '"') {
-            in_str = true;
-        } else if (c == '[' || c == '{') {
-            if (++depth > max)
-                return false;
-        } else if (c == ']' || c == '}') {
-            depth--;
-        }
-    }
-    return true;
 }
 
 /* ---- content blocks ---- */
@@ -384,14 +345,15 @@ static pd_result parse_image(pd_arena *a, const pd_jr_val *b, const char *base, 
     if (rc)
         return rc;
     path(p, sizeof p, base, "source");
-    const pd_jr_val *type = member(src, "type");
+    const pd_jr_val *type = pd_jr_opt(src, "type");
     if (pd_jr_eq(type, "url"))
         return need_str(a, src, p, "url", true, &out->url, err);
     if (!pd_jr_eq(type, "base64")) {
         char q[PATH_MAX_LEN];
         return bad(err, path(q, sizeof q, p, "type"),
                    "image sources of type '%.*s' are not supported (use 'base64' or 'url')",
-                   pd_jr_is_string(type) ? cut40(type) : 0, pd_jr_is_string(type) ? type->u.s : "");
+                   pd_jr_is_string(type) ? pd_jr_clip(type, 40) : 0,
+                   pd_jr_is_string(type) ? type->u.s : "");
     }
     if ((rc = need_str(a, src, p, "media_type", true, &out->media_type, err)))
         return rc;
@@ -416,8 +378,8 @@ static pd_result parse_document(pd_arena *a, const pd_jr_val *b, const char *bas
     if (rc)
         return rc;
     path(p, sizeof p, base, "source");
-    if (!pd_jr_eq(member(src, "type"), "base64") ||
-        !pd_jr_eq(member(src, "media_type"), "application/pdf"))
+    if (!pd_jr_eq(pd_jr_opt(src, "type"), "base64") ||
+        !pd_jr_eq(pd_jr_opt(src, "media_type"), "application/pdf"))
         return bad(err, path(q, sizeof q, p, "type"),
                    "only base64 'application/pdf' document sources are supported by this gateway");
     char *data = NULL;
@@ -446,7 +408,7 @@ static pd_result block_type(const pd_jr_val *b, const char *base, const pd_jr_va
     char p[PATH_MAX_LEN];
     if (!pd_jr_is_object(b))
         return bad_type(err, base, "a valid dictionary");
-    const pd_jr_val *t = member(b, "type");
+    const pd_jr_val *t = pd_jr_opt(b, "type");
     if (pd_jr_is_string(t)) { /* the usual case: no path to build */
         *type = t;
         return PD_OK;
@@ -462,8 +424,8 @@ static pd_result unsupported_block(pd_api_error *err, const char *base, const pd
 {
     char p[PATH_MAX_LEN];
     return bad(err, path(p, sizeof p, base, "type"),
-               "'%.*s' blocks are not supported in %s (supported: %s)", cut40(type), type->u.s,
-               where, allowed);
+               "'%.*s' blocks are not supported in %s (supported: %s)", pd_jr_clip(type, 40),
+               type->u.s, where, allowed);
 }
 
 /* ---- tool-use pairing ---- */
@@ -592,7 +554,7 @@ static pd_result parse_tool_result(parse_ctx *cx, const pd_jr_val *b, const char
                    "`tool_result` block must have a corresponding `tool_use` block in the "
                    "previous message.",
                    tool->tool_call_id);
-    rc = parse_tool_result_content(a, member(b, "content"), base, tool, user, cx->err);
+    rc = parse_tool_result_content(a, pd_jr_opt(b, "content"), base, tool, user, cx->err);
     if (!rc && is_error == PD_TRI_TRUE)
         prefix_error(a, tool);
     return rc;
@@ -678,7 +640,7 @@ static pd_result parse_assistant_blocks(parse_ctx *cx, const pd_jr_val *c, const
         } else if (pd_jr_eq(type, "tool_use")) {
             rc = parse_tool_use(a, b, q, m, cx->err);
         } else if (pd_jr_eq(type, "thinking")) {
-            const pd_jr_val *t = member(b, "thinking");
+            const pd_jr_val *t = pd_jr_opt(b, "thinking");
             if (!pd_jr_is_string(t))
                 rc = t ? bad_type(cx->err, path(r, sizeof r, q, "thinking"), "a valid string")
                        : missing(cx->err, path(r, sizeof r, q, "thinking"));
@@ -720,7 +682,7 @@ static pd_result parse_role(const pd_jr_val *m, const char *base, pd_chat_role *
                             pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    const pd_jr_val *r = member(m, "role");
+    const pd_jr_val *r = pd_jr_opt(m, "role");
     if (!r)
         return missing(err, path(p, sizeof p, base, "role"));
     if (pd_jr_eq(r, "user"))
@@ -741,7 +703,7 @@ static pd_result parse_message(parse_ctx *cx, const pd_jr_val *m, const char *ba
                                pd_chat_role role, bool last)
 {
     char p[PATH_MAX_LEN];
-    const pd_jr_val *c = member(m, "content");
+    const pd_jr_val *c = pd_jr_opt(m, "content");
     if (!c)
         return missing(cx->err, path(p, sizeof p, base, "content"));
     if (!pd_jr_is_string(c) && !pd_jr_is_array(c))
@@ -783,7 +745,7 @@ static pd_result check_answered(parse_ctx *cx, size_t idx)
 
 static pd_result parse_messages(parse_ctx *cx, const pd_jr_val *root)
 {
-    const pd_jr_val *msgs = member(root, "messages");
+    const pd_jr_val *msgs = pd_jr_opt(root, "messages");
     if (!msgs)
         return missing(cx->err, "messages");
     if (!pd_jr_is_array(msgs))
@@ -824,7 +786,7 @@ static pd_result parse_messages(parse_ctx *cx, const pd_jr_val *root)
 /* The top-level system prompt: a string or text blocks; one SYSTEM message first. */
 static pd_result parse_system(parse_ctx *cx, const pd_jr_val *root)
 {
-    const pd_jr_val *s = member(root, "system");
+    const pd_jr_val *s = pd_jr_opt(root, "system");
     if (!s)
         return PD_OK;
     if (pd_jr_is_string(s)) {
@@ -849,12 +811,12 @@ static pd_result parse_tool(pd_arena *a, const pd_jr_val *t, const char *base, p
     char p[PATH_MAX_LEN];
     if (!pd_jr_is_object(t))
         return bad_type(err, base, "a valid dictionary");
-    const pd_jr_val *type = member(t, "type");
+    const pd_jr_val *type = pd_jr_opt(t, "type");
     if (type && !pd_jr_eq(type, "custom"))
         return bad(err, path(p, sizeof p, base, "type"),
                    "server tools ('%.*s') are not supported by this gateway: only client tools "
                    "with an input_schema",
-                   pd_jr_is_string(type) ? cut40(type) : 1,
+                   pd_jr_is_string(type) ? pd_jr_clip(type, 40) : 1,
                    pd_jr_is_string(type) ? type->u.s : "?");
     out->kind = PD_TOOL_FUNCTION;
     const pd_jr_val *schema;
@@ -875,7 +837,7 @@ static pd_result parse_tool(pd_arena *a, const pd_jr_val *t, const char *base, p
 
 static pd_result parse_tools(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
-    const pd_jr_val *tools = member(root, "tools");
+    const pd_jr_val *tools = pd_jr_opt(root, "tools");
     if (!tools)
         return PD_OK;
     if (!pd_jr_is_array(tools))
@@ -897,12 +859,12 @@ static pd_result parse_tools(const pd_jr_val *root, pd_chat_request *r, pd_api_e
 
 static pd_result parse_tool_choice(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
-    const pd_jr_val *c = member(root, "tool_choice");
+    const pd_jr_val *c = pd_jr_opt(root, "tool_choice");
     if (!c)
         return PD_OK;
     if (!pd_jr_is_object(c))
         return bad_type(err, "tool_choice", "a valid dictionary");
-    const pd_jr_val *type = member(c, "type");
+    const pd_jr_val *type = pd_jr_opt(c, "type");
     if (!type)
         return missing(err, "tool_choice.type");
     if (pd_jr_eq(type, "auto"))
@@ -931,7 +893,7 @@ static pd_result parse_tool_choice(const pd_jr_val *root, pd_chat_request *r, pd
 static pd_result parse_stop(pd_arena *a, const pd_jr_val *root, pd_chat_sampling *s,
                             pd_api_error *err)
 {
-    const pd_jr_val *stop = member(root, "stop_sequences");
+    const pd_jr_val *stop = pd_jr_opt(root, "stop_sequences");
     if (!stop)
         return PD_OK;
     if (!pd_jr_is_array(stop))
@@ -955,7 +917,7 @@ static pd_result parse_stop(pd_arena *a, const pd_jr_val *root, pd_chat_sampling
 static pd_result parse_sampling(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
     pd_chat_sampling *s = &r->sampling;
-    if (!member(root, "max_tokens"))
+    if (!pd_jr_opt(root, "max_tokens"))
         return missing(err, "max_tokens");
     pd_result rc = get_int(root, "max_tokens", 1, &s->has_max_tokens, &s->max_tokens, err);
     if (!rc)
@@ -975,7 +937,7 @@ static pd_result parse_sampling(const pd_jr_val *root, pd_chat_request *r, pd_ap
 
 static pd_result parse_metadata(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
-    const pd_jr_val *md = member(root, "metadata");
+    const pd_jr_val *md = pd_jr_opt(root, "metadata");
     if (!md)
         return PD_OK;
     if (!pd_jr_is_object(md))
@@ -987,16 +949,16 @@ static pd_result parse_metadata(const pd_jr_val *root, pd_chat_request *r, pd_ap
    reasoning_effort sent to a model without reasoning is a 400 there. */
 static pd_result parse_thinking(const pd_jr_val *root, pd_api_error *err)
 {
-    const pd_jr_val *t = member(root, "thinking");
+    const pd_jr_val *t = pd_jr_opt(root, "thinking");
     if (!t)
         return PD_OK;
     if (!pd_jr_is_object(t))
         return bad_type(err, "thinking", "a valid dictionary");
-    const pd_jr_val *type = member(t, "type");
+    const pd_jr_val *type = pd_jr_opt(t, "type");
     if (!type)
         return missing(err, "thinking.type");
     if (pd_jr_eq(type, "enabled")) {
-        const pd_jr_val *b = member(t, "budget_tokens");
+        const pd_jr_val *b = pd_jr_opt(t, "budget_tokens");
         if (!b)
             return missing(err, "thinking.budget_tokens");
         if (!pd_jr_is_integer(b) || b->u.i < 1)
@@ -1010,18 +972,18 @@ static pd_result parse_thinking(const pd_jr_val *root, pd_api_error *err)
 
 static pd_result parse_output_config(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
-    const pd_jr_val *oc = member(root, "output_config");
+    const pd_jr_val *oc = pd_jr_opt(root, "output_config");
     if (!oc)
         return PD_OK;
     if (!pd_jr_is_object(oc))
         return bad_type(err, "output_config", "a valid dictionary");
     pd_result rc = get_str(&r->arena, oc, "output_config", "effort", &r->reasoning_effort, err);
-    const pd_jr_val *f = member(oc, "format");
+    const pd_jr_val *f = pd_jr_opt(oc, "format");
     if (rc || !f)
         return rc;
     if (!pd_jr_is_object(f))
         return bad_type(err, "output_config.format", "a valid dictionary");
-    if (!pd_jr_eq(member(f, "type"), "json_schema"))
+    if (!pd_jr_eq(pd_jr_opt(f, "type"), "json_schema"))
         return bad(err, "output_config.format.type", "Input should be 'json_schema'");
     const pd_jr_val *schema;
     if ((rc = need_obj(f, "output_config.format", "schema", &schema, err)))
@@ -1035,7 +997,7 @@ static pd_result parse_output_config(const pd_jr_val *root, pd_chat_request *r, 
 
 static pd_result parse_model(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
-    const pd_jr_val *m = member(root, "model");
+    const pd_jr_val *m = pd_jr_opt(root, "model");
     if (!m)
         return missing(err, "model");
     if (!pd_jr_is_string(m))
@@ -1096,7 +1058,8 @@ pd_result pd_anthropic_parse_chat_request(const char *body, size_t len, pd_chat_
     char scratch[REQUEST_SCRATCH];
     pd_jr_mem mem = {nodes, REQUEST_NODES, scratch, sizeof scratch};
     pd_result rc = pd_jr_parse_in(&doc, body, len, &mem);
-    if (rc ? !depth_ok(body, len, PD_ANTHROPIC_MAX_DEPTH) : doc.depth > PD_ANTHROPIC_MAX_DEPTH) {
+    if (rc ? !pd_jr_text_depth_ok(body, len, PD_ANTHROPIC_MAX_DEPTH)
+           : doc.depth > PD_ANTHROPIC_MAX_DEPTH) {
         pd_jr_free(&doc);
         return bad(err, NULL, "body is not valid JSON: nested deeper than %d levels",
                    PD_ANTHROPIC_MAX_DEPTH);

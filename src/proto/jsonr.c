@@ -914,3 +914,27 @@ void pd_jr_why_invalid(const char *text, size_t len, char *buf, size_t cap)
     }
     snprintf(buf, cap, "%s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
 }
+
+/* Nesting depth of a JSON text, counted without parsing (strings skipped). */
+bool pd_jr_text_depth_ok(const char *s, size_t n, int max)
+{
+    int depth = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max)
+                return false;
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return true;
+}

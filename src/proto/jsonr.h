@@ -224,6 +224,21 @@ static inline const pd_jr_val *pd_jr_get(const pd_jr_val *o, const char *key)
         return NULL;
     return pd_jr_get_member(o, key, strlen(key));
 }
+/* An optional member: NULL when absent or JSON null (how the request parsers read a field). */
+static inline __attribute__((always_inline)) const pd_jr_val *pd_jr_opt(const pd_jr_val *o,
+                                                                        const char *key)
+{
+    const pd_jr_val *v = pd_jr_get(o, key);
+    return pd_jr_is_null(v) ? NULL : v;
+}
+/* A string's length cut to max, for "%.*s" in error messages. */
+static inline int pd_jr_clip(const pd_jr_val *s, int max)
+{
+    return s->n < (size_t)max ? (int)s->n : max;
+}
+/* Whether a JSON text of n bytes nests at most max deep, counted without parsing (strings
+   skipped): for texts a request keeps as text and an upstream will parse. */
+bool pd_jr_text_depth_ok(const char *s, size_t n, int max);
 
 /* ---- members as jansson holds them (duplicates folded) ---------------------------------- */
 

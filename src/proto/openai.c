@@ -55,7 +55,6 @@ static void error_vset(pd_api_error *e, int status, const char *type, const char
     vsnprintf(e->message, sizeof e->message, fmt, ap);
 }
 
-
 void pd_openai_error_set(pd_api_error *e, int status, const char *type, const char *code,
                          const char *param, const char *fmt, ...)
 {
@@ -258,15 +257,6 @@ static pd_result bad(pd_api_error *err, const char *code, const char *param, con
 
 /* Request bodies are read with proto/jsonr.h (no jansson tree): these are its helpers. */
 
-/* An optional member: NULL when absent or JSON null. */
-static inline __attribute__((always_inline)) const pd_jr_val *member(const pd_jr_val *obj,
-                                                                     const char *key)
-{
-    const pd_jr_val *v = pd_jr_get(obj, key);
-    return pd_jr_is_null(v) ? NULL : v;
-}
-
-
 static char *dup_str(pd_arena *a, const pd_jr_val *s)
 {
     return pd_chat_parse_held(pd_arena_strndup(a, s->u.s, s->n));
@@ -277,12 +267,6 @@ static char *member_str(pd_arena *a, const pd_jr_val *obj, const char *key)
 {
     const pd_jr_val *v = pd_jr_get(obj, key);
     return pd_jr_is_string(v) ? dup_str(a, v) : NULL;
-}
-
-/* At most 40 bytes of a string, for "%.*s" in messages ('%.40s' of jansson's copy before). */
-static int cut40(const pd_jr_val *s)
-{
-    return s->n < 40 ? (int)s->n : 40;
 }
 
 static const char *kind_desc(const pd_jr_val *v)
@@ -336,7 +320,7 @@ static pd_result get_str(pd_arena *a, const pd_jr_val *o, const char *base, cons
                          char **out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    const pd_jr_val *v = member(o, key);
+    const pd_jr_val *v = pd_jr_opt(o, key);
     if (!v)
         return PD_OK;
     if (!pd_jr_is_string(v))
@@ -350,7 +334,7 @@ static pd_result need_str(pd_arena *a, const pd_jr_val *o, const char *base, con
                           char **out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    const pd_jr_val *v = member(o, key);
+    const pd_jr_val *v = pd_jr_opt(o, key);
     if (!v)
         return missing(err, path(p, sizeof p, base, key));
     if (!pd_jr_is_string(v))
@@ -361,7 +345,7 @@ static pd_result need_str(pd_arena *a, const pd_jr_val *o, const char *base, con
 
 static pd_result get_tri(const pd_jr_val *o, const char *key, pd_chat_tri *out, pd_api_error *err)
 {
-    const pd_jr_val *v = member(o, key);
+    const pd_jr_val *v = pd_jr_opt(o, key);
     if (!v)
         return PD_OK;
     if (!pd_jr_is_boolean(v))
@@ -373,7 +357,7 @@ static pd_result get_tri(const pd_jr_val *o, const char *key, pd_chat_tri *out, 
 static pd_result get_number(const pd_jr_val *o, const char *key, double lo, double hi, bool *has,
                             double *out, pd_api_error *err)
 {
-    const pd_jr_val *v = member(o, key);
+    const pd_jr_val *v = pd_jr_opt(o, key);
     if (!v)
         return PD_OK;
     if (!pd_jr_is_number(v))
@@ -391,7 +375,7 @@ static pd_result get_number(const pd_jr_val *o, const char *key, double lo, doub
 static pd_result get_int(const pd_jr_val *o, const char *key, int64_t lo, int64_t hi, bool *has,
                          int64_t *out, pd_api_error *err)
 {
-    const pd_jr_val *v = member(o, key);
+    const pd_jr_val *v = pd_jr_opt(o, key);
     if (!v)
         return PD_OK;
     if (!pd_jr_is_integer(v))
@@ -405,30 +389,6 @@ static pd_result get_int(const pd_jr_val *o, const char *key, int64_t lo, int64_
     *has = true;
     *out = i;
     return PD_OK;
-}
-
-/* Nesting depth of a JSON text, counted without parsing (strings skipped). */
-static bool depth_ok(const char *s, size_t n, int max)
-{
-    int depth = 0;
-    bool in_str = false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
-        } else if (c == '"') {
-            in_str = true;
-        } else if (c == '[' || c == '{') {
-            if (++depth > max)
-                return false;
-        } else if (c == ']' || c == '}') {
-            depth--;
-        }
-    }
-    return true;
 }
 
 /* ---- content parts ---- */
@@ -451,7 +411,7 @@ static pd_result parse_image(pd_arena *a, const pd_jr_val *part, const char *bas
                              pd_chat_part *out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    const pd_jr_val *img = member(part, "image_url");
+    const pd_jr_val *img = pd_jr_opt(part, "image_url");
     path(p, sizeof p, base, "image_url");
     if (!img)
         return missing(err, p);
@@ -474,7 +434,7 @@ static pd_result parse_audio(pd_arena *a, const pd_jr_val *part, const char *bas
                              pd_chat_part *out, pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    const pd_jr_val *au = member(part, "input_audio");
+    const pd_jr_val *au = pd_jr_opt(part, "input_audio");
     path(p, sizeof p, base, "input_audio");
     if (!au)
         return missing(err, p);
@@ -488,7 +448,7 @@ static pd_result parse_file(pd_arena *a, const pd_jr_val *part, const char *base
                             pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    const pd_jr_val *f = member(part, "file");
+    const pd_jr_val *f = pd_jr_opt(part, "file");
     path(p, sizeof p, base, "file");
     if (!f)
         return missing(err, p);
@@ -535,7 +495,7 @@ static pd_result parse_part(pd_arena *a, const pd_jr_val *part, pd_chat_role rol
     char p[PATH_MAX_LEN];
     if (!pd_jr_is_object(part))
         return bad_type(err, base, "an object", part);
-    const pd_jr_val *type = member(part, "type");
+    const pd_jr_val *type = pd_jr_opt(part, "type");
     if (!type)
         return missing(err, path(p, sizeof p, base, "type"));
     if (!pd_jr_is_string(type))
@@ -545,8 +505,8 @@ static pd_result parse_part(pd_arena *a, const pd_jr_val *part, pd_chat_role rol
         i++;
     if (i == sizeof part_kinds / sizeof *part_kinds || !part_allowed(role, part_kinds[i].kind))
         return bad(err, "invalid_value", path(p, sizeof p, base, "type"),
-                   "Invalid value: '%.*s'. Supported values are: %s.", cut40(type), type->u.s,
-                   allowed_parts(role));
+                   "Invalid value: '%.*s'. Supported values are: %s.", pd_jr_clip(type, 40),
+                   type->u.s, allowed_parts(role));
     out->kind = part_kinds[i].kind;
     switch (out->kind) {
     case PD_PART_TEXT: return need_str(a, part, base, "text", &out->text, err);
@@ -612,13 +572,13 @@ static pd_result parse_tool_call(pd_arena *a, const pd_jr_val *tc, const char *b
     pd_result rc = need_str(a, tc, base, "id", &out->id, err);
     if (rc)
         return rc;
-    const pd_jr_val *type = member(tc, "type");
+    const pd_jr_val *type = pd_jr_opt(tc, "type");
     if (type && !pd_jr_eq(type, "function") && !pd_jr_eq(type, "custom"))
         return bad(err, "invalid_value", path(p, sizeof p, base, "type"),
                    "Invalid value for '%s': supported values are 'function' and 'custom'.", p);
     out->kind = pd_jr_eq(type, "custom") ? PD_TOOL_CUSTOM : PD_TOOL_FUNCTION;
     const char *key = out->kind == PD_TOOL_CUSTOM ? "custom" : "function";
-    const pd_jr_val *f = member(tc, key);
+    const pd_jr_val *f = pd_jr_opt(tc, key);
     path(p, sizeof p, base, key);
     if (!f)
         return missing(err, p);
@@ -628,7 +588,7 @@ static pd_result parse_tool_call(pd_arena *a, const pd_jr_val *tc, const char *b
         return rc;
     if (out->kind == PD_TOOL_CUSTOM)
         return need_str(a, f, p, "input", &out->arguments, err);
-    const pd_jr_val *args = member(f, "arguments");
+    const pd_jr_val *args = pd_jr_opt(f, "arguments");
     size_t len;
     if (pd_jr_is_object(args)) /* not OpenAI's shape, but sent by some clients: keep it as text */
         out->arguments = pd_chat_parse_held(pd_jr_dump_in(a, args, &len));
@@ -648,7 +608,7 @@ static pd_result parse_assistant_extras(pd_arena *a, const pd_jr_val *m, const c
     out->reasoning = member_str(a, m, "reasoning_content");
     if (!out->reasoning)
         out->reasoning = member_str(a, m, "reasoning");
-    const pd_jr_val *tcs = member(m, "tool_calls");
+    const pd_jr_val *tcs = pd_jr_opt(m, "tool_calls");
     if (!tcs)
         return PD_OK;
     path(p, sizeof p, base, "tool_calls");
@@ -671,7 +631,7 @@ static pd_result parse_role(const pd_jr_val *m, const char *base, pd_chat_role *
                             pd_api_error *err)
 {
     char p[PATH_MAX_LEN];
-    const pd_jr_val *r = member(m, "role");
+    const pd_jr_val *r = pd_jr_opt(m, "role");
     if (r && pd_jr_is_string(r) && pd_chat_role_from_name(r->u.s, r->n, out))
         return PD_OK;
     path(p, sizeof p, base, "role"); /* only for an error */
@@ -682,7 +642,7 @@ static pd_result parse_role(const pd_jr_val *m, const char *base, pd_chat_role *
     return bad(err, "invalid_value", p,
                "Invalid value for '%s': '%.*s'. Supported values are: 'system', 'developer', "
                "'user', 'assistant' and 'tool'.",
-               p, cut40(r), r->u.s);
+               p, pd_jr_clip(r, 40), r->u.s);
 }
 
 static pd_result parse_message(pd_arena *a, const pd_jr_val *m, size_t idx, pd_chat_message *out,
@@ -706,7 +666,7 @@ static pd_result parse_message(pd_arena *a, const pd_jr_val *m, size_t idx, pd_c
 
 static pd_result parse_messages(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
-    const pd_jr_val *msgs = member(root, "messages");
+    const pd_jr_val *msgs = pd_jr_opt(root, "messages");
     if (!msgs)
         return missing(err, "messages");
     if (!pd_jr_is_array(msgs))
@@ -734,7 +694,7 @@ static pd_result parse_tool(pd_arena *a, const pd_jr_val *t, const char *base, p
     char p[PATH_MAX_LEN], q[PATH_MAX_LEN];
     if (!pd_jr_is_object(t))
         return bad_type(err, base, "an object", t);
-    const pd_jr_val *type = member(t, "type");
+    const pd_jr_val *type = pd_jr_opt(t, "type");
     path(p, sizeof p, base, "type");
     if (!type)
         return missing(err, p);
@@ -744,7 +704,7 @@ static pd_result parse_tool(pd_arena *a, const pd_jr_val *t, const char *base, p
     out->kind = pd_jr_eq(type, "custom") ? PD_TOOL_CUSTOM : PD_TOOL_FUNCTION;
     const char *key = out->kind == PD_TOOL_CUSTOM ? "custom" : "function";
     const char *schema_key = out->kind == PD_TOOL_CUSTOM ? "format" : "parameters";
-    const pd_jr_val *f = member(t, key);
+    const pd_jr_val *f = pd_jr_opt(t, key);
     path(p, sizeof p, base, key);
     if (!f)
         return missing(err, p);
@@ -755,12 +715,12 @@ static pd_result parse_tool(pd_arena *a, const pd_jr_val *t, const char *base, p
         rc = get_str(a, f, p, "description", &out->description, err);
     if (rc)
         return rc;
-    const pd_jr_val *schema = member(f, schema_key);
+    const pd_jr_val *schema = pd_jr_opt(f, schema_key);
     if (schema && !pd_jr_is_object(schema))
         return bad_type(err, path(q, sizeof q, p, schema_key), "an object", schema);
     if (schema)
         out->parameters.text = pd_chat_parse_held(pd_jr_dump_in(a, schema, &out->parameters.len));
-    const pd_jr_val *strict = member(f, "strict");
+    const pd_jr_val *strict = pd_jr_opt(f, "strict");
     if (strict && !pd_jr_is_boolean(strict))
         return bad_type(err, path(q, sizeof q, p, "strict"), "a boolean", strict);
     if (strict)
@@ -770,7 +730,7 @@ static pd_result parse_tool(pd_arena *a, const pd_jr_val *t, const char *base, p
 
 static pd_result parse_tools(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
-    const pd_jr_val *tools = member(root, "tools");
+    const pd_jr_val *tools = pd_jr_opt(root, "tools");
     if (!tools)
         return PD_OK;
     if (!pd_jr_is_array(tools))
@@ -796,13 +756,13 @@ static pd_result named_tool(pd_arena *a, const pd_jr_val *o, const char *base,
     char p[PATH_MAX_LEN];
     if (!pd_jr_is_object(o))
         return bad_type(err, base, "an object", o);
-    const pd_jr_val *type = member(o, "type");
+    const pd_jr_val *type = pd_jr_opt(o, "type");
     if (!pd_jr_eq(type, "function") && !pd_jr_eq(type, "custom"))
         return bad(err, "invalid_value", path(p, sizeof p, base, "type"),
                    "Invalid value for '%s': supported values are 'function' and 'custom'.", p);
     *kind = pd_jr_eq(type, "custom") ? PD_TOOL_CUSTOM : PD_TOOL_FUNCTION;
     const char *key = *kind == PD_TOOL_CUSTOM ? "custom" : "function";
-    const pd_jr_val *f = member(o, key);
+    const pd_jr_val *f = pd_jr_opt(o, key);
     path(p, sizeof p, base, key);
     if (!f)
         return missing(err, p);
@@ -815,12 +775,12 @@ static pd_result parse_allowed_tools(pd_arena *a, const pd_jr_val *choice, pd_ch
                                      pd_api_error *err)
 {
     const char *p = "tool_choice.allowed_tools";
-    const pd_jr_val *at = member(choice, "allowed_tools");
+    const pd_jr_val *at = pd_jr_opt(choice, "allowed_tools");
     if (!at)
         return missing(err, p);
     if (!pd_jr_is_object(at))
         return bad_type(err, p, "an object", at);
-    const pd_jr_val *mode = member(at, "mode"), *tools = member(at, "tools");
+    const pd_jr_val *mode = pd_jr_opt(at, "mode"), *tools = pd_jr_opt(at, "tools");
     if (!pd_jr_eq(mode, "auto") && !pd_jr_eq(mode, "required"))
         return bad(err, "invalid_value", "tool_choice.allowed_tools.mode",
                    "Invalid value for 'tool_choice.allowed_tools.mode': supported values are "
@@ -848,7 +808,7 @@ static pd_result parse_allowed_tools(pd_arena *a, const pd_jr_val *choice, pd_ch
 static pd_result parse_tool_choice(pd_arena *a, const pd_jr_val *root, pd_chat_tool_choice *out,
                                    pd_api_error *err)
 {
-    const pd_jr_val *c = member(root, "tool_choice");
+    const pd_jr_val *c = pd_jr_opt(root, "tool_choice");
     if (!c)
         return PD_OK;
     if (pd_jr_is_string(c)) {
@@ -862,12 +822,12 @@ static pd_result parse_tool_choice(pd_arena *a, const pd_jr_val *root, pd_chat_t
             return bad(err, "invalid_value", "tool_choice",
                        "Invalid value: '%.*s'. Supported values are: 'none', 'auto' and "
                        "'required'.",
-                       cut40(c), c->u.s);
+                       pd_jr_clip(c, 40), c->u.s);
         return PD_OK;
     }
     if (!pd_jr_is_object(c))
         return bad_type(err, "tool_choice", "a string or an object", c);
-    if (pd_jr_eq(member(c, "type"), "allowed_tools"))
+    if (pd_jr_eq(pd_jr_opt(c, "type"), "allowed_tools"))
         return parse_allowed_tools(a, c, out, err);
     out->kind = PD_TOOL_CHOICE_NAMED;
     return named_tool(a, c, "tool_choice", &out->tool_kind, &out->name, err);
@@ -882,7 +842,7 @@ static pd_result parse_schema_fields(pd_arena *a, const pd_jr_val *o, const char
         rc = get_str(a, o, base, "description", &out->description, err);
     if (rc)
         return rc;
-    const pd_jr_val *schema = member(o, "schema"), *strict = member(o, "strict");
+    const pd_jr_val *schema = pd_jr_opt(o, "schema"), *strict = pd_jr_opt(o, "strict");
     if (schema && !pd_jr_is_object(schema))
         return bad_type(err, path(p, sizeof p, base, "schema"), "an object", schema);
     if (strict && !pd_jr_is_boolean(strict))
@@ -897,12 +857,12 @@ static pd_result parse_schema_fields(pd_arena *a, const pd_jr_val *o, const char
 static pd_result parse_response_format(pd_arena *a, const pd_jr_val *root,
                                        pd_chat_response_format *out, pd_api_error *err)
 {
-    const pd_jr_val *f = member(root, "response_format");
+    const pd_jr_val *f = pd_jr_opt(root, "response_format");
     if (!f)
         return PD_OK;
     if (!pd_jr_is_object(f))
         return bad_type(err, "response_format", "an object", f);
-    const pd_jr_val *type = member(f, "type");
+    const pd_jr_val *type = pd_jr_opt(f, "type");
     if (!type)
         return missing(err, "response_format.type");
     if (pd_jr_eq(type, "text")) {
@@ -918,7 +878,7 @@ static pd_result parse_response_format(pd_arena *a, const pd_jr_val *root,
                    "Invalid value for 'response_format.type': supported values are 'text', "
                    "'json_object' and 'json_schema'.");
     out->kind = PD_FORMAT_JSON_SCHEMA;
-    const pd_jr_val *js = member(f, "json_schema");
+    const pd_jr_val *js = pd_jr_opt(f, "json_schema");
     if (!js) /* llama-server's form: the schema directly in response_format */
         return parse_schema_fields(a, f, "response_format", out, err);
     if (!pd_jr_is_object(js))
@@ -931,7 +891,7 @@ static pd_result parse_response_format(pd_arena *a, const pd_jr_val *root,
 static pd_result parse_stop(pd_arena *a, const pd_jr_val *root, pd_chat_sampling *s,
                             pd_api_error *err)
 {
-    const pd_jr_val *stop = member(root, "stop");
+    const pd_jr_val *stop = pd_jr_opt(root, "stop");
     if (!stop)
         return PD_OK;
     if (pd_jr_is_string(stop)) {
@@ -1011,12 +971,12 @@ static pd_result parse_stream(const pd_jr_val *root, pd_chat_request *r, pd_api_
     if (rc)
         return rc;
     r->stream = stream == PD_TRI_TRUE;
-    const pd_jr_val *so = member(root, "stream_options");
+    const pd_jr_val *so = pd_jr_opt(root, "stream_options");
     if (!so)
         return PD_OK;
     if (!pd_jr_is_object(so))
         return bad_type(err, "stream_options", "an object", so);
-    const pd_jr_val *iu = member(so, "include_usage");
+    const pd_jr_val *iu = pd_jr_opt(so, "include_usage");
     if (iu && !pd_jr_is_boolean(iu))
         return bad_type(err, "stream_options.include_usage", "a boolean", iu);
     if (iu)
@@ -1026,7 +986,7 @@ static pd_result parse_stream(const pd_jr_val *root, pd_chat_request *r, pd_api_
 
 static pd_result parse_model(const pd_jr_val *root, pd_chat_request *r, pd_api_error *err)
 {
-    const pd_jr_val *m = member(root, "model");
+    const pd_jr_val *m = pd_jr_opt(root, "model");
     if (!m || (pd_jr_is_string(m) && m->n == 0))
         return missing(err, "model");
     if (!pd_jr_is_string(m))
@@ -1084,7 +1044,8 @@ pd_result pd_openai_parse_chat_request(const char *body, size_t len, pd_chat_req
     char scratch[REQUEST_SCRATCH];
     pd_jr_mem mem = {nodes, REQUEST_NODES, scratch, sizeof scratch};
     pd_result rc = pd_jr_parse_in(&doc, body, len, &mem);
-    if (rc ? !depth_ok(body, len, PD_OPENAI_MAX_DEPTH) : doc.depth > PD_OPENAI_MAX_DEPTH) {
+    if (rc ? !pd_jr_text_depth_ok(body, len, PD_OPENAI_MAX_DEPTH)
+           : doc.depth > PD_OPENAI_MAX_DEPTH) {
         pd_jr_free(&doc);
         return bad(err, NULL, NULL, "body is not valid JSON: nested deeper than %d levels",
                    PD_OPENAI_MAX_DEPTH);
