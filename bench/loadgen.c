@@ -28,7 +28,8 @@
  * equally often (the end of one target's slice still loads the machine at the start of the next).
  *
  * Other options: --path /v1/chat/completions, --model gpt-4o, --stream, -H 'Name: value'
- * (repeatable; sent to both targets). A status other than 200, a stream without `data: [DONE]`,
+ * (repeatable; sent to both targets), --raw PREFIX (lat and rate: each target's latencies, µs,
+ * one per line, appended to PREFIX.<port>, so that several runs can be pooled). A status other than 200, a stream without `data: [DONE]`,
  * or a connection that fails mid-response counts as an error. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -95,7 +96,7 @@ typedef struct target {
 } target;
 
 typedef struct opts {
-    const char *mode, *path, *model, *headers[MAX_HEADERS];
+    const char *mode, *path, *model, *headers[MAX_HEADERS], *raw;
     int n_headers, port, base_port, stream, conns, max_conns, streams;
     int also_ports[MAX_ALSO], n_also;
     double duration, warmup, rate, hold, timeout, slice;
@@ -154,6 +155,24 @@ static double pct_us(const samples *s, double p)
     if (k > s->n)
         k = s->n;
     return (double)s->v[k - 1] / 1000.0;
+}
+
+/* --raw PREFIX: appends the target's latencies (µs, one per line) to PREFIX.<port>, so that a
+   caller can pool several runs before taking percentiles. */
+static void write_raw(run *r, int tg)
+{
+    if (!r->o.raw)
+        return;
+    char name[4096];
+    snprintf(name, sizeof(name), "%s.%d", r->o.raw, r->t[tg].port);
+    FILE *f = fopen(name, "a");
+    if (!f)
+        die(name);
+    const samples *s = &r->t[tg].lat;
+    for (size_t i = 0; i < s->n; i++)
+        fprintf(f, "%.1f\n", (double)s->v[i] / 1000.0);
+    if (fclose(f) != 0)
+        die(name);
 }
 
 static void print_pcts(const char *prefix, samples *s)
@@ -592,6 +611,7 @@ static void mode_lat(run *r)
     for (int tg = r->n_targets - 1; tg >= 0; tg--) {
         print_target(r, tg, "lat");
         print_pcts("", &r->t[tg].lat);
+        write_raw(r, tg);
         if (r->o.stream)
             print_pcts("ttft_", &r->t[tg].ttft);
         printf("\n");
@@ -691,6 +711,7 @@ static void mode_rate(run *r)
         printf(" target_rps=%.0f unfinished=%lu conns_used=%d", r->o.rate, late,
                t->n_state[C_IDLE] + t->n_state[C_BUSY] + t->n_state[C_CONNECTING]);
         print_pcts("", &t->lat);
+        write_raw(r, tg);
         qsort(t->lag.v, t->lag.n, sizeof *t->lag.v, cmp_u64);
         printf(" send_lag_p50_us=%.1f send_lag_p99_us=%.1f\n", pct_us(&t->lag, 50),
                pct_us(&t->lag, 99));
@@ -785,7 +806,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: loadgen lat|rate|hold --port P [--base-port B] [--also-port Q]... [--slice S]\n"
-            "               [--path P] [--model M]\n"
+            "               [--path P] [--model M] [--raw PREFIX]\n"
             "               [--stream] [-H 'K: V']...\n"
             "  lat:  [--conns C] [--duration S] [--warmup S]\n"
             "  rate: --rate R [--duration S] [--warmup S] [--conns C] [--max-conns N]\n"
@@ -826,6 +847,8 @@ static void parse_args(opts *o, int argc, char **argv)
             o->also_ports[o->n_also++] = atoi(v);
         else if (strcmp(a, "--slice") == 0)
             o->slice = atof(v);
+        else if (strcmp(a, "--raw") == 0)
+            o->raw = v;
         else if (strcmp(a, "--path") == 0)
             o->path = v;
         else if (strcmp(a, "--model") == 0)
@@ -860,7 +883,7 @@ static void parse_args(opts *o, int argc, char **argv)
         if (o->also_ports[i] <= 0 || o->also_ports[i] > 65535 || o->base_port == 0)
             usage();
     if (o->port <= 0 || o->port > 65535 || o->base_port < 0 || o->base_port > 65535 ||
-        o->conns < 1 || o->duration <= 0 || o->rate <= 0 || o->slice < 0.01 || o->streams < 1 ||
+        o->conns < 1 || o->duration <= 0 || o->rate <= 0 || o->slice < 0.001 || o->streams < 1 ||
         o->streams > 100000 || o->max_conns < o->conns || o->max_conns > 100000)
         usage();
 }
