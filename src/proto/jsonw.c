@@ -142,12 +142,21 @@ static size_t escape(char *dst, const char *s, size_t n)
         if (dst)
             memcpy(dst + out, run, (size_t)(p - run));
         out += (size_t)(p - run);
+        unsigned char c = *p++;
+        run = p;
+        if (c == '"' || c == '\\') { /* most escapes: JSON text in a string (tool arguments) */
+            if (dst) {
+                dst[out] = '\\';
+                dst[out + 1] = (char)c;
+            }
+            out += 2;
+            continue;
+        }
         char esc[6];
-        size_t k = escape_byte(*p++, esc);
+        size_t k = escape_byte(c, esc);
         if (dst)
             memcpy(dst + out, esc, k);
         out += k;
-        run = p;
     }
     if (dst)
         memcpy(dst + out, run, (size_t)(end - run));
