@@ -153,7 +153,7 @@ static void write_error_object(pd_jw *w, const char *type, const char *msg, size
 {
     pd_jw_open(w, '{');
     pd_jw_key(w, "type");
-    pd_jw_str(w, "error");
+    pd_jw_code_str(w, "error");
     pd_jw_key(w, "error");
     pd_jw_open(w, '{');
     pd_jw_key(w, "type");
@@ -1300,7 +1300,7 @@ static void write_tool_use(pd_jw *w, const char *id, const char *name, const cha
 {
     pd_jw_open(w, '{');
     pd_jw_key(w, "type");
-    pd_jw_str(w, "tool_use");
+    pd_jw_code_str(w, "tool_use");
     pd_jw_key(w, "id");
     write_tool_id(w, id);
     pd_jw_key(w, "name");
@@ -1314,7 +1314,7 @@ static void write_text_block(pd_jw *w, const char *text)
 {
     pd_jw_open(w, '{');
     pd_jw_key(w, "type");
-    pd_jw_str(w, "text");
+    pd_jw_code_str(w, "text");
     pd_jw_key(w, "text");
     pd_jw_str(w, text);
     pd_jw_close(w, '}');
@@ -1344,12 +1344,12 @@ static void write_part_block(pd_jw *w, const pd_chat_part *p)
     pd_jw_open(w, '{');
     pd_jw_key(w, "type");
     if (p->kind == PD_PART_IMAGE) {
-        pd_jw_str(w, "image");
+        pd_jw_code_str(w, "image");
         if (p->url) {
             pd_jw_key(w, "source");
             pd_jw_open(w, '{');
             pd_jw_key(w, "type");
-            pd_jw_str(w, "url");
+            pd_jw_code_str(w, "url");
             pd_jw_key(w, "url");
             pd_jw_str(w, p->url);
             pd_jw_close(w, '}');
@@ -1357,7 +1357,7 @@ static void write_part_block(pd_jw *w, const pd_chat_part *p)
             write_source(w, "base64", nz(p->media_type), nz(p->data));
         }
     } else { /* a PDF: check_request let no other file through */
-        pd_jw_str(w, "document");
+        pd_jw_code_str(w, "document");
         write_source(w, "base64", "application/pdf", nz(p->data) + 28);
         pd_jw_kv(w, "title", p->filename);
     }
@@ -1375,7 +1375,7 @@ static void write_tool_result(pd_jw *w, const pd_chat_message *m)
     }
     pd_jw_open(w, '{');
     pd_jw_key(w, "type");
-    pd_jw_str(w, "tool_result");
+    pd_jw_code_str(w, "tool_result");
     pd_jw_key(w, "tool_use_id");
     write_tool_id(w, m->tool_call_id);
     if (texts == 1 && others == 0) {
@@ -1431,7 +1431,7 @@ static void write_turn(pd_jw *w, const pd_chat_request *r, const size_t *idx, si
     bool user = user_side(&r->messages[idx[0]]);
     pd_jw_open(w, '{');
     pd_jw_key(w, "role");
-    pd_jw_str(w, user ? "user" : "assistant");
+    pd_jw_code_str(w, user ? "user" : "assistant");
     pd_jw_key(w, "content");
     const char *lone = lone_text(r, idx, n);
     if (lone) {
@@ -1868,11 +1868,11 @@ static void write_response_content(pd_jw *w, const pd_chat_message *m)
     if (has_text(m->reasoning)) {
         pd_jw_open(w, '{');
         pd_jw_key(w, "type");
-        pd_jw_str(w, "thinking");
+        pd_jw_code_str(w, "thinking");
         pd_jw_key(w, "thinking");
         pd_jw_str(w, m->reasoning);
         pd_jw_key(w, "signature");
-        pd_jw_str(w, "");
+        pd_jw_code_str(w, "");
         pd_jw_close(w, '}');
     }
     for (size_t i = 0; i < m->n_parts; i++)
@@ -1884,7 +1884,7 @@ static void write_response_content(pd_jw *w, const pd_chat_message *m)
         const pd_chat_tool_call *tc = &m->tool_calls[i];
         pd_jw_open(w, '{');
         pd_jw_key(w, "type");
-        pd_jw_str(w, "tool_use");
+        pd_jw_code_str(w, "tool_use");
         pd_jw_key(w, "id");
         write_call_id(w, tc->id, "", i);
         pd_jw_key(w, "name");
@@ -1908,9 +1908,9 @@ pd_result pd_anthropic_write_chat_response(const pd_chat_response *r, pd_buf *ou
     pd_jw_key(&w, "id");
     pd_jw_str(&w, nz(r->id));
     pd_jw_key(&w, "type");
-    pd_jw_str(&w, "message");
+    pd_jw_code_str(&w, "message");
     pd_jw_key(&w, "role");
-    pd_jw_str(&w, "assistant");
+    pd_jw_code_str(&w, "assistant");
     pd_jw_key(&w, "model");
     pd_jw_str(&w, nz(r->model));
     pd_jw_key(&w, "content");
@@ -2295,9 +2295,9 @@ static void write_message_start(pd_anthropic_encoder *e, pd_jw *w)
     pd_jw_key(w, "id");
     pd_jw_str(w, e->id);
     pd_jw_key(w, "type");
-    pd_jw_str(w, "message");
+    pd_jw_code_str(w, "message");
     pd_jw_key(w, "role");
-    pd_jw_str(w, "assistant");
+    pd_jw_code_str(w, "assistant");
     pd_jw_key(w, "model");
     pd_jw_str(w, e->model);
     pd_jw_key(w, "content");
@@ -2382,7 +2382,7 @@ static void encode_tool_start(pd_anthropic_encoder *e, pd_jw *w, const pd_chat_e
     write_block_start(e, w, BLK_TOOL);
     pd_jw_open(w, '{');
     pd_jw_key(w, "type");
-    pd_jw_str(w, "tool_use");
+    pd_jw_code_str(w, "tool_use");
     pd_jw_key(w, "id");
     char prefix[64];
     snprintf(prefix, sizeof prefix, "%.40s_", e->id);

@@ -226,11 +226,13 @@ static inline __attribute__((always_inline)) pd_result string(parser *ps, pd_jr_
     const unsigned char *start = ps->p;
     if (ps->end - start >= 16) {
         __m128i b = _mm_loadu_si128((const __m128i *)(const void *)start);
+        __m128i quote = _mm_cmpeq_epi8(b, _mm_set1_epi8('"'));
         __m128i stop = _mm_or_si128(_mm_cmplt_epi8(b, _mm_set1_epi8(0x20)),
-                                    _mm_or_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8('"')),
-                                                 _mm_cmpeq_epi8(b, _mm_set1_epi8('\\'))));
+                                    _mm_or_si128(quote, _mm_cmpeq_epi8(b, _mm_set1_epi8('\\'))));
         unsigned mask = (unsigned)_mm_movemask_epi8(stop);
-        if (mask && start[__builtin_ctz(mask)] == '"') {
+        /* the first stop is a quote: told by the masks, not by loading the byte again (a
+           load that waited on the scan was a fifth of the reader's time) */
+        if (mask & (unsigned)_mm_movemask_epi8(quote) & (0u - mask)) {
             unsigned k = (unsigned)__builtin_ctz(mask);
             v->u.s = (const char *)start;
             v->n = k;

@@ -142,12 +142,21 @@ static size_t escape(char *dst, const char *s, size_t n)
         if (dst)
             memcpy(dst + out, run, (size_t)(p - run));
         out += (size_t)(p - run);
+        unsigned char c = *p++;
+        run = p;
+        if (c == '"' || c == '\\') { /* most escapes: JSON text in a string (tool arguments) */
+            if (dst) {
+                dst[out] = '\\';
+                dst[out + 1] = (char)c;
+            }
+            out += 2;
+            continue;
+        }
         char esc[6];
-        size_t k = escape_byte(*p++, esc);
+        size_t k = escape_byte(c, esc);
         if (dst)
             memcpy(dst + out, esc, k);
         out += k;
-        run = p;
     }
     if (dst)
         memcpy(dst + out, run, (size_t)(end - run));
@@ -195,21 +204,10 @@ static void quote(pd_jw *w, const char *s, size_t n)
     pd_jw_raw(w, "\"", 1);
 }
 
-/* Where k more bytes (and the NUL) can be written at once, or NULL: then the caller takes the
-   piece-by-piece path, which grows the buffer or fails at its limit (the same outcome). Most
-   of a request is short strings and keys: one copy each instead of four calls. */
-static char *room(pd_jw *w, size_t k)
-{
-    pd_buf *b = w->b;
-    if (w->rc || k >= b->cap - b->len || (b->limit && k > b->limit - b->len))
-        return NULL;
-    return b->data + b->len;
-}
-
 /* [","] '"' s '"' [":"] in one go when s needs no escaping and fits; false otherwise. */
 static bool quote_fast(pd_jw *w, const char *s, size_t n, bool key)
 {
-    char *d = room(w, n + 4);
+    char *d = pd_jw_fits(w, n + 4);
     if (!d || pd_jw_plain_len(s, n) != n)
         return false;
     char *start = d;
@@ -241,15 +239,6 @@ void pd_jw_strn(pd_jw *w, const char *s, size_t n)
     quote(w, s, n);
 }
 
-/* NULL is written as null. */
-void pd_jw_str(pd_jw *w, const char *s)
-{
-    if (s)
-        pd_jw_strn(w, s, strlen(s));
-    else
-        pd_jw_null(w);
-}
-
 void pd_jw_keyn(pd_jw *w, const char *k, size_t n)
 {
     if (quote_fast(w, k, n, true))
@@ -260,34 +249,14 @@ void pd_jw_keyn(pd_jw *w, const char *k, size_t n)
     w->comma = false;
 }
 
-void pd_jw_code_key(pd_jw *w, const char *k, size_t n)
-{
-    char *d = room(w, n + 4);
-    if (!d) { /* the piece-by-piece path grows the buffer, or fails at its limit */
-        pd_jw_keyn(w, k, n);
-        return;
-    }
-    char *start = d;
-    if (w->comma)
-        *d++ = ',';
-    *d++ = '"';
-    memcpy(d, k, n);
-    d += n;
-    *d++ = '"';
-    *d++ = ':';
-    *d = '\0';
-    w->b->len += (size_t)(d - start);
-    w->comma = false;
-}
-
-void pd_jw_open(pd_jw *w, char c)
+void pd_jw_open_piecewise(pd_jw *w, char c)
 {
     pd_jw_sep(w);
     pd_jw_raw(w, &c, 1);
     w->comma = false;
 }
 
-void pd_jw_close(pd_jw *w, char c)
+void pd_jw_close_piecewise(pd_jw *w, char c)
 {
     pd_jw_raw(w, &c, 1);
     w->comma = true;
@@ -441,14 +410,6 @@ pd_result pd_jw_end(pd_jw *w, size_t mark)
             w->b->data[mark] = '\0';
     }
     return w->rc;
-}
-
-void pd_jw_kv(pd_jw *w, const char *key, const char *value)
-{
-    if (!value)
-        return;
-    pd_jw_key(w, key);
-    pd_jw_str(w, value);
 }
 
 void pd_jw_kreal(pd_jw *w, const char *key, bool has, double v)

@@ -127,7 +127,6 @@ char *pd_jw_escape_to(char *dst, const char *s, size_t n);
 /* Values (each preceded by a separator when needed). */
 void pd_jw_null(pd_jw *w);
 void pd_jw_strn(pd_jw *w, const char *s, size_t n);
-void pd_jw_str(pd_jw *w, const char *s); /* NULL is written as null */
 void pd_jw_int(pd_jw *w, int64_t v);
 void pd_jw_bool(pd_jw *w, bool v);
 void pd_jw_real(pd_jw *w, double v);
@@ -135,22 +134,118 @@ void pd_jw_json(pd_jw *w, const json_t *j); /* any jansson value, members in the
 /* A value already serialised (a pd_chat_json: valid JSON), copied as it is. */
 void pd_jw_text(pd_jw *w, const pd_chat_json *j);
 
+/* The inline writers below: a request is some sixty keys, forty brackets and as many short
+   strings the code spells, and a call apiece was a tenth of writing one. Each writes its piece
+   in one go where pd_jw_fits finds room; else it takes the out-of-line path (_piecewise),
+   which grows the buffer or fails at its limit. */
+
+/* Where k more bytes (and the NUL) can be written at once, or NULL (no room yet, the limit,
+   or after an error). After writing there, pd_jw_put_end(w, end) (end: just past the piece). */
+static inline char *pd_jw_fits(pd_jw *w, size_t k)
+{
+    pd_buf *b = w->b;
+    if (w->rc || k >= b->cap - b->len || (b->limit && k > b->limit - b->len))
+        return NULL;
+    return b->data + b->len;
+}
+static inline void pd_jw_put_end(pd_jw *w, char *end)
+{
+    *end = '\0';
+    w->b->len = (size_t)(end - w->b->data);
+}
+
+void pd_jw_open_piecewise(pd_jw *w, char c);
+void pd_jw_close_piecewise(pd_jw *w, char c);
+
 /* Structure: c is '{' or '[' (open) and '}' or ']' (close). */
-void pd_jw_open(pd_jw *w, char c);
-void pd_jw_close(pd_jw *w, char c);
+static inline void pd_jw_open(pd_jw *w, char c)
+{
+    char *d = pd_jw_fits(w, 2);
+    if (!d) {
+        pd_jw_open_piecewise(w, c);
+        return;
+    }
+    *d = ',';
+    d += w->comma;
+    *d++ = c;
+    pd_jw_put_end(w, d);
+    w->comma = false;
+}
+static inline void pd_jw_close(pd_jw *w, char c)
+{
+    char *d = pd_jw_fits(w, 1);
+    if (!d) {
+        pd_jw_close_piecewise(w, c);
+        return;
+    }
+    *d++ = c;
+    pd_jw_put_end(w, d);
+    w->comma = true;
+}
+
 void pd_jw_keyn(pd_jw *w, const char *k, size_t n);
 /* A key the code spells (a literal, or a name from a table in the code): printable ASCII
    without '"' or '\\', so it is copied without a look at its bytes (a request writes some
-   sixty keys). Keys that come from data go through pd_jw_keyn. */
-void pd_jw_code_key(pd_jw *w, const char *k, size_t n);
-/* Inline so that the length of a literal key is known when compiling. */
+   sixty keys). Keys that come from data go through pd_jw_keyn. Inline so that the length of a
+   literal key is known when compiling (the copy is then a move or two). */
+static inline void pd_jw_code_key(pd_jw *w, const char *k, size_t n)
+{
+    char *d = pd_jw_fits(w, n + 4);
+    if (!d) {
+        pd_jw_keyn(w, k, n);
+        return;
+    }
+    *d = ',';
+    d += w->comma;
+    *d++ = '"';
+    memcpy(d, k, n);
+    d += n;
+    *d++ = '"';
+    *d++ = ':';
+    pd_jw_put_end(w, d);
+    w->comma = false;
+}
 static inline void pd_jw_key(pd_jw *w, const char *k)
 {
     pd_jw_code_key(w, k, strlen(k));
 }
 
+/* A C string; NULL is written as null. Inline so that strlen of a literal is folded. */
+static inline void pd_jw_str(pd_jw *w, const char *s)
+{
+    if (s)
+        pd_jw_strn(w, s, strlen(s));
+    else
+        pd_jw_null(w);
+}
+/* A string value the code spells, under the same rule as pd_jw_code_key ("text",
+   "function", a role name): copied without the escaping scan. */
+static inline void pd_jw_code_str(pd_jw *w, const char *s)
+{
+    size_t n = strlen(s);
+    char *d = pd_jw_fits(w, n + 3);
+    if (!d) {
+        pd_jw_strn(w, s, n);
+        return;
+    }
+    *d = ',';
+    d += w->comma;
+    *d++ = '"';
+    memcpy(d, s, n);
+    d += n;
+    *d++ = '"';
+    pd_jw_put_end(w, d);
+    w->comma = true;
+}
+
 /* Optional members, written only when present; key as for pd_jw_key. */
-void pd_jw_kv(pd_jw *w, const char *key, const char *value);      /* value != NULL */
+static inline void pd_jw_kv(pd_jw *w, const char *key, const char *value) /* value != NULL */
+{
+    if (!value)
+        return;
+    pd_jw_key(w, key);
+    pd_jw_str(w, value);
+}
 void pd_jw_kint(pd_jw *w, const char *key, bool has, int64_t v);  /* has */
 void pd_jw_kreal(pd_jw *w, const char *key, bool has, double v);  /* has */
 void pd_jw_tri(pd_jw *w, const char *key, pd_chat_tri t);         /* t != PD_TRI_UNSET */

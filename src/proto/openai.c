@@ -1101,21 +1101,21 @@ static void write_part(pd_jw *w, const pd_chat_part *p)
     pd_jw_key(w, "type");
     switch (p->kind) {
     case PD_PART_TEXT:
-        pd_jw_str(w, "text");
+        pd_jw_code_str(w, "text");
         pd_jw_key(w, "text");
         pd_jw_str(w, nz(p->text));
         break;
     case PD_PART_REFUSAL:
-        pd_jw_str(w, "refusal");
+        pd_jw_code_str(w, "refusal");
         pd_jw_key(w, "refusal");
         pd_jw_str(w, nz(p->text));
         break;
     case PD_PART_IMAGE:
-        pd_jw_str(w, "image_url");
+        pd_jw_code_str(w, "image_url");
         write_image(w, p);
         break;
     case PD_PART_AUDIO:
-        pd_jw_str(w, "input_audio");
+        pd_jw_code_str(w, "input_audio");
         pd_jw_key(w, "input_audio");
         pd_jw_open(w, '{');
         pd_jw_key(w, "data");
@@ -1125,7 +1125,7 @@ static void write_part(pd_jw *w, const pd_chat_part *p)
         pd_jw_close(w, '}');
         break;
     case PD_PART_FILE:
-        pd_jw_str(w, "file");
+        pd_jw_code_str(w, "file");
         pd_jw_key(w, "file");
         pd_jw_open(w, '{');
         pd_jw_kv(w, "file_id", p->file_id);
@@ -1144,7 +1144,7 @@ static void write_request_content(pd_jw *w, const pd_chat_message *m)
         if (m->role == PD_ROLE_ASSISTANT)
             pd_jw_null(w);
         else
-            pd_jw_str(w, "");
+            pd_jw_code_str(w, "");
     } else if (m->n_parts == 1 && m->parts[0].kind == PD_PART_TEXT && m->form != PD_CONTENT_ARRAY) {
         pd_jw_str(w, nz(m->parts[0].text));
     } else {
@@ -1161,7 +1161,7 @@ static void write_tool_call(pd_jw *w, const pd_chat_tool_call *tc)
     pd_jw_open(w, '{');
     pd_jw_kv(w, "id", tc->id);
     pd_jw_key(w, "type");
-    pd_jw_str(w, custom ? "custom" : "function");
+    pd_jw_code_str(w, custom ? "custom" : "function");
     pd_jw_key(w, custom ? "custom" : "function");
     pd_jw_open(w, '{');
     pd_jw_key(w, "name");
@@ -1187,7 +1187,7 @@ static void write_request_message(pd_jw *w, const pd_chat_message *m)
 {
     pd_jw_open(w, '{');
     pd_jw_key(w, "role");
-    pd_jw_str(w, pd_chat_role_name(m->role));
+    pd_jw_code_str(w, pd_chat_role_name(m->role));
     write_request_content(w, m);
     pd_jw_kv(w, "name", m->name);
     write_tool_calls(w, m);
@@ -1201,7 +1201,7 @@ static void write_tool(pd_jw *w, const pd_chat_tool *t)
     bool custom = t->kind == PD_TOOL_CUSTOM;
     pd_jw_open(w, '{');
     pd_jw_key(w, "type");
-    pd_jw_str(w, custom ? "custom" : "function");
+    pd_jw_code_str(w, custom ? "custom" : "function");
     pd_jw_key(w, custom ? "custom" : "function");
     pd_jw_open(w, '{');
     pd_jw_key(w, "name");
@@ -1252,11 +1252,11 @@ static void write_tool_choice(pd_jw *w, const pd_chat_request *r)
     } else if (limited) {
         pd_jw_open(w, '{');
         pd_jw_key(w, "type");
-        pd_jw_str(w, "allowed_tools");
+        pd_jw_code_str(w, "allowed_tools");
         pd_jw_key(w, "allowed_tools");
         pd_jw_open(w, '{');
         pd_jw_key(w, "mode");
-        pd_jw_str(w, c->kind == PD_TOOL_CHOICE_AUTO ? "auto" : "required");
+        pd_jw_code_str(w, c->kind == PD_TOOL_CHOICE_AUTO ? "auto" : "required");
         pd_jw_key(w, "tools");
         pd_jw_open(w, '[');
         for (size_t i = 0; i < c->n_allowed; i++)
@@ -1279,15 +1279,15 @@ static void write_response_format(pd_jw *w, const pd_chat_response_format *f)
     pd_jw_open(w, '{');
     pd_jw_key(w, "type");
     if (f->kind == PD_FORMAT_TEXT) {
-        pd_jw_str(w, "text");
+        pd_jw_code_str(w, "text");
     } else if (f->kind == PD_FORMAT_JSON_OBJECT) {
-        pd_jw_str(w, "json_object");
+        pd_jw_code_str(w, "json_object");
         if (f->schema.text) { /* llama-server's extension */
             pd_jw_key(w, "schema");
             pd_jw_text(w, &f->schema);
         }
     } else {
-        pd_jw_str(w, "json_schema");
+        pd_jw_code_str(w, "json_schema");
         pd_jw_key(w, "json_schema");
         pd_jw_open(w, '{');
         pd_jw_kv(w, "name", f->name);
@@ -1606,7 +1606,7 @@ static void write_response_message(pd_jw *w, const pd_chat_message *m)
 {
     pd_jw_open(w, '{');
     pd_jw_key(w, "role");
-    pd_jw_str(w, pd_chat_role_name(m->role));
+    pd_jw_code_str(w, pd_chat_role_name(m->role));
     pd_jw_key(w, "content");
     write_joined_text(w, m);
     pd_jw_kv(w, "refusal", m->refusal);
@@ -1624,7 +1624,7 @@ pd_result pd_openai_write_chat_response(const pd_chat_response *r, pd_buf *out)
     pd_jw_key(&w, "id");
     pd_jw_str(&w, nz(r->id));
     pd_jw_key(&w, "object");
-    pd_jw_str(&w, "chat.completion");
+    pd_jw_code_str(&w, "chat.completion");
     pd_jw_key(&w, "created");
     pd_jw_int(&w, r->created);
     pd_jw_key(&w, "model");
@@ -1947,7 +1947,7 @@ void pd_openai_encoder_init(pd_openai_encoder *e, const char *id, const char *mo
     pd_jw_key(&w, "id");
     pd_jw_str(&w, nz(id));
     pd_jw_key(&w, "object");
-    pd_jw_str(&w, "chat.completion.chunk");
+    pd_jw_code_str(&w, "chat.completion.chunk");
     pd_jw_key(&w, "created");
     pd_jw_int(&w, created);
     pd_jw_key(&w, "model");
@@ -1987,7 +1987,7 @@ static void write_tool_delta(const pd_openai_encoder *e, pd_jw *w, const pd_chat
             pd_jw_raw(w, idx, strlen(idx));
         }
         pd_jw_key(w, "type");
-        pd_jw_str(w, "function");
+        pd_jw_code_str(w, "function");
     }
     pd_jw_key(w, "function");
     pd_jw_open(w, '{');
@@ -1995,7 +1995,7 @@ static void write_tool_delta(const pd_openai_encoder *e, pd_jw *w, const pd_chat
         pd_jw_key(w, "name");
         pd_jw_str(w, nz(ev->tool_name));
         pd_jw_key(w, "arguments");
-        pd_jw_str(w, "");
+        pd_jw_code_str(w, "");
     } else {
         pd_jw_key(w, "arguments");
         pd_jw_strn(w, nz(ev->text), ev->text ? ev->text_len : 0);
@@ -2016,7 +2016,7 @@ static void write_delta(const pd_openai_encoder *e, pd_jw *w, const pd_chat_even
         pd_jw_key(w, "role");
         pd_jw_str(w, pd_chat_role_name(ev->role));
         pd_jw_key(w, "content");
-        pd_jw_str(w, "");
+        pd_jw_code_str(w, "");
         break;
     case PD_EVENT_TEXT:
         pd_jw_key(w, "content");
