@@ -29,8 +29,9 @@
  *
  * Other options: --path /v1/chat/completions, --model gpt-4o, --stream, -H 'Name: value'
  * (repeatable; sent to both targets), --raw PREFIX (lat and rate: each target's latencies, µs,
- * one per line, appended to PREFIX.<port>, so that several runs can be pooled). A status other than 200, a stream without `data: [DONE]`,
- * or a connection that fails mid-response counts as an error. */
+ * one per line, appended to PREFIX.<port>, so that several runs can be pooled). A status other
+ * than 200, a stream without `data: [DONE]`, or a connection that fails mid-response counts as
+ * an error. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
