@@ -183,6 +183,20 @@ static inline void pd_jw_close(pd_jw *w, char c)
     w->comma = true;
 }
 
+/* Writes [","]"s" at d (the comma only when comma: it is stored either way and then written
+   over) for a string s that needs no escaping; returns the end. Room was checked by the caller
+   (pd_jw_fits with n + 3 at least). */
+static inline char *pd_jw_put_code_quoted(char *d, bool comma, const char *s, size_t n)
+{
+    *d = ',';
+    d += comma;
+    *d++ = '"';
+    memcpy(d, s, n);
+    d += n;
+    *d++ = '"';
+    return d;
+}
+
 void pd_jw_keyn(pd_jw *w, const char *k, size_t n);
 /* A key the code spells (a literal, or a name from a table in the code): printable ASCII
    without '"' or '\\', so it is copied without a look at its bytes (a request writes some
@@ -195,12 +209,7 @@ static inline void pd_jw_code_key(pd_jw *w, const char *k, size_t n)
         pd_jw_keyn(w, k, n);
         return;
     }
-    *d = ',';
-    d += w->comma;
-    *d++ = '"';
-    memcpy(d, k, n);
-    d += n;
-    *d++ = '"';
+    d = pd_jw_put_code_quoted(d, w->comma, k, n);
     *d++ = ':';
     pd_jw_put_end(w, d);
     w->comma = false;
@@ -228,13 +237,7 @@ static inline void pd_jw_code_str(pd_jw *w, const char *s)
         pd_jw_strn(w, s, n);
         return;
     }
-    *d = ',';
-    d += w->comma;
-    *d++ = '"';
-    memcpy(d, s, n);
-    d += n;
-    *d++ = '"';
-    pd_jw_put_end(w, d);
+    pd_jw_put_end(w, pd_jw_put_code_quoted(d, w->comma, s, n));
     w->comma = true;
 }
 
