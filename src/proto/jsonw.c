@@ -210,17 +210,10 @@ static bool quote_fast(pd_jw *w, const char *s, size_t n, bool key)
     char *d = pd_jw_fits(w, n + 4);
     if (!d || pd_jw_plain_len(s, n) != n)
         return false;
-    char *start = d;
-    if (w->comma)
-        *d++ = ',';
-    *d++ = '"';
-    memcpy(d, s, n);
-    d += n;
-    *d++ = '"';
+    d = pd_jw_put_quoted(d, w->comma, s, n);
     if (key)
         *d++ = ':';
-    *d = '\0';
-    w->b->len += (size_t)(d - start);
+    pd_jw_put_end(w, d);
     w->comma = !key;
     return true;
 }

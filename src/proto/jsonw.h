@@ -186,7 +186,7 @@ static inline void pd_jw_close(pd_jw *w, char c)
 /* Writes [","]"s" at d (the comma only when comma: it is stored either way and then written
    over) for a string s that needs no escaping; returns the end. Room was checked by the caller
    (pd_jw_fits with n + 3 at least). */
-static inline char *pd_jw_put_code_quoted(char *d, bool comma, const char *s, size_t n)
+static inline char *pd_jw_put_quoted(char *d, bool comma, const char *s, size_t n)
 {
     *d = ',';
     d += comma;
@@ -209,7 +209,7 @@ static inline void pd_jw_code_key(pd_jw *w, const char *k, size_t n)
         pd_jw_keyn(w, k, n);
         return;
     }
-    d = pd_jw_put_code_quoted(d, w->comma, k, n);
+    d = pd_jw_put_quoted(d, w->comma, k, n);
     *d++ = ':';
     pd_jw_put_end(w, d);
     w->comma = false;
@@ -237,7 +237,7 @@ static inline void pd_jw_code_str(pd_jw *w, const char *s)
         pd_jw_strn(w, s, n);
         return;
     }
-    pd_jw_put_end(w, pd_jw_put_code_quoted(d, w->comma, s, n));
+    pd_jw_put_end(w, pd_jw_put_quoted(d, w->comma, s, n));
     w->comma = true;
 }
 

@@ -317,23 +317,33 @@ static void compare_with_server(const pd_chat_request *req, const result *r, con
 
 /* ---- engines ---------------------------------------------------------------------------- */
 
+/* An engine on the test model, one thread, with p's other settings, once it is ready; NULL (and
+   a failed check) when it cannot be opened or does not get ready. */
+static pd_engine *open_engine_with(pd_engine_params p)
+{
+    p.model_path = g_model;
+    p.threads = 1;
+    pd_engine *eng = NULL;
+    char err[256];
+    CHECK(pd_engine_open(&p, &eng, err, sizeof err) == PD_OK);
+    if (eng && pd_engine_wait_ready(eng, 60000) != PD_ENGINE_READY) {
+        CHECK(false);
+        pd_engine_close(eng);
+        eng = NULL;
+    }
+    return eng;
+}
+
 static pd_engine *open_engine(uint32_t parallel, uint32_t ctx, uint32_t chunk, bool embeddings)
 {
     pd_engine_params p = pd_engine_default_params();
-    p.model_path = g_model;
-    p.threads = 1;
     p.parallel = parallel;
     p.ctx_size = ctx;
     p.prompt_chunk = chunk;
     p.embeddings = embeddings;
     if (embeddings)
         p.pooling = PD_ENGINE_POOLING_MEAN;
-    pd_engine *eng = NULL;
-    char err[256];
-    CHECK(pd_engine_open(&p, &eng, err, sizeof err) == PD_OK);
-    if (eng)
-        CHECK(pd_engine_wait_ready(eng, 60000) == PD_ENGINE_READY);
-    return eng;
+    return open_engine_with(p);
 }
 
 static const msg P1[] = {{PD_ROLE_USER, "Hello there"}};
@@ -722,20 +732,13 @@ static void test_concurrent_equals_single(void)
 static void test_burst_one_step(void)
 {
     pd_engine_params p = pd_engine_default_params();
-    p.model_path = g_model;
-    p.threads = 1;
     p.parallel = 4;
     p.ctx_size = 8192;
     p.prompt_chunk = 8;
     p.admit_wait_us = 50000;
-    pd_engine *eng = NULL;
-    char err[256];
-    CHECK(pd_engine_open(&p, &eng, err, sizeof err) == PD_OK);
-    if (!eng || pd_engine_wait_ready(eng, 60000) != PD_ENGINE_READY) {
-        CHECK(false);
-        pd_engine_close(eng);
+    pd_engine *eng = open_engine_with(p);
+    if (!eng)
         return;
-    }
     pd_chat_request req[4];
     for (size_t i = 0; i < 3; i++)
         req_build(&req[i], PROMPTS[i].m, PROMPTS[i].n, 1);
@@ -898,15 +901,11 @@ static void test_prefix_reuse(void)
 static void test_backpressure(void)
 {
     pd_engine_params p = pd_engine_default_params();
-    p.model_path = g_model;
-    p.threads = 1;
     p.parallel = 1;
     p.ctx_size = 2048;
     p.job_buffer = 1024;
-    pd_engine *eng = NULL;
-    char err[128];
-    CHECK(pd_engine_open(&p, &eng, err, sizeof err) == PD_OK);
-    if (!eng || pd_engine_wait_ready(eng, 60000) != PD_ENGINE_READY)
+    pd_engine *eng = open_engine_with(p);
+    if (!eng)
         return;
     pd_chat_request req;
     req_build(&req, P2, 2, 200);
