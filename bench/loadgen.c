@@ -27,6 +27,13 @@
  * every cycle (base path A B, B A path base, ...), so that each target follows the others about
  * equally often (the end of one target's slice still loads the machine at the start of the next).
  *
+ * Pausing (lat and rate): --pid P names the process behind --port, --also-pid P (repeatable, in
+ * the order of --also-port) the one behind each --also-port. Such a process is stopped
+ * (SIGSTOP) once the slice has moved on and its last answer is in, and continued (SIGCONT) just
+ * before its next request goes out, so that nothing it does in the background (a ledger writer
+ * finishing the last slice's records, say) lands in another target's slice: each target is
+ * measured with its own background work only. Every paused process is continued at exit.
+ *
  * Other options: --path /v1/chat/completions, --model gpt-4o, --stream, -H 'Name: value'
  * (repeatable; sent to both targets), --raw PREFIX (lat and rate: each target's latencies, µs,
  * one per line, appended to PREFIX.<port>, so that several runs can be pooled). A status other
@@ -94,12 +101,14 @@ typedef struct target {
     conn **idle;    /* stack of idle connections; entries may be stale (see pop_idle) */
     int n_idle;
     queue q;
+    int pid;    /* 0: not paused between its slices (--pid, --also-pid) */
+    int paused; /* SIGSTOP sent, SIGCONT not yet */
 } target;
 
 typedef struct opts {
     const char *mode, *path, *model, *headers[MAX_HEADERS], *raw;
     int n_headers, port, base_port, stream, conns, max_conns, streams;
-    int also_ports[MAX_ALSO], n_also;
+    int also_ports[MAX_ALSO], n_also, pid, also_pids[MAX_ALSO], n_also_pids;
     double duration, warmup, rate, hold, timeout, slice;
 } opts;
 
@@ -112,6 +121,7 @@ typedef struct run {
     int n_targets;          /* t[0 .. n_targets) are in use (T_BASE even without a baseline) */
     int order[MAX_TARGETS]; /* the rotation of the slices, baseline first */
     int n_order;
+    int pausing; /* some target has a pid */
     uint64_t t0, t_measure, t_end;
 } run;
 
@@ -427,9 +437,17 @@ static void conn_send(run *r, conn *c)
     c->want_out = 0;
 }
 
+/* Continues a target's process that pause_idle stopped. */
+static void resume(target *t)
+{
+    if (t->paused && kill(t->pid, SIGCONT) == 0)
+        t->paused = 0;
+}
+
 /* Starts a request on an idle connection; latency counts from t_start (0: now). */
 static void conn_start(run *r, conn *c, uint64_t t_start)
 {
+    resume(&r->t[c->target]);
     set_state(r, c, C_BUSY);
     c->pstate = P_HEAD;
     c->head_len = c->line_len = 0;
@@ -514,11 +532,45 @@ static void handle(run *r, conn *c, uint32_t ev, idle_fn idle)
     }
 }
 
+static int active_target(run *r, uint64_t now);
+
+/* Stops each target with a pid whose slice is over once nothing of it is in flight. */
+static void pause_idle(run *r)
+{
+    int active = active_target(r, now_ns());
+    for (int tg = 0; tg < r->n_targets; tg++) {
+        target *t = &r->t[tg];
+        if (!t->pid || t->paused || tg == active || t->q.len ||
+            t->n_state[C_BUSY] + t->n_state[C_CONNECTING])
+            continue;
+        if (kill(t->pid, SIGSTOP) == 0)
+            t->paused = 1;
+    }
+}
+
+static run *resume_at_exit;
+
+static void resume_all(void)
+{
+    for (int tg = 0; resume_at_exit && tg < resume_at_exit->n_targets; tg++)
+        resume(&resume_at_exit->t[tg]);
+}
+
+/* Killed (by timeout, say): continue the paused processes first (kill is async-signal-safe). */
+static void on_fatal_signal(int sig)
+{
+    resume_all();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 /* Runs the loop until stop() says so; timer events (data.ptr NULL) go to tick(). */
 static void loop_until(run *r, idle_fn idle, int (*stop)(run *), int timerfd, void (*tick)(run *))
 {
     struct epoll_event evs[256];
     while (!stop(r)) {
+        if (r->pausing && r->t0)
+            pause_idle(r);
         int n = epoll_wait(r->ep, evs, 256, 5);
         if (n < 0 && errno == EINTR)
             continue;
@@ -807,7 +859,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: loadgen lat|rate|hold --port P [--base-port B] [--also-port Q]... [--slice S]\n"
-            "               [--path P] [--model M] [--raw PREFIX]\n"
+            "               [--pid PID] [--also-pid PID]... [--path P] [--model M] [--raw PREFIX]\n"
             "               [--stream] [-H 'K: V']...\n"
             "  lat:  [--conns C] [--duration S] [--warmup S]\n"
             "  rate: --rate R [--duration S] [--warmup S] [--conns C] [--max-conns N]\n"
@@ -846,6 +898,10 @@ static void parse_args(opts *o, int argc, char **argv)
             o->base_port = atoi(v);
         else if (strcmp(a, "--also-port") == 0 && o->n_also < MAX_ALSO)
             o->also_ports[o->n_also++] = atoi(v);
+        else if (strcmp(a, "--pid") == 0)
+            o->pid = atoi(v);
+        else if (strcmp(a, "--also-pid") == 0 && o->n_also_pids < MAX_ALSO)
+            o->also_pids[o->n_also_pids++] = atoi(v);
         else if (strcmp(a, "--slice") == 0)
             o->slice = atof(v);
         else if (strcmp(a, "--raw") == 0)
@@ -879,7 +935,13 @@ static void parse_args(opts *o, int argc, char **argv)
         o->stream = 1;
         o->base_port = 0;
         o->n_also = 0;
+        o->pid = o->n_also_pids = 0;
     }
+    if (o->pid < 0 || o->n_also_pids > o->n_also)
+        usage();
+    for (int i = 0; i < o->n_also_pids; i++)
+        if (o->also_pids[i] <= 0)
+            usage();
     for (int i = 0; i < o->n_also; i++) /* --also-port goes with --base-port */
         if (o->also_ports[i] <= 0 || o->also_ports[i] > 65535 || o->base_port == 0)
             usage();
@@ -906,6 +968,14 @@ int main(int argc, char **argv)
         r.t[T_ALSO + i].port = r.o.also_ports[i];
         r.order[r.n_order++] = T_ALSO + i;
     }
+    r.t[T_PATH].pid = r.o.pid;
+    for (int i = 0; i < r.o.n_also_pids; i++)
+        r.t[T_ALSO + i].pid = r.o.also_pids[i];
+    r.pausing = r.o.pid > 0 || r.o.n_also_pids > 0;
+    resume_at_exit = &r;
+    atexit(resume_all);
+    signal(SIGTERM, on_fatal_signal);
+    signal(SIGINT, on_fatal_signal);
     int hold = strcmp(r.o.mode, "hold") == 0, rate = strcmp(r.o.mode, "rate") == 0;
     int per_target = hold ? r.o.streams : rate ? r.o.max_conns : r.o.conns;
     r.n_conns = per_target * r.n_targets;
@@ -932,5 +1002,6 @@ int main(int argc, char **argv)
         mode_hold(&r);
     else
         usage();
+    resume_all();
     return 0;
 }

@@ -113,7 +113,7 @@ void pd_ledger_record_set_times(pd_ledger_record *r, const pd_ledger_times *t);
 
 typedef struct pd_ledger_params {
     size_t capacity;           /* ring slots, rounded up to a power of two, 2..262144;
-                                  default 8192. A slot is 1168 bytes: 9.1 MiB by default */
+                                  default 8192. A slot is 1184 bytes: 9.25 MiB by default */
     size_t batch_max;          /* most records per transaction; default 512, at most 1024.
                                   A transaction's fixed cost is paid per batch: at 2,000 req/s
                                   and flush_ms 200 the writer makes ~400-row batches */

@@ -301,6 +301,59 @@ static void round_trip(db *d)
     CHECK(rs.n == 1 && strcmp(rs.c[0].id, "req-2") == 0);
 }
 
+/* True when s is cap - 1 copies of c. */
+static bool capped_run(const char *s, size_t cap, char c)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != c)
+            return false;
+    return n == cap - 1;
+}
+
+/* Every string at its cap in one record: the slot packs them one after the other, so this is
+   the case where they fill it to the last byte; none may spill into the next. */
+static void every_cap_at_once(db *d)
+{
+    char t[8][1000];
+    for (int i = 0; i < 8; i++) {
+        memset(t[i], 'a' + i, sizeof(t[i]) - 1);
+        t[i][sizeof(t[i]) - 1] = '\0';
+    }
+    pd_ledger *l = open_ledger(d, 64, 16, 50);
+    CHECK(l != NULL);
+    if (!l)
+        return;
+    pd_ledger_record r;
+    full_record(&r);
+    r.id = t[0];
+    r.route = t[1];
+    r.target = t[2];
+    r.provider = t[3];
+    r.model = t[4];
+    r.upstream_model = t[5];
+    r.pii_types = t[6];
+    r.error = t[7];
+    CHECK(pd_ledger_submit(l, &r) == PD_OK);
+    pd_ledger_close(l, NULL);
+    row_set rs = {.n = 0};
+    char err[256];
+    CHECK(pd_ledger_each(d->url, 0, INT64_MAX, keep_row, &rs, err, sizeof(err)) == PD_OK);
+    CHECK(rs.n == 1);
+    if (rs.n != 1)
+        return;
+    const copy *c = &rs.c[0];
+    CHECK(capped_run(c->id, PD_LEDGER_ID_MAX, 'a'));
+    CHECK(capped_run(c->route, PD_LEDGER_NAME_MAX, 'b'));
+    CHECK(capped_run(c->target, PD_LEDGER_NAME_MAX, 'c'));
+    CHECK(capped_run(c->provider, PD_LEDGER_NAME_MAX, 'd'));
+    CHECK(capped_run(c->model, PD_LEDGER_MODEL_MAX, 'e'));
+    CHECK(capped_run(c->upstream_model, PD_LEDGER_MODEL_MAX, 'f'));
+    CHECK(capped_run(c->pii, PD_LEDGER_PII_MAX, 'g'));
+    CHECK(capped_run(c->error, PD_LEDGER_ERROR_MAX, 'h'));
+    CHECK(c->r.tokens_per_s == 200.5 && c->r.attempts == 2); /* the numbers are intact */
+}
+
 static void round_trip_sqlite(void)
 {
     db d;
@@ -308,6 +361,9 @@ static void round_trip_sqlite(void)
     round_trip(&d);
     /* WAL, as promised */
     CHECK(access(d.path, F_OK) == 0);
+    db_drop(&d);
+    db_sqlite(&d, "every_cap");
+    every_cap_at_once(&d);
     db_drop(&d);
 }
 
