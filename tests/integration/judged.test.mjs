@@ -98,6 +98,10 @@ describe('judged answers', () => {
 
   test('speculative (whole): a good local answer wins and the cloud transfer is aborted', T, async () => {
     await mockControl(cloud.url, { latency_ms: 1500 });
+    // The local answer waits 300 ms, so that the cloud request has surely reached its mock
+    // (which logs a request once its body is in) before the win aborts it: an immediate local
+    // answer on a busy machine once aborted the cloud transfer before the mock had read it.
+    await mockControl(local.url, { latency_ms: 300 });
     const t0 = Date.now();
     const r = await postJSON(`${pd.url}/v1/chat/completions`, msg('race', 'quick question'));
     assert.equal(r.status, 200, r.text);
