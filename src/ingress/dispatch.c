@@ -102,13 +102,14 @@ static void init_ctx(pd_ingress_ctx *ctx, pd_worker *w, struct evhttp_request *r
     ctx->dialect = &pd_dialect_openai;
     ctx->t_start_us = pd_now_us();
     ctx->method = method_name(evhttp_request_get_command(req));
-    /* req-<wall clock µs>-<worker's random tag>-<worker's count>. Ids rise with time, so the
-       ledger's UNIQUE index on id takes them near its end. Keep them that way: with random ids
-       (a UUIDv4, say) every insert lands on a random page, and bench/ledger_writer --ids random
-       measured the writer at 3-6x the CPU per record, growing with the table. They must also
-       never repeat an id already in the ledger, which skips a repeat as a retried batch (lost
-       record): the wall clock rather than the monotonic one (which restarts at boot), and the
-       tag, drawn at each start, for gateways sharing one ledger or a clock set back. */
+    /* req-<wall clock µs>-<worker's random tag>-<worker's count>. Ids rise with time, so a
+       PostgreSQL ledger's unique index on id takes them near its end. Keep them that way: with
+       random ids (a UUIDv4, say) every insert lands on a random page, and bench/ledger_writer
+       --ids random measured SQLite's writer, when it had that index, at 3-6x the CPU per
+       record, growing with the table. They must also never repeat an id already in the ledger,
+       which PostgreSQL skips as a retried batch (lost record): the wall clock rather than the
+       monotonic one (which restarts at boot), and the tag, drawn at each start, for gateways
+       sharing one ledger or a clock set back. */
     snprintf(ctx->id, sizeof(ctx->id), "req-%llx-%08x-%llx", (unsigned long long)pd_wall_us(),
              (unsigned)w->id_tag, (unsigned long long)++w->seq);
     const char *uri = evhttp_request_get_uri(req);

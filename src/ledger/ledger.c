@@ -940,39 +940,50 @@ pd_result pd_ledger_each(const char *url, int64_t since_ms, int64_t until_ms, pd
 
 /* ---- SQL shared by the backends -------------------------------------------------------------- */
 
-void pd_ledger_sql_create(pd_buf *out, const char *const types[5])
+void pd_ledger_sql_create(pd_buf *out, const char *const types[5], const char *key)
 {
     pd_buf_append_str(out, "CREATE TABLE IF NOT EXISTS " PD_LEDGER_TABLE " (");
+    if (key)
+        pd_buf_printf(out, "%s %s PRIMARY KEY, ", key, types[PD_LEDGER_I64]);
     for (size_t i = 0; i < pd_ledger_nfields; i++) {
         const pd_ledger_field *f = &pd_ledger_fields[i];
         pd_buf_printf(out, "%s%s %s%s%s", i ? ", " : "", f->name, types[f->kind],
-                      f->required ? " NOT NULL" : "", i == 0 ? " PRIMARY KEY" : "");
+                      f->required ? " NOT NULL" : "", i == 0 && !key ? " PRIMARY KEY" : "");
     }
     pd_buf_append_str(out, ")");
 }
 
-static void column_list(pd_buf *out)
+void pd_ledger_sql_columns(pd_buf *out)
 {
     for (size_t i = 0; i < pd_ledger_nfields; i++)
         pd_buf_printf(out, "%s%s", i ? ", " : "", pd_ledger_fields[i].name);
 }
 
-void pd_ledger_sql_insert(pd_buf *out, char mark)
+void pd_ledger_sql_insert(pd_buf *out, char mark, const char *key)
 {
+    size_t first = key ? 2 : 1;
     pd_buf_append_str(out, "INSERT INTO " PD_LEDGER_TABLE " (");
-    column_list(out);
+    if (key)
+        pd_buf_printf(out, "%s, ", key);
+    pd_ledger_sql_columns(out);
     pd_buf_append_str(out, ") VALUES (");
+    if (key)
+        pd_buf_printf(out, "%c1, ", mark);
     for (size_t i = 0; i < pd_ledger_nfields; i++)
-        pd_buf_printf(out, "%s%c%zu", i ? ", " : "", mark, i + 1);
+        pd_buf_printf(out, "%s%c%zu", i ? ", " : "", mark, first + i);
+    pd_buf_append_str(out, ")");
     /* A retried batch whose COMMIT did land must not write its rows twice. */
-    pd_buf_append_str(out, ") ON CONFLICT (id) DO NOTHING");
+    if (!key)
+        pd_buf_append_str(out, " ON CONFLICT (id) DO NOTHING");
 }
 
-void pd_ledger_sql_select(pd_buf *out, char mark)
+void pd_ledger_sql_select(pd_buf *out, char mark, const char *key)
 {
     pd_buf_append_str(out, "SELECT ");
-    column_list(out);
-    pd_buf_printf(out,
-                  " FROM " PD_LEDGER_TABLE " WHERE ts_ms >= %c1 AND ts_ms < %c2 ORDER BY ts_ms, id",
-                  mark, mark);
+    pd_ledger_sql_columns(out);
+    pd_buf_append_str(out, " FROM " PD_LEDGER_TABLE " WHERE ");
+    if (key)
+        pd_buf_printf(out, "%s BETWEEN %c3 AND %c4 AND ", key, mark, mark);
+    pd_buf_printf(out, "ts_ms >= %c1 AND ts_ms < %c2 ORDER BY %s", mark, mark,
+                  key ? key : "ts_ms, id");
 }

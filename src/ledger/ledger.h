@@ -9,10 +9,11 @@
  * writer thread drains the ring in batches, each batch one transaction of prepared inserts
  * (SQLite: WAL, synchronous=NORMAL; PostgreSQL: one pipelined round trip). A slot is released
  * only after its batch commits, so the capacity bounds what a crash (kill -9) can lose: the
- * records still in the ring, the batch in flight included. Batches are all or nothing, and an id
- * already present is skipped (ON CONFLICT DO NOTHING), so a batch retried after a lost COMMIT
- * reply is never written twice. pd_ledger_close writes everything queued, then returns (the
- * SIGTERM path).
+ * records still in the ring, the batch in flight included. Batches are all or nothing. SQLite's
+ * COMMIT says whether it landed, so a batch is retried only when it did not; in PostgreSQL the
+ * reply can be lost after it landed, so there an id already present is skipped (ON CONFLICT DO
+ * NOTHING) and a retried batch is never written twice. pd_ledger_close writes everything
+ * queued, then returns (the SIGTERM path).
  *
  * Database errors. A batch that fails for a connection or disk reason is retried with capped
  * exponential backoff for as long as the ledger is open (the ring fills meanwhile and new
@@ -48,7 +49,10 @@
 /* The tables: pendulum_requests (one row per request) and pendulum_schema (its version). */
 #define PD_LEDGER_TABLE "pendulum_requests"
 #define PD_LEDGER_SCHEMA_TABLE "pendulum_schema"
-#define PD_LEDGER_SCHEMA_VERSION 1
+/* Schema versions: SQLite's 2 keys rows by time (src/ledger/sqlite.c); a version 1 ledger is
+   migrated when a writer opens it and read as it is otherwise. PostgreSQL's is 1. */
+#define PD_LEDGER_SQLITE_SCHEMA_VERSION 2
+#define PD_LEDGER_PG_SCHEMA_VERSION 1
 
 /* Caps of the copied strings, in bytes, NUL included. */
 #define PD_LEDGER_ID_MAX 96
@@ -154,7 +158,7 @@ typedef struct pd_ledger_stats {
     uint64_t depth;      /* queued and not yet committed, the batch being written included */
     uint64_t submitted;  /* accepted by pd_ledger_submit */
     uint64_t written;    /* committed rows */
-    uint64_t duplicates; /* skipped: a row with the same id was already there */
+    uint64_t duplicates; /* PostgreSQL: skipped, a row with the same id was already there */
     uint64_t dropped;    /* refused: the ring was full */
     uint64_t failed;     /* given up after database errors */
     uint64_t errors;     /* failed write attempts (each retry counts) */
@@ -180,7 +184,8 @@ void pd_ledger_close(pd_ledger *l, pd_ledger_stats *stats);
 /* Called for each row; r and its strings are valid during the call only. Non-zero stops. */
 typedef int (*pd_ledger_each_cb)(void *ud, const pd_ledger_record *r);
 
-/* Calls cb for each row with since_ms <= ts_ms < until_ms, in (ts_ms, id) order, over its own
+/* Calls cb for each row with since_ms <= ts_ms < until_ms, in ts_ms order (within a millisecond
+ * SQLite's write order, PostgreSQL's id order), over its own
  * short-lived read connection (a running writer is not disturbed; SQLite WAL readers do not
  * block it). Rows are streamed, not loaded whole.
  *   PD_ERR_INVALID   bad URL
@@ -223,10 +228,18 @@ void pd_ledger_field_set_null(pd_ledger_record *r, const pd_ledger_field *f);
 
 /* SQL generated from the table, appended to out (which has no limit). types[kind] is the column
    type of each pd_ledger_kind; placeholders are <mark>1, <mark>2, ... ('?' for SQLite, '$' for
-   PostgreSQL). The select takes since_ms and until_ms as its two parameters. */
-void pd_ledger_sql_create(pd_buf *out, const char *const types[5]);
-void pd_ledger_sql_insert(pd_buf *out, char mark);
-void pd_ledger_sql_select(pd_buf *out, char mark);
+   PostgreSQL). key is how the table is keyed:
+     NULL  id is the primary key, and the insert skips an id already there (ON CONFLICT (id) DO
+           NOTHING); the select takes since_ms and until_ms as parameters 1 and 2 and orders by
+           (ts_ms, id), which wants an index on ts_ms.
+     name  an integer primary key of that name comes first, and id is not unique; the insert
+           binds the key as parameter 1 and the fields from 2 on; the select also bounds the key
+           to [parameter 3, parameter 4] and orders by it (a key that rises with ts_ms).
+   pd_ledger_sql_columns appends the fields' names, comma-separated. */
+void pd_ledger_sql_create(pd_buf *out, const char *const types[5], const char *key);
+void pd_ledger_sql_columns(pd_buf *out);
+void pd_ledger_sql_insert(pd_buf *out, char mark, const char *key);
+void pd_ledger_sql_select(pd_buf *out, char mark, const char *key);
 
 typedef struct pd_ledger_backend {
     const char *name;

@@ -96,10 +96,10 @@ static pd_result read_version(pg *p, int64_t *v, char *err, size_t errlen)
 
 static pd_result check_version(int64_t v, char *err, size_t errlen)
 {
-    if (v <= PD_LEDGER_SCHEMA_VERSION)
+    if (v <= PD_LEDGER_PG_SCHEMA_VERSION)
         return PD_OK;
     snprintf(err, errlen, "ledger: schema version %lld is newer than this build's (%d)",
-             (long long)v, PD_LEDGER_SCHEMA_VERSION);
+             (long long)v, PD_LEDGER_PG_SCHEMA_VERSION);
     return PD_ERR_NOT_FOUND;
 }
 
@@ -111,7 +111,7 @@ static pd_result create_schema(pg *p, char *err, size_t errlen)
     int64_t v = 0;
     pd_buf sql;
     pd_buf_init(&sql, 0);
-    pd_ledger_sql_create(&sql, types);
+    pd_ledger_sql_create(&sql, types, NULL);
     snprintf(lock, sizeof(lock), "SELECT pg_advisory_xact_lock(%d)", SCHEMA_LOCK_KEY);
     pd_result rc = run(p, "BEGIN", NULL, err, errlen);
     if (rc)
@@ -149,7 +149,7 @@ static pd_result prepare(pg *p, char *err, size_t errlen)
 {
     pd_buf sql;
     pd_buf_init(&sql, 0);
-    pd_ledger_sql_insert(&sql, '$');
+    pd_ledger_sql_insert(&sql, '$', NULL);
     PGresult *res = PQprepare(p->conn, INSERT_STMT, sql.data, (int)pd_ledger_nfields, NULL);
     pd_buf_free(&sql);
     pd_result rc = PD_OK;
@@ -362,7 +362,7 @@ static pd_result pg_each(void *conn, int64_t since_ms, int64_t until_ms, pd_ledg
     snprintf(until, sizeof(until), "%lld", (long long)until_ms);
     pd_buf sql;
     pd_buf_init(&sql, 0);
-    pd_ledger_sql_select(&sql, '$');
+    pd_ledger_sql_select(&sql, '$', NULL);
     int sent = PQsendQueryParams(p->conn, sql.data, 2, NULL, vals, NULL, NULL, 0);
     pd_buf_free(&sql);
     if (!sent || !PQsetSingleRowMode(p->conn)) {

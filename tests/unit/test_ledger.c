@@ -292,7 +292,8 @@ static void round_trip(db *d)
                     "NULL AND prompt_tokens IS NULL AND ttft_ms IS NULL AND route IS NULL AND "
                     "error IS NULL AND tokens_per_s IS NULL") == 1);
     CHECK(scalar(d, "SELECT count(*) FROM pendulum_requests WHERE cost_usd = 0") == 1);
-    CHECK(scalar(d, "SELECT max(version) FROM pendulum_schema") == PD_LEDGER_SCHEMA_VERSION);
+    CHECK(scalar(d, "SELECT max(version) FROM pendulum_schema") ==
+          (d->pg ? PD_LEDGER_PG_SCHEMA_VERSION : PD_LEDGER_SQLITE_SCHEMA_VERSION));
 
     /* a window: [124, 125) holds req-2 only; the callback can stop early */
     rs.n = 0;
@@ -460,7 +461,7 @@ static void schema_version(void)
     l = open_ledger(&d, 16, 4, 10);
     CHECK(l != NULL);
     pd_ledger_close(l, NULL);
-    CHECK(scalar(&d, "UPDATE pendulum_schema SET version = 2 RETURNING version") == 2);
+    CHECK(scalar(&d, "UPDATE pendulum_schema SET version = 3 RETURNING version") == 3);
     CHECK(pd_ledger_open(d.url, NULL, &l, err, sizeof(err)) == PD_ERR_NOT_FOUND);
     CHECK(l == NULL && strstr(err, "newer") != NULL);
     CHECK(pd_ledger_each(d.url, 0, INT64_MAX, count_row, &n, err, sizeof(err)) == PD_ERR_NOT_FOUND);
@@ -1039,12 +1040,15 @@ static void sigterm_pg(void)
     db_drop(&d);
 }
 
-/* A batch retried after its COMMIT landed must not write twice: the same ids again are
-   skipped and counted as duplicates. */
-static void duplicates(db *d)
+/* PostgreSQL: a batch retried after its COMMIT landed must not write twice: the same ids again
+   are skipped and counted as duplicates. */
+static void duplicates_pg(void)
 {
+    db d;
+    if (!pg_db(&d))
+        return;
     for (int round = 0; round < 2; round++) {
-        pd_ledger *l = open_ledger(d, 64, 64, 10);
+        pd_ledger *l = open_ledger(&d, 64, 64, 10);
         CHECK(l != NULL);
         if (!l)
             return;
@@ -1058,23 +1062,251 @@ static void duplicates(db *d)
         pd_ledger_close(l, &st);
         CHECK(st.written == (round ? 0u : 10u) && st.duplicates == (round ? 10u : 0u));
     }
-    CHECK(scalar(d, "SELECT count(*) FROM pendulum_requests") == 10);
-}
-
-static void duplicates_sqlite(void)
-{
-    db d;
-    db_sqlite(&d, "duplicates");
-    duplicates(&d);
+    CHECK(scalar(&d, "SELECT count(*) FROM pendulum_requests") == 10);
     db_drop(&d);
 }
 
-static void duplicates_pg(void)
+/* ---- SQLite's schema version 2: rows keyed by time ------------------------------------------ */
+
+/* SQLite's COMMIT never leaves its outcome in doubt, so nothing is retried after it landed and
+   there is no unique id to skip by: a record submitted twice is two rows. */
+static void repeated_ids_sqlite(void)
 {
     db d;
-    if (!pg_db(&d))
+    db_sqlite(&d, "repeated");
+    for (int round = 0; round < 2; round++) {
+        pd_ledger *l = open_ledger(&d, 64, 64, 10);
+        CHECK(l != NULL);
+        if (!l)
+            return;
+        pd_ledger_record r;
+        char id[32];
+        for (long i = 0; i < 10; i++) {
+            make_record(&r, id, sizeof(id), 0, i);
+            pd_ledger_submit(l, &r);
+        }
+        pd_ledger_stats st;
+        pd_ledger_close(l, &st);
+        CHECK(st.written == 10 && st.duplicates == 0 && st.failed == 0);
+    }
+    CHECK(scalar(&d, "SELECT count(*) FROM pendulum_requests") == 20);
+    CHECK(scalar(&d, "SELECT count(DISTINCT id) FROM pendulum_requests") == 10);
+    db_drop(&d);
+}
+
+#define SAME_MS 3000
+
+/* Two writers on one file, every record of both in the same few milliseconds: each writer
+   counts its keys from 0, so the second takes keys the first holds and must move on to free
+   ones; no record is lost, and every key stays in its record's millisecond. */
+static void two_writers_sqlite(void)
+{
+    db d;
+    db_sqlite(&d, "two_writers");
+    pd_ledger *a = open_ledger(&d, 4096, 256, 10), *b = open_ledger(&d, 4096, 256, 10);
+    CHECK(a != NULL && b != NULL);
+    if (!a || !b)
         return;
-    duplicates(&d);
+    pd_ledger_record r;
+    char id[32];
+    for (long i = 0; i < SAME_MS; i++) {
+        for (int w = 0; w < 2; w++) {
+            make_record(&r, id, sizeof(id), w, i);
+            r.ts_ms = 1700000000000 + i % 3;
+            CHECK(pd_ledger_submit(w ? b : a, &r) == PD_OK);
+        }
+    }
+    pd_ledger_stats sa, sb;
+    pd_ledger_close(a, &sa);
+    pd_ledger_close(b, &sb);
+    CHECK(sa.written == SAME_MS && sb.written == SAME_MS && sa.failed == 0 && sb.failed == 0);
+    CHECK(scalar(&d, "SELECT count(DISTINCT id) FROM pendulum_requests") == 2 * SAME_MS);
+    CHECK(scalar(&d, "SELECT count(*) FROM pendulum_requests WHERE ts_key >> 16 <> ts_ms") == 0);
+    long n = 0;
+    char err[256];
+    CHECK(pd_ledger_each(d.url, 1700000000001, 1700000000002, count_row, &n, err, sizeof(err)) ==
+          PD_OK);
+    CHECK(n == 2 * SAME_MS / 3);
+    db_drop(&d);
+}
+
+/* Times outside what a key holds (before 1970, after the year 6429) are kept as they are and
+   still found by their time. */
+static void key_bounds_sqlite(void)
+{
+    static const int64_t big = (INT64_C(1) << 47) + 9; /* keys hold ms up to 2^47 - 1 */
+    db d;
+    db_sqlite(&d, "key_bounds");
+    pd_ledger *l = open_ledger(&d, 64, 64, 10);
+    CHECK(l != NULL);
+    if (!l)
+        return;
+    pd_ledger_record r;
+    char id[32];
+    const int64_t ts[] = {-5, 0, 7, big - 1, big};
+    for (long i = 0; i < 5; i++) {
+        make_record(&r, id, sizeof(id), 0, i);
+        r.ts_ms = ts[i];
+        CHECK(pd_ledger_submit(l, &r) == PD_OK);
+    }
+    pd_ledger_close(l, NULL);
+    struct {
+        int64_t since, until;
+        long want;
+    } q[] = {{INT64_MIN, INT64_MAX, 5}, {INT64_MIN, 0, 1}, {-5, -4, 1}, {0, 8, 2},
+             {0, INT64_MAX, 4},         {big - 1, big, 1}, {big, big + 1, 1}, {8, 9, 0},
+             {9, 8, 0},                 {INT64_MAX, INT64_MIN, 0}};
+    for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+        long n = 0;
+        char err[256];
+        CHECK(pd_ledger_each(d.url, q[i].since, q[i].until, count_row, &n, err, sizeof(err)) ==
+              PD_OK);
+        if (n != q[i].want)
+            fprintf(stderr, "  [%" PRId64 ", %" PRId64 "): %ld rows, want %ld\n", q[i].since,
+                    q[i].until, n, q[i].want);
+        CHECK(n == q[i].want);
+    }
+    db_drop(&d);
+}
+
+/* Runs sql against the file directly; false (and says why) on error. */
+static bool sqlite_exec(const db *d, const char *sql)
+{
+    sqlite3 *s = NULL;
+    bool ok = sqlite3_open(d->path, &s) == SQLITE_OK &&
+              sqlite3_exec(s, sql, NULL, NULL, NULL) == SQLITE_OK;
+    if (!ok)
+        fprintf(stderr, "  sqlite: %s: %s\n", sql, sqlite3_errmsg(s));
+    sqlite3_close(s);
+    return ok;
+}
+
+/* Every key of a millisecond taken (65,536 rows in it): a record of that millisecond fails
+   alone, counted, and the others are written. */
+static void full_millisecond_sqlite(void)
+{
+    db d;
+    db_sqlite(&d, "full_ms");
+    pd_ledger *l = open_ledger(&d, 64, 64, 10);
+    pd_ledger_close(l, NULL);
+    CHECK(sqlite_exec(&d, "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i "
+                          "< 65535) INSERT INTO pendulum_requests (ts_key, id, ts_ms, status, "
+                          "stream, attempts) SELECT (1000 << 16) + i, 'r-' || i, 1000, 200, 0, 1 "
+                          "FROM n"));
+    l = open_ledger(&d, 64, 64, 10);
+    CHECK(l != NULL);
+    if (!l)
+        return;
+    pd_ledger_record r;
+    char id[32];
+    for (long i = 0; i < 2; i++) {
+        make_record(&r, id, sizeof(id), 0, i);
+        r.ts_ms = 1000 + i;
+        CHECK(pd_ledger_submit(l, &r) == PD_OK);
+    }
+    pd_ledger_stats st;
+    pd_ledger_close(l, &st);
+    CHECK(st.written == 1 && st.failed == 1);
+    CHECK(scalar(&d, "SELECT count(*) FROM pendulum_requests WHERE ts_ms = 1001") == 1);
+    db_drop(&d);
+}
+
+/* A ledger of schema version 1 as earlier builds made it: id the primary key, ts_ms indexed. */
+static bool make_v1(const db *d)
+{
+    static const char *const types[5] = {"TEXT", "INTEGER", "INTEGER", "REAL", "INTEGER"};
+    pd_buf sql;
+    pd_buf_init(&sql, 0);
+    pd_ledger_sql_create(&sql, types, NULL);
+    pd_buf_append_str(&sql, "; CREATE INDEX pendulum_requests_ts ON pendulum_requests (ts_ms); "
+                            "CREATE TABLE pendulum_schema (version INTEGER NOT NULL); "
+                            "INSERT INTO pendulum_schema VALUES (1)");
+    bool ok = sqlite_exec(d, sql.data);
+    pd_buf_free(&sql);
+    return ok;
+}
+
+typedef struct ids {
+    char s[256];
+} ids;
+
+static int join_id(void *ud, const pd_ledger_record *r)
+{
+    ids *o = ud;
+    size_t n = strlen(o->s);
+    snprintf(o->s + n, sizeof(o->s) - n, "%s%s", n ? " " : "", r->id);
+    return 0;
+}
+
+static void each_ids(const db *d, int64_t since, int64_t until, const char *want)
+{
+    ids got = {.s = ""};
+    char err[256];
+    CHECK(pd_ledger_each(d->url, since, until, join_id, &got, err, sizeof(err)) == PD_OK);
+    CHECK_STR(got.s, want);
+}
+
+/* A version 1 ledger is read as it is, and migrated by the first writer to open it: every row
+   kept, numbered within its millisecond in id order, the old index gone. */
+static void migrate_v1_sqlite(void)
+{
+    db d;
+    db_sqlite(&d, "migrate");
+    CHECK(make_v1(&d));
+    CHECK(sqlite_exec(&d, "INSERT INTO pendulum_requests (id, ts_ms, status, stream, attempts, "
+                          "route, cost_usd) VALUES ('r-b', 1000, 200, 0, 1, 'chat', 0.5), "
+                          "('r-a', 1000, 200, 1, 2, 'auto', NULL), "
+                          "('r-c', 999, 502, 0, 3, NULL, 0), ('r-neg', -5, 200, 0, 1, NULL, 1)"));
+    each_ids(&d, INT64_MIN, INT64_MAX, "r-neg r-c r-a r-b");
+    each_ids(&d, 1000, 1001, "r-a r-b");
+
+    pd_ledger *l = open_ledger(&d, 64, 64, 10);
+    CHECK(l != NULL);
+    if (!l)
+        return;
+    pd_ledger_record r;
+    pd_ledger_record_init(&r);
+    r.id = "r-0";
+    r.ts_ms = 1000; /* the writer's first key in this millisecond is r-a's */
+    r.status = 200;
+    CHECK(pd_ledger_submit(l, &r) == PD_OK);
+    pd_ledger_stats st;
+    pd_ledger_close(l, &st);
+    CHECK(st.written == 1 && st.failed == 0);
+
+    CHECK(scalar(&d, "SELECT max(version) FROM pendulum_schema") == 2);
+    CHECK(scalar(&d, "SELECT count(*) FROM sqlite_master WHERE name LIKE '%_v1' OR name = "
+                     "'pendulum_requests_ts'") == 0);
+    CHECK(scalar(&d, "SELECT count(*) FROM pendulum_requests WHERE ts_key >> 16 <> max(0, "
+                     "ts_ms)") == 0);
+    CHECK(scalar(&d, "SELECT count(*) FROM pendulum_requests WHERE id = 'r-a' AND ts_key = "
+                     "(1000 << 16) AND stream = 1 AND attempts = 2 AND route = 'auto' AND "
+                     "cost_usd IS NULL") == 1);
+    CHECK(scalar(&d, "SELECT count(*) FROM pendulum_requests WHERE id = 'r-c' AND cost_usd = 0 "
+                     "AND status = 502") == 1);
+    each_ids(&d, INT64_MIN, INT64_MAX, "r-neg r-c r-a r-b r-0");
+    each_ids(&d, 1000, 1001, "r-a r-b r-0");
+    db_drop(&d);
+}
+
+/* A version 1 ledger whose rows cannot be keyed (over 65,536 in one millisecond) is refused
+   with the reason, and left as it was. */
+static void migrate_v1_refused_sqlite(void)
+{
+    db d;
+    db_sqlite(&d, "migrate_refused");
+    CHECK(make_v1(&d));
+    CHECK(sqlite_exec(&d, "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i "
+                          "< 65536) INSERT INTO pendulum_requests (id, ts_ms, status, stream, "
+                          "attempts) SELECT 'r-' || i, 1000, 200, 0, 1 FROM n"));
+    pd_ledger *l = NULL;
+    char err[256];
+    CHECK(pd_ledger_open(d.url, NULL, &l, err, sizeof(err)) == PD_ERR_IO);
+    CHECK(l == NULL && strstr(err, "65537 rows share one millisecond") != NULL);
+    CHECK(scalar(&d, "SELECT max(version) FROM pendulum_schema") == 1);
+    CHECK(scalar(&d, "SELECT count(*) FROM pendulum_requests") == 65537);
+    CHECK(scalar(&d, "SELECT count(*) FROM sqlite_master WHERE name = 'pendulum_requests_ts'") ==
+          1);
     db_drop(&d);
 }
 
@@ -1187,7 +1419,12 @@ int main(void)
     TEST_RUN(trickle_batches_sqlite);
     TEST_RUN(full_batch_then_wait_sqlite);
     TEST_RUN(writer_priority_sqlite);
-    TEST_RUN(duplicates_sqlite);
+    TEST_RUN(repeated_ids_sqlite);
+    TEST_RUN(two_writers_sqlite);
+    TEST_RUN(key_bounds_sqlite);
+    TEST_RUN(full_millisecond_sqlite);
+    TEST_RUN(migrate_v1_sqlite);
+    TEST_RUN(migrate_v1_refused_sqlite);
     TEST_RUN(kill9_sqlite);
     TEST_RUN(sigterm_sqlite);
 
