@@ -185,9 +185,9 @@ void pd_ledger_close(pd_ledger *l, pd_ledger_stats *stats);
 typedef int (*pd_ledger_each_cb)(void *ud, const pd_ledger_record *r);
 
 /* Calls cb for each row with since_ms <= ts_ms < until_ms, in ts_ms order (within a millisecond
- * SQLite's write order, PostgreSQL's id order), over its own
- * short-lived read connection (a running writer is not disturbed; SQLite WAL readers do not
- * block it). Rows are streamed, not loaded whole.
+ * SQLite's write order, PostgreSQL's id order), over its own short-lived read connection (a
+ * running writer is not disturbed; SQLite WAL readers do not block it). Rows are streamed, not
+ * loaded whole.
  *   PD_ERR_INVALID   bad URL
  *   PD_ERR_IO        the database cannot be read
  *   PD_ERR_NOT_FOUND no ledger there (no schema), or a newer schema version */

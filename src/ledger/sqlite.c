@@ -145,8 +145,10 @@ static pd_result migrate_v1(sq *s, char *err, size_t errlen)
     int64_t most = 0;
     pd_result rc = scalar(s, most_sql.data, &most, err, errlen);
     if (rc == PD_OK && most > KEY_N_MASK + 1) {
-        snprintf(err, errlen, "ledger: cannot migrate to schema version 2: %lld rows share one "
-                 "millisecond", (long long)most);
+        snprintf(err, errlen,
+                 "ledger: cannot migrate to schema version 2: %lld rows share one "
+                 "millisecond",
+                 (long long)most);
         rc = PD_ERR_IO;
     }
     if (rc == PD_OK &&
@@ -385,7 +387,8 @@ static pd_result sq_each(void *conn, int64_t since_ms, int64_t until_ms, pd_ledg
     sqlite3_bind_int64(st, 2, until_ms);
     if (keyed) { /* the keys of since_ms <= ts_ms < until_ms; none when that is empty */
         sqlite3_bind_int64(st, 3, key_ms(since_ms) << KEY_BITS);
-        sqlite3_bind_int64(st, 4, until_ms > since_ms ? key_ms(until_ms - 1) << KEY_BITS | KEY_N_MASK : -1);
+        sqlite3_bind_int64(
+            st, 4, until_ms > since_ms ? key_ms(until_ms - 1) << KEY_BITS | KEY_N_MASK : -1);
     }
     pd_ledger_record r;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

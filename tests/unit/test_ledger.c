@@ -979,93 +979,6 @@ static void sigterm_sqlite(void)
     db_drop(&d);
 }
 
-/* ---- the PostgreSQL variants ----------------------------------------------------------------- */
-
-static bool pg_db(db *d)
-{
-    if (!pg_base[0]) {
-        printf("  SKIP: no PostgreSQL server (binaries absent)\n");
-        return false;
-    }
-    bool ok = db_pg(d);
-    CHECK(ok);
-    return ok;
-}
-
-static void round_trip_pg(void)
-{
-    db d;
-    if (!pg_db(&d))
-        return;
-    round_trip(&d);
-    pd_ledger *l = open_ledger(&d, 16, 4, 10);
-    CHECK(l && strncmp(pd_ledger_describe(l), "postgres://pendulum@", 20) == 0);
-    pd_ledger_close(l, NULL);
-    db_drop(&d);
-}
-
-static void concurrent_pg(void)
-{
-    db d;
-    if (!pg_db(&d))
-        return;
-    concurrent(&d);
-    db_drop(&d);
-}
-
-static void close_flushes_pg(void)
-{
-    db d;
-    if (!pg_db(&d))
-        return;
-    close_flushes(&d);
-    db_drop(&d);
-}
-
-static void kill9_pg(void)
-{
-    db d;
-    if (!pg_db(&d))
-        return;
-    crash(&d, false);
-    db_drop(&d);
-}
-
-static void sigterm_pg(void)
-{
-    db d;
-    if (!pg_db(&d))
-        return;
-    crash(&d, true);
-    db_drop(&d);
-}
-
-/* PostgreSQL: a batch retried after its COMMIT landed must not write twice: the same ids again
-   are skipped and counted as duplicates. */
-static void duplicates_pg(void)
-{
-    db d;
-    if (!pg_db(&d))
-        return;
-    for (int round = 0; round < 2; round++) {
-        pd_ledger *l = open_ledger(&d, 64, 64, 10);
-        CHECK(l != NULL);
-        if (!l)
-            return;
-        pd_ledger_record r;
-        char id[32];
-        for (long i = 0; i < 10; i++) {
-            make_record(&r, id, sizeof(id), 0, i);
-            pd_ledger_submit(l, &r);
-        }
-        pd_ledger_stats st;
-        pd_ledger_close(l, &st);
-        CHECK(st.written == (round ? 0u : 10u) && st.duplicates == (round ? 10u : 0u));
-    }
-    CHECK(scalar(&d, "SELECT count(*) FROM pendulum_requests") == 10);
-    db_drop(&d);
-}
-
 /* ---- SQLite's schema version 2: rows keyed by time ------------------------------------------ */
 
 /* SQLite's COMMIT never leaves its outcome in doubt, so nothing is retried after it landed and
@@ -1153,9 +1066,16 @@ static void key_bounds_sqlite(void)
     struct {
         int64_t since, until;
         long want;
-    } q[] = {{INT64_MIN, INT64_MAX, 5}, {INT64_MIN, 0, 1}, {-5, -4, 1}, {0, 8, 2},
-             {0, INT64_MAX, 4},         {big - 1, big, 1}, {big, big + 1, 1}, {8, 9, 0},
-             {9, 8, 0},                 {INT64_MAX, INT64_MIN, 0}};
+    } q[] = {{INT64_MIN, INT64_MAX, 5},
+             {INT64_MIN, 0, 1},
+             {-5, -4, 1},
+             {0, 8, 2},
+             {0, INT64_MAX, 4},
+             {big - 1, big, 1},
+             {big, big + 1, 1},
+             {8, 9, 0},
+             {9, 8, 0},
+             {INT64_MAX, INT64_MIN, 0}};
     for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
         long n = 0;
         char err[256];
@@ -1307,6 +1227,93 @@ static void migrate_v1_refused_sqlite(void)
     CHECK(scalar(&d, "SELECT count(*) FROM pendulum_requests") == 65537);
     CHECK(scalar(&d, "SELECT count(*) FROM sqlite_master WHERE name = 'pendulum_requests_ts'") ==
           1);
+    db_drop(&d);
+}
+
+/* ---- the PostgreSQL variants ----------------------------------------------------------------- */
+
+static bool pg_db(db *d)
+{
+    if (!pg_base[0]) {
+        printf("  SKIP: no PostgreSQL server (binaries absent)\n");
+        return false;
+    }
+    bool ok = db_pg(d);
+    CHECK(ok);
+    return ok;
+}
+
+static void round_trip_pg(void)
+{
+    db d;
+    if (!pg_db(&d))
+        return;
+    round_trip(&d);
+    pd_ledger *l = open_ledger(&d, 16, 4, 10);
+    CHECK(l && strncmp(pd_ledger_describe(l), "postgres://pendulum@", 20) == 0);
+    pd_ledger_close(l, NULL);
+    db_drop(&d);
+}
+
+static void concurrent_pg(void)
+{
+    db d;
+    if (!pg_db(&d))
+        return;
+    concurrent(&d);
+    db_drop(&d);
+}
+
+static void close_flushes_pg(void)
+{
+    db d;
+    if (!pg_db(&d))
+        return;
+    close_flushes(&d);
+    db_drop(&d);
+}
+
+static void kill9_pg(void)
+{
+    db d;
+    if (!pg_db(&d))
+        return;
+    crash(&d, false);
+    db_drop(&d);
+}
+
+static void sigterm_pg(void)
+{
+    db d;
+    if (!pg_db(&d))
+        return;
+    crash(&d, true);
+    db_drop(&d);
+}
+
+/* PostgreSQL: a batch retried after its COMMIT landed must not write twice: the same ids again
+   are skipped and counted as duplicates. */
+static void duplicates_pg(void)
+{
+    db d;
+    if (!pg_db(&d))
+        return;
+    for (int round = 0; round < 2; round++) {
+        pd_ledger *l = open_ledger(&d, 64, 64, 10);
+        CHECK(l != NULL);
+        if (!l)
+            return;
+        pd_ledger_record r;
+        char id[32];
+        for (long i = 0; i < 10; i++) {
+            make_record(&r, id, sizeof(id), 0, i);
+            pd_ledger_submit(l, &r);
+        }
+        pd_ledger_stats st;
+        pd_ledger_close(l, &st);
+        CHECK(st.written == (round ? 0u : 10u) && st.duplicates == (round ? 10u : 0u));
+    }
+    CHECK(scalar(&d, "SELECT count(*) FROM pendulum_requests") == 10);
     db_drop(&d);
 }
 
