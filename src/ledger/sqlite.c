@@ -30,6 +30,8 @@
 
 #define BUSY_TIMEOUT_MS 5000
 #define PAGE_SIZE_S "8192" /* for new databases; see setup_writer */
+#define VERSION_S "2"      /* for SQL text */
+_Static_assert(PD_LEDGER_SQLITE_SCHEMA_VERSION == 2, "VERSION_S spells the schema version");
 #define KEY "ts_key"
 #define KEY_BITS 16 /* 65,536 rows per millisecond */
 #define KEY_N_MASK ((1 << KEY_BITS) - 1)
@@ -182,7 +184,7 @@ static pd_result create_schema(sq *s, char *err, size_t errlen)
         goto rollback;
     rc = v == 1 ? migrate_v1(s, err, errlen) : exec(s, sql.data, err, errlen);
     if (rc == PD_OK && v < PD_LEDGER_SQLITE_SCHEMA_VERSION)
-        rc = exec(s, "INSERT INTO " PD_LEDGER_SCHEMA_TABLE " VALUES (2)", err, errlen);
+        rc = exec(s, "INSERT INTO " PD_LEDGER_SCHEMA_TABLE " VALUES (" VERSION_S ")", err, errlen);
     if (rc == PD_OK)
         rc = exec(s, "COMMIT", err, errlen);
     if (rc == PD_OK) {
@@ -313,7 +315,8 @@ static int insert_one(sq *s, const pd_ledger_record *r)
         if (rc != SQLITE_OK)
             break;
         rc = sqlite3_step(s->insert);
-        bool taken = sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_PRIMARYKEY;
+        bool taken = rc == SQLITE_CONSTRAINT &&
+                     sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_PRIMARYKEY;
         sqlite3_reset(s->insert);
         if (!taken)
             break;
