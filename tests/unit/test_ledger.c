@@ -981,14 +981,14 @@ static void sigterm_sqlite(void)
 
 /* ---- SQLite's schema version 2: rows keyed by time ------------------------------------------ */
 
-/* SQLite's COMMIT never leaves its outcome in doubt, so nothing is retried after it landed and
-   there is no unique id to skip by: a record submitted twice is two rows. */
-static void repeated_ids_sqlite(void)
+/* The same ten records submitted by two ledgers in turn. PostgreSQL skips the second ten as
+   duplicates: a batch retried after its COMMIT landed must not write twice. SQLite's COMMIT
+   never leaves its outcome in doubt, so nothing is retried after it landed and there is no
+   unique id to skip by: a record submitted twice is two rows. */
+static void repeated_ids(db *d)
 {
-    db d;
-    db_sqlite(&d, "repeated");
     for (int round = 0; round < 2; round++) {
-        pd_ledger *l = open_ledger(&d, 64, 64, 10);
+        pd_ledger *l = open_ledger(d, 64, 64, 10);
         CHECK(l != NULL);
         if (!l)
             return;
@@ -1000,10 +1000,18 @@ static void repeated_ids_sqlite(void)
         }
         pd_ledger_stats st;
         pd_ledger_close(l, &st);
-        CHECK(st.written == 10 && st.duplicates == 0 && st.failed == 0);
+        uint64_t skipped = d->pg && round ? 10 : 0;
+        CHECK(st.written == 10 - skipped && st.duplicates == skipped && st.failed == 0);
     }
-    CHECK(scalar(&d, "SELECT count(*) FROM pendulum_requests") == 20);
-    CHECK(scalar(&d, "SELECT count(DISTINCT id) FROM pendulum_requests") == 10);
+    CHECK(scalar(d, "SELECT count(*) FROM pendulum_requests") == (d->pg ? 10 : 20));
+    CHECK(scalar(d, "SELECT count(DISTINCT id) FROM pendulum_requests") == 10);
+}
+
+static void repeated_ids_sqlite(void)
+{
+    db d;
+    db_sqlite(&d, "repeated");
+    repeated_ids(&d);
     db_drop(&d);
 }
 
@@ -1291,29 +1299,12 @@ static void sigterm_pg(void)
     db_drop(&d);
 }
 
-/* PostgreSQL: a batch retried after its COMMIT landed must not write twice: the same ids again
-   are skipped and counted as duplicates. */
 static void duplicates_pg(void)
 {
     db d;
     if (!pg_db(&d))
         return;
-    for (int round = 0; round < 2; round++) {
-        pd_ledger *l = open_ledger(&d, 64, 64, 10);
-        CHECK(l != NULL);
-        if (!l)
-            return;
-        pd_ledger_record r;
-        char id[32];
-        for (long i = 0; i < 10; i++) {
-            make_record(&r, id, sizeof(id), 0, i);
-            pd_ledger_submit(l, &r);
-        }
-        pd_ledger_stats st;
-        pd_ledger_close(l, &st);
-        CHECK(st.written == (round ? 0u : 10u) && st.duplicates == (round ? 10u : 0u));
-    }
-    CHECK(scalar(&d, "SELECT count(*) FROM pendulum_requests") == 10);
+    repeated_ids(&d);
     db_drop(&d);
 }
 
