@@ -11,8 +11,8 @@
  * KEY (SQLite's rowid), and the table has no other index. The rowid b-tree is then ordered by
  * time, so a report's time range is a range of the rowid and needs no index on ts_ms, and rows
  * go in near its end. Version 1 had id as the primary key and an index on ts_ms: those two
- * indexes were ~40% of the writer's CPU per record (bench/ledger_writer: 2.6-2.8 against
- * 1.6-1.7 µs through the ring), and the writer's CPU time is what the gateway's tail pays for
+ * indexes were ~40% of the writer's CPU per record (bench/ledger_writer: 2.4-2.7 against
+ * 1.45-1.65 µs in the backend), and the writer's CPU time is what the gateway's tail pays for
  * (bench/README.md, "ledger-overhead"). The unique id guarded against writing a batch twice
  * after a lost COMMIT reply, which PostgreSQL can have and SQLite cannot: its COMMIT returns
  * what happened. So a repeated id is a second row here, never a skip. n is the writer's own
@@ -122,19 +122,17 @@ static pd_result check_version(int64_t v, char *err, size_t errlen)
     return PD_ERR_NOT_FOUND;
 }
 
-/* Version 1 -> 2 in the caller's transaction: the rows are copied into a table of version 2,
-   numbered within each millisecond in id order. */
-static pd_result migrate_v1(sq *s, char *err, size_t errlen)
+/* Version 1 -> 2 in the caller's transaction: the rows are copied into a table of version 2
+   (made by create), numbered within each millisecond in id order. */
+static pd_result migrate_v1(sq *s, const char *create, char *err, size_t errlen)
 {
-    pd_buf most_sql, create, copy;
+    pd_buf most_sql, copy;
     pd_buf_init(&most_sql, 0);
-    pd_buf_init(&create, 0);
     pd_buf_init(&copy, 0);
     pd_buf_printf(&most_sql,
                   "SELECT count(*) FROM " PD_LEDGER_TABLE " GROUP BY " KEY_MS_SQL
                   " ORDER BY 1 DESC LIMIT 1",
                   (long long)KEY_MS_MAX);
-    pd_ledger_sql_create(&create, types, KEY);
     pd_buf_append_str(&copy, "INSERT INTO " PD_LEDGER_TABLE " (" KEY ", ");
     pd_ledger_sql_columns(&copy);
     pd_buf_printf(&copy,
@@ -148,21 +146,19 @@ static pd_result migrate_v1(sq *s, char *err, size_t errlen)
     pd_result rc = scalar(s, most_sql.data, &most, err, errlen);
     if (rc == PD_OK && most > KEY_N_MASK + 1) {
         snprintf(err, errlen,
-                 "ledger: cannot migrate to schema version 2: %lld rows share one "
-                 "millisecond",
+                 "ledger: cannot migrate to schema version 2: %lld rows share one millisecond",
                  (long long)most);
         rc = PD_ERR_IO;
     }
     if (rc == PD_OK &&
         !(rc = exec(s, "ALTER TABLE " PD_LEDGER_TABLE " RENAME TO " PD_LEDGER_TABLE "_v1", err,
                     errlen)) &&
-        !(rc = exec(s, create.data, err, errlen)) && !(rc = exec(s, copy.data, err, errlen))) {
+        !(rc = exec(s, create, err, errlen)) && !(rc = exec(s, copy.data, err, errlen))) {
         pd_log_info("ledger: %lld rows moved to schema version 2",
                     (long long)sqlite3_changes64(s->db));
         rc = exec(s, "DROP TABLE " PD_LEDGER_TABLE "_v1", err, errlen); /* and its ts_ms index */
     }
     pd_buf_free(&most_sql);
-    pd_buf_free(&create);
     pd_buf_free(&copy);
     return rc;
 }
@@ -182,7 +178,7 @@ static pd_result create_schema(sq *s, char *err, size_t errlen)
              err, errlen)) ||
         (rc = read_version(s, &v, err, errlen)) || (rc = check_version(v, err, errlen)))
         goto rollback;
-    rc = v == 1 ? migrate_v1(s, err, errlen) : exec(s, sql.data, err, errlen);
+    rc = v == 1 ? migrate_v1(s, sql.data, err, errlen) : exec(s, sql.data, err, errlen);
     if (rc == PD_OK && v < PD_LEDGER_SQLITE_SCHEMA_VERSION)
         rc = exec(s, "INSERT INTO " PD_LEDGER_SCHEMA_TABLE " VALUES (" VERSION_S ")", err, errlen);
     if (rc == PD_OK)
